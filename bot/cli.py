@@ -1,0 +1,201 @@
+"""The ``plugin-bot`` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from bot.local import LocalJobs, Outcome
+from bot.pack import PackError
+from bot.pipeline import CHECK_PHASES, PHASES
+from bot.pipeline.context import PhaseRecord
+from bot.sandbox import SandboxError
+from bot.settings import Settings, load_settings
+from bot.spec import PluginSpec, SpecError, render_problems, validate_spec
+
+MARKS = {"passed": "[green]✓[/]", "failed": "[red]✗[/]", "skipped": "[dim]–[/]"}
+
+
+class ProgressReporter:
+    """A live line per phase on a terminal; plain lines otherwise (CI logs, pipes)."""
+
+    def __init__(self, console: Console, phases: Sequence[str]) -> None:
+        self.console = console
+        self.live = console.is_terminal
+        self.notes: dict[str, str] = {}
+        self.progress = Progress(
+            SpinnerColumn(finished_text=" "),
+            TextColumn("{task.description:<9}"),
+            TextColumn("{task.fields[note]}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        )
+        self.tasks: dict[str, TaskID] = {}
+        if self.live:
+            for name in phases:
+                self.tasks[name] = self.progress.add_task(name, total=1, start=False, note="")
+
+    def __enter__(self) -> ProgressReporter:
+        if self.live:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.live:
+            self.progress.stop()
+
+    def phase_started(self, phase: str) -> None:
+        if self.live:
+            self.progress.start_task(self.tasks[phase])
+        else:
+            self.console.print(f"▶ {phase}", highlight=False)
+
+    def phase_note(self, phase: str, note: str) -> None:
+        self.notes[phase] = note
+        if self.live:
+            self.progress.update(self.tasks[phase], note=escape(note))
+
+    def phase_finished(self, phase: str, record: PhaseRecord) -> None:
+        note = record.error or self.notes.get(phase, "")
+        mark = MARKS.get(record.state, record.state)
+        if self.live:
+            self.progress.update(
+                self.tasks[phase], completed=1, description=f"{mark} {phase}", note=escape(note)
+            )
+            self.progress.stop_task(self.tasks[phase])
+        else:
+            self.console.print(
+                f"{mark} {phase} [dim]({record.wall_s:.1f}s)[/] {escape(note)}", highlight=False
+            )
+
+
+def _summary(console: Console, outcome: Outcome) -> None:
+    ctx = outcome.ctx
+    table = Table(show_header=False, box=None, padding=(0, 2))
+    if ctx.spec is not None:
+        spec = ctx.spec
+        table.add_row("plugin", f"{spec.name} {spec.version}")
+        for kind, items in (
+            ("actions", spec.actions),
+            ("providers", spec.providers),
+            ("services", spec.services),
+            ("evaluators", spec.evaluators),
+        ):
+            if items:
+                table.add_row(kind, ", ".join(i.name for i in items))
+        if spec.environment:
+            table.add_row("settings", ", ".join(v.name for v in spec.environment))
+    if ctx.files:
+        table.add_row("files", str(len(ctx.files)))
+    results = ctx.test_results
+    if results is not None:
+        line = f"{results.passed} passed, {results.failed} failed"
+        if results.skipped:
+            line += f", {results.skipped} skipped"
+        table.add_row("tests", f"{line} ({len(results.files)} files)")
+    durations = "  ".join(
+        f"{r.name} {r.wall_s:.1f}s" for r in ctx.records.values() if r.state != "skipped"
+    )
+    table.add_row("durations", f"{durations}  (total {outcome.wall_s:.1f}s)")
+    if outcome.output_dir is not None:
+        table.add_row("written to", str(outcome.output_dir))
+    console.print(table)
+    failed = ctx.failed_phase
+    if failed is None:
+        console.print("[bold green]✓ built and tested[/]")
+        return
+    console.print(f"[bold red]✗ {failed.name} failed:[/] {escape(failed.error)}")
+    if failed.detail:
+        console.print(escape(failed.detail), highlight=False, markup=False)
+
+
+def _load_spec(path: Path, settings: Settings) -> PluginSpec:
+    text = path.read_text()
+    data: Any = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    return validate_spec(data, settings.allowed_dependencies)
+
+
+async def _create(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+    spec = _load_spec(args.spec, settings) if args.spec else None
+    description = args.description or (spec.description if spec else "")
+    if not description.strip():
+        console.print("[red]a DESCRIPTION or --spec FILE is needed[/]")
+        return 2
+    jobs = LocalJobs(settings)
+    phases = [name for name, _ in PHASES]
+    with ProgressReporter(console, phases) as reporter:
+        outcome = await jobs.create(
+            description,
+            out=args.out,
+            spec=spec,
+            generator=args.generator,
+            reporter=reporter,
+            overwrite=args.force,
+        )
+    _summary(console, outcome)
+    return 0 if outcome.ok else 1
+
+
+async def _check(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+    jobs = LocalJobs(settings)
+    phases = [name for name, _ in CHECK_PHASES]
+    with ProgressReporter(console, phases) as reporter:
+        outcome = await jobs.check(args.dir, reporter=reporter)
+    _summary(console, outcome)
+    return 0 if outcome.ok else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="plugin-bot", description="Turn a description into a built, tested ElizaOS plugin."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    create = sub.add_parser("create", help="run the whole pipeline locally (no GitHub)")
+    create.add_argument("description", nargs="?", default="", help="what the plugin should do")
+    create.add_argument("--spec", type=Path, help="a PluginSpec as JSON or YAML")
+    create.add_argument(
+        "--out", type=Path, default=Path("plugins"), help="where plugins/<name>/ is written"
+    )
+    create.add_argument(
+        "--generator",
+        choices=["scaffold"],
+        default="scaffold",
+        help="who writes the code (scaffold: the template's working code, no model)",
+    )
+    create.add_argument("--force", action="store_true", help="replace an existing plugin dir")
+    check = sub.add_parser("check", help="install, build and test a plugin directory")
+    check.add_argument("dir", type=Path)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    console = Console(highlight=False)
+    settings = load_settings()
+    handler = {"create": _create, "check": _check}[args.command]
+    try:
+        return asyncio.run(handler(args, settings, console))
+    except SpecError as exc:
+        console.print("[red]invalid spec:[/]\n" + escape(render_problems(exc.problems)))
+    except (SandboxError, PackError, FileNotFoundError, ValueError) as exc:
+        console.print(f"[red]error:[/] {escape(str(exc))}")
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/]")
+        return 130
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,19 @@
+"""generate: the generator turns the scaffold into the plugin."""
+
+from __future__ import annotations
+
+from bot.pipeline.context import JobContext
+
+
+class ScaffoldGenerator:
+    """No model: the scaffold's working, simple handlers are the plugin."""
+
+    name = "scaffold"
+
+    async def generate(self, ctx: JobContext) -> None:
+        ctx.reporter.phase_note("generate", "scaffold generator: the template's code is kept")
+
+
+async def generate_phase(ctx: JobContext) -> None:
+    ctx.require_plugin()
+    await ctx.generator.generate(ctx)

@@ -1,0 +1,35 @@
+"""spec: the description becomes a validated PluginSpec."""
+
+from __future__ import annotations
+
+from bot.pipeline.context import JobContext, PhaseFailed
+from bot.spec import PluginSpec, SpecError, render_problems
+
+
+class GivenSpecWriter:
+    """A spec the caller already has (``create --spec FILE``)."""
+
+    def __init__(self, spec: PluginSpec) -> None:
+        self.spec = spec
+
+    async def write(self, description: str) -> PluginSpec:
+        return self.spec
+
+
+async def spec_phase(ctx: JobContext) -> None:
+    try:
+        ctx.spec = await ctx.spec_writer.write(ctx.description)
+    except SpecError as exc:
+        raise PhaseFailed("the plugin spec is invalid", render_problems(exc.problems)) from None
+    spec = ctx.spec
+    counts = [
+        f"{len(items)} {kind}"
+        for kind, items in (
+            ("actions", spec.actions),
+            ("providers", spec.providers),
+            ("services", spec.services),
+            ("evaluators", spec.evaluators),
+        )
+        if items
+    ]
+    ctx.reporter.phase_note("spec", f"{spec.name}: {', '.join(counts)}")

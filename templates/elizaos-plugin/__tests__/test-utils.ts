@@ -1,0 +1,79 @@
+import type {
+  ActionResult,
+  Content,
+  IAgentRuntime,
+  Memory,
+  Service,
+  State,
+  UUID,
+} from '@elizaos/core';
+import { PLUGIN_SETTINGS } from '../src/config';
+
+export const AGENT_ID: UUID = '00000000-0000-4000-8000-000000000001';
+export const ENTITY_ID: UUID = '00000000-0000-4000-8000-000000000002';
+export const ROOM_ID: UUID = '00000000-0000-4000-8000-000000000003';
+
+export type Settings = Record<string, string | undefined>;
+
+/**
+ * A runtime with just what the plugin uses: agentId, character, getSetting and getService.
+ * Pass `services` to make started services visible through getService.
+ */
+export function createMockRuntime(
+  settings: Settings = {},
+  services: Map<string, Service> = new Map(),
+): IAgentRuntime {
+  const runtime = {
+    agentId: AGENT_ID,
+    character: { name: 'Test Agent', bio: ['An agent used in tests.'] },
+    getSetting: (key: string): string | null => settings[key] ?? null,
+    getService: <T extends Service>(serviceType: string): T | null =>
+      (services.get(serviceType) as T | undefined) ?? null,
+  };
+  return runtime as unknown as IAgentRuntime;
+}
+
+/** A value for every setting the plugin declares. */
+export function allSettings(): Settings {
+  return Object.fromEntries(
+    PLUGIN_SETTINGS.map((setting) => [setting.name, 'test-' + setting.name.toLowerCase()]),
+  );
+}
+
+/** A value for every required setting only. */
+export function requiredSettings(): Settings {
+  return Object.fromEntries(
+    PLUGIN_SETTINGS.filter((setting) => setting.required).map((setting) => [
+      setting.name,
+      'test-' + setting.name.toLowerCase(),
+    ]),
+  );
+}
+
+let messageCount = 0;
+
+/** A message from a user to the agent with the given content. */
+export function createMockMemory(content: Content = { text: 'hello' }): Memory {
+  messageCount += 1;
+  const suffix = String(messageCount).padStart(12, '0');
+  return {
+    id: `00000000-0000-4000-9000-${suffix}`,
+    entityId: ENTITY_ID,
+    agentId: AGENT_ID,
+    roomId: ROOM_ID,
+    createdAt: Date.now(),
+    content,
+  };
+}
+
+export function createMockState(): State {
+  return { values: {}, data: {}, text: '' };
+}
+
+/** The handler's result, failing the test if it returned nothing. */
+export function resultOf(value: ActionResult | void | undefined): ActionResult {
+  if (value === undefined || value === null) {
+    throw new Error('handler returned no ActionResult');
+  }
+  return value;
+}
