@@ -59,7 +59,9 @@ def lock_key(lock: dict[str, Any], node_version: str) -> str:
     root = dict(packages.pop("", {}) or {})
     material = {
         "lockfileVersion": lock.get("lockfileVersion"),
-        "root": {k: root.get(k) for k in ("dependencies", "devDependencies", "optionalDependencies")},
+        "root": {
+            k: root.get(k) for k in ("dependencies", "devDependencies", "optionalDependencies")
+        },
         "packages": packages,
         "node": node_version.split(".")[0],
         "platform": platform.system(),
@@ -134,9 +136,7 @@ class DependencyCache:
         target = workdir / NODE_MODULES
         if target.exists() or target.is_symlink():
             await asyncio.to_thread(shutil.rmtree, target)
-        await asyncio.to_thread(
-            shutil.copytree, tree / NODE_MODULES, target, symlinks=True
-        )
+        await asyncio.to_thread(shutil.copytree, tree / NODE_MODULES, target, symlinks=True)
         return InstallReport(
             key=key,
             cache_hit=cache_hit,

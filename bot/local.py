@@ -73,7 +73,9 @@ class LocalJobs:
         return self._deps
 
     def new_workspace(self) -> Path:
-        path = self.settings.work_dir / f"job-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
+        path = (
+            self.settings.work_dir / f"job-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
+        )
         path.mkdir(parents=True)
         return path.resolve()
 
@@ -120,7 +122,10 @@ class LocalJobs:
         workspace = self.new_workspace()
         try:
             ctx = await self.context(
-                description, workspace, reporter or SilentReporter(), writer,
+                description,
+                workspace,
+                reporter or SilentReporter(),
+                writer,
                 generator_for(generator),
             )
             ctx.output_root, ctx.overwrite = out, overwrite
@@ -144,8 +149,11 @@ class LocalJobs:
         workspace = self.new_workspace()
         try:
             ctx = await self.context(
-                "", workspace, reporter or SilentReporter(),
-                KeywordSpecWriter(self.settings.allowed_dependencies), ScaffoldGenerator(),
+                "",
+                workspace,
+                reporter or SilentReporter(),
+                KeywordSpecWriter(self.settings.allowed_dependencies),
+                ScaffoldGenerator(),
             )
             ctx.plugin_dir = workspace / source.name
             copy_plugin(source, ctx.plugin_dir)
@@ -153,4 +161,3 @@ class LocalJobs:
             return Outcome(ctx, None, time.monotonic() - started)
         finally:
             shutil.rmtree(workspace, ignore_errors=True)
-

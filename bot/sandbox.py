@@ -153,9 +153,7 @@ class Backend(Protocol):
     @property
     def name(self) -> str: ...
 
-    def wrap(
-        self, argv: Sequence[str], workdir: Path, limits: Limits, network: bool
-    ) -> list[str]:
+    def wrap(self, argv: Sequence[str], workdir: Path, limits: Limits, network: bool) -> list[str]:
         """The argv to execute on the host for ``argv`` run inside this backend."""
         ...
 
@@ -166,9 +164,7 @@ class DirectBackend:
 
     name: str = "none"
 
-    def wrap(
-        self, argv: Sequence[str], workdir: Path, limits: Limits, network: bool
-    ) -> list[str]:
+    def wrap(self, argv: Sequence[str], workdir: Path, limits: Limits, network: bool) -> list[str]:
         wrapper = limits.prlimit_args()
         if not wrapper:
             return list(argv)
@@ -254,7 +250,8 @@ async def _run_process(
     started = time.monotonic()
     try:
         # start_new_session: the child leads a new process group we can kill whole.
-        proc = subprocess.Popen(
+        # Popen, not asyncio's: we need the pid for pidfd and wait4 (rusage); spawn is fast.
+        proc = subprocess.Popen(  # noqa: ASYNC220
             host_argv,
             cwd=workdir,
             env=env,

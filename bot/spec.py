@@ -57,20 +57,91 @@ SEMVER = re.compile(
 INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Zl", "Zp"})
 # Members a Service subclass or any object already has: a method of that name breaks it.
 RESERVED_METHOD_NAMES = frozenset(
-    "start stop constructor capabilitydescription servicetype runtime config then "
-    "tostring valueof hasownproperty isprototypeof tolocalestring propertyisenumerable".split()
+    [
+        "start",
+        "stop",
+        "constructor",
+        "capabilitydescription",
+        "servicetype",
+        "runtime",
+        "config",
+        "then",
+        "tostring",
+        "valueof",
+        "hasownproperty",
+        "isprototypeof",
+        "tolocalestring",
+        "propertyisenumerable",
+    ]
 )
 # Service types @elizaos/core registers itself (ServiceTypeRegistry in its types).
 CORE_SERVICE_TYPES = frozenset(
-    "transcription video browser pdf aws_s3 web_search email tee task wallet lp_pool "
-    "token_data message_service message post unknown".split()
+    [
+        "transcription",
+        "video",
+        "browser",
+        "pdf",
+        "aws_s3",
+        "web_search",
+        "email",
+        "tee",
+        "task",
+        "wallet",
+        "lp_pool",
+        "token_data",
+        "message_service",
+        "message",
+        "post",
+        "unknown",
+    ]
 )
 NODE_BUILTINS = frozenset(
-    "assert async_hooks buffer child_process cluster console constants crypto dgram "
-    "diagnostics_channel dns domain events fs http http2 https inspector module net os "
-    "path perf_hooks process punycode querystring readline repl stream string_decoder "
-    "sys timers tls trace_events tty url util v8 vm wasi worker_threads zlib "
-    "node_modules favicon.ico".split()
+    [
+        "assert",
+        "async_hooks",
+        "buffer",
+        "child_process",
+        "cluster",
+        "console",
+        "constants",
+        "crypto",
+        "dgram",
+        "diagnostics_channel",
+        "dns",
+        "domain",
+        "events",
+        "fs",
+        "http",
+        "http2",
+        "https",
+        "inspector",
+        "module",
+        "net",
+        "os",
+        "path",
+        "perf_hooks",
+        "process",
+        "punycode",
+        "querystring",
+        "readline",
+        "repl",
+        "stream",
+        "string_decoder",
+        "sys",
+        "timers",
+        "tls",
+        "trace_events",
+        "tty",
+        "url",
+        "util",
+        "v8",
+        "vm",
+        "wasi",
+        "worker_threads",
+        "zlib",
+        "node_modules",
+        "favicon.ico",
+    ]
 )
 
 
@@ -109,9 +180,7 @@ class _Named(_Strict):
     @classmethod
     def _name_is_identifier(cls, value: str) -> str:
         if not COMPONENT_NAME.fullmatch(value):
-            raise ValueError(
-                "must start with a letter and contain only ASCII letters and digits"
-            )
+            raise ValueError("must start with a letter and contain only ASCII letters and digits")
         return value
 
 
@@ -214,9 +283,7 @@ class PluginSpec(_Strict):
     services: tuple[Service, ...] = Field(default=(), max_length=MAX_SERVICES)
     evaluators: tuple[Evaluator, ...] = Field(default=(), max_length=MAX_EVALUATORS)
     dependencies: tuple[str, ...] = Field(default=(), max_length=MAX_DEPENDENCIES)
-    environment: tuple[EnvironmentVariable, ...] = Field(
-        default=(), max_length=MAX_ENVIRONMENT
-    )
+    environment: tuple[EnvironmentVariable, ...] = Field(default=(), max_length=MAX_ENVIRONMENT)
 
     @field_validator("name")
     @classmethod
@@ -233,9 +300,7 @@ class PluginSpec(_Strict):
 
     @field_validator("dependencies")
     @classmethod
-    def _allowed_dependencies(
-        cls, value: tuple[str, ...], info: ValidationInfo
-    ) -> tuple[str, ...]:
+    def _allowed_dependencies(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
         allowed = _allowed_from(info.context)
         for dep in value:
             if dep not in allowed:
@@ -309,7 +374,7 @@ def check_npm_name(value: str) -> None:
     match = NPM_NAME.fullmatch(value)
     if not match:
         raise ValueError(
-            "must be an npm package name: lower case letters, digits, '-', '.', '_', '~', "
+            "must be an npm package name: lower case letters, digits, '-', '.', '_', "
             "optionally '@scope/' in front"
         )
     if match.group(2) in NODE_BUILTINS:
@@ -373,9 +438,7 @@ def problems_from(error: ValidationError) -> list[str]:
     return out
 
 
-def validate_spec(
-    data: Any, allowed_dependencies: Mapping[str, str] | None = None
-) -> PluginSpec:
+def validate_spec(data: Any, allowed_dependencies: Mapping[str, str] | None = None) -> PluginSpec:
     """Validate raw data into a PluginSpec, raising SpecError with every problem."""
     if allowed_dependencies is None:
         allowed_dependencies = DEFAULT_ALLOWED_DEPENDENCIES

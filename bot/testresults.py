@@ -33,6 +33,7 @@ class ReportError(ValueError):
 
 @dataclass(frozen=True)
 class TestCase:
+    __test__ = False  # not a pytest class
     file: str
     name: str
     state: str
@@ -49,6 +50,7 @@ class FileResult:
 
 @dataclass(frozen=True)
 class TestResults:
+    __test__ = False  # not a pytest class
     tool: str
     command: list[str]
     exit_code: int | None
@@ -65,16 +67,15 @@ class TestResults:
     durations_s: dict[str, float] = field(default_factory=dict)
 
     @property
-    def failed_files(self) -> list[FileResult]:
-        return [f for f in self.files if f.state == "failed"]
+    def broken_files(self) -> list[FileResult]:
+        """Test files that failed without a failing test: they could not load or run."""
+        failing = {t.file for t in self.tests if t.state == "failed"}
+        return [f for f in self.files if f.state == "failed" and f.file not in failing]
 
     @property
     def success(self) -> bool:
         return (
-            self.exit_code == 0
-            and self.failed == 0
-            and not self.failed_files
-            and self.passed > 0
+            self.exit_code == 0 and self.failed == 0 and not self.broken_files and self.passed > 0
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -154,7 +155,9 @@ def parse_vitest_report(
                     else None,
                 )
             )
-    counts = {s: sum(1 for t in tests if t.state == s) for s in ("passed", "failed", "skipped", "todo")}
+    counts = {
+        s: sum(1 for t in tests if t.state == s) for s in ("passed", "failed", "skipped", "todo")
+    }
     return TestResults(
         tool="vitest",
         command=list(command),

@@ -26,9 +26,7 @@ def plugin_files(root: Path) -> list[str]:
         for name in list(dirnames):
             if (here / name).is_symlink():
                 raise WorkspaceError(f"{(here / name).relative_to(root)} is a symlink")
-        dirnames[:] = sorted(
-            d for d in dirnames if not (here == root and d in GENERATED_DIRS)
-        )
+        dirnames[:] = sorted(d for d in dirnames if not (here == root and d in GENERATED_DIRS))
         for name in filenames:
             path = here / name
             if path.is_symlink() or not path.is_file():

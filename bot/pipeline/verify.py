@@ -80,8 +80,8 @@ async def test_phase(ctx: JobContext) -> None:
 def _test_failure_summary(results: TestResults, result: Result) -> str:
     if results.failed:
         return f"{results.failed} of {results.total} tests failed"
-    if results.failed_files:
-        return f"{len(results.failed_files)} test files could not run"
+    if results.broken_files:
+        return f"{len(results.broken_files)} test files could not run"
     if results.total == 0:
         return "the test run found no tests"
     return f"the test command {result.describe_outcome()}"
@@ -92,7 +92,7 @@ def _failure_detail(results: TestResults, result: Result) -> str:
     for test in [t for t in results.tests if t.state == "failed"][:MAX_LISTED_FAILURES]:
         first = (test.failure or "").strip().splitlines()[:1]
         lines.append(f"✗ {test.file} › {test.name}" + (f"\n    {first[0]}" if first else ""))
-    for file in results.failed_files[:MAX_LISTED_FAILURES]:
+    for file in results.broken_files[:MAX_LISTED_FAILURES]:
         first = (file.message or "").strip().splitlines()[:1]
         lines.append(f"✗ {file.file}" + (f"\n    {first[0]}" if first else ""))
     return "\n".join(lines) or result.output_tail()

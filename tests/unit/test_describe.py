@@ -705,9 +705,7 @@ def test_control_and_invisible_characters_leave_the_description() -> None:
     assert [p.name for p in spec.actions[0].parameters] == ["city"]
 
 
-@pytest.mark.parametrize(
-    "char", ["\ue000", "\U000f0000", "\u2066", "\ufeff", "\u200d", "\x9b"]
-)
+@pytest.mark.parametrize("char", ["\ue000", "\U000f0000", "\u2066", "\ufeff", "\u200d", "\x9b"])
 def test_private_use_and_format_characters_are_dropped(char: str) -> None:
     spec = spec_from_description(f"a weather{char} plugin that reports{char} temperature")
     assert spec.description == "a weather plugin that reports temperature"

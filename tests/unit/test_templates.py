@@ -26,14 +26,17 @@ from bot.pack import (
     render_pack,
 )
 from bot.settings import DEFAULT_ALLOWED_DEPENDENCIES, REPO_ROOT
-from bot.spec import PluginSpec, validate_spec
+from bot.spec import PluginSpec, SpecError, validate_spec
 
 PACK_ROOT = REPO_ROOT / "templates" / "elizaos-plugin"
 
-# Everything that could end a string, a comment, a template literal or a script tag.
+# Everything that could end a string, a comment, a template literal or a script tag and
+# that validation lets through. U+2028/U+2029 end a line in JavaScript too, but a spec
+# refuses them (see test_line_separators_never_reach_a_spec); the js and md filters are
+# tested with them directly below.
 HOSTILE = (
     'Says "hi" `tick` ${process.exit(1)} */ </script><img src=x onerror=alert(1)> '
-    "\\ back\\slash \\u0041 ' single {{ 7*7 }} {% raw %}\nsecond line\u2028sep"
+    "\\ back\\slash \\u0041 ' single {{ 7*7 }} {% raw %}\nsecond line é sep"
 )
 PAYLOAD_MARKERS = ("process.exit", "</script", "onerror", "second line", "7*7", "{% raw")
 
@@ -323,7 +326,9 @@ def test_hostile_text_lands_only_inside_json_string_literals(
     assert sources
     for rel in sources:
         text = read(dest, rel)
-        assert "\u2028" not in text
+        # spec text arrives through the js filter only, which escapes all non-ASCII
+        # (U+2028/U+2029 included), so the "é" of HOSTILE shows up only as \u00e9
+        assert text.isascii(), rel
         double_quoted = [m.group(0) for m in _STRING_LITERAL.finditer(text) if m.group(0)[0] == '"']
         for literal in double_quoted:
             json.loads(literal)  # every "..." in generated code is a JSON string
@@ -346,8 +351,31 @@ def test_hostile_text_round_trips_through_package_json(
     assert "</script" not in read(dest, "package.json")
 
 
+@pytest.mark.parametrize("sep", ["\u2028", "\u2029"])
+def test_line_separators_never_reach_a_spec(sep: str) -> None:
+    with pytest.raises(SpecError) as info:
+        validate_spec(full_spec_data(HOSTILE + sep + "more"))
+    assert info.value.problems
+    assert all(
+        p.endswith(f"must not contain control or invisible characters (U+{ord(sep):04X})")
+        for p in info.value.problems
+    )
+
+
 def test_js_filter_is_a_json_literal_safe_in_script_and_source() -> None:
-    for value in [HOSTILE, "", "\u2028\u2029", "<!-- -->", "a&b", 'q"uote', "é", 7, True, None]:
+    for value in [
+        HOSTILE,
+        HOSTILE + "\u2028sep\u2029",
+        "",
+        "\u2028\u2029",
+        "<!-- -->",
+        "a&b",
+        'q"uote',
+        "é",
+        7,
+        True,
+        None,
+    ]:
         literal = js_literal(value)
         assert json.loads(literal) == value
         assert not set(literal) & {"<", ">", "&", "\n", "\u2028", "\u2029"}
@@ -358,6 +386,7 @@ def test_md_filter_makes_text_inert_on_one_line() -> None:
     escaped = md_text("a *b* _c_ `d` [e](f) | g <h> & i\nj\r\nk # \\")
     assert escaped == ("a \\*b\\* \\_c\\_ \\`d\\` \\[e\\](f) \\| g &lt;h&gt; &amp; i j k \\# \\\\")
     assert "\n" not in md_text(HOSTILE)
+    assert md_text("one\u2028two\u2029three\x85four") == "one two three four"
     assert md_text("safe\u202eexe.txt\u2066x\u2069") == "safeexe.txtx"
 
 
@@ -480,19 +509,32 @@ def test_component_identifiers_avoid_doubled_suffixes_unless_they_collide() -> N
 def test_service_method_clashing_with_service_members_is_refused(
     pack: TemplatePack, tmp_path: Path, method: str
 ) -> None:
-    spec = validate_spec(
-        {
-            "name": "plugin-x",
-            "description": "x",
-            "services": [
-                {
-                    "name": "Mail",
-                    "description": "m",
-                    "methods": [{"name": method, "description": "r"}],
-                }
-            ],
-        }
+    data = {
+        "name": "plugin-x",
+        "description": "x",
+        "services": [
+            {
+                "name": "Mail",
+                "description": "m",
+                "methods": [{"name": method, "description": "r"}],
+            }
+        ],
+    }
+    # Validation refuses the name first ...
+    with pytest.raises(SpecError) as info:
+        validate_spec(data)
+    assert info.value.problems == [
+        f"services.0.methods: method name {method!r} is reserved by Service"
+    ]
+    # ... and the service template still refuses it in a spec that skipped validation.
+    data["services"][0]["methods"][0]["name"] = "Refresh"  # type: ignore[index]
+    valid = validate_spec(data)
+    service = valid.services[0]
+    clashing = service.methods[0].model_copy(update={"name": method})
+    spec = valid.model_copy(
+        update={"services": (service.model_copy(update={"methods": (clashing,)}),)}
     )
+    assert spec.services[0].methods[0].name == method
     with pytest.raises(PackError, match=method):
         render_pack(pack, spec, tmp_path / "out")
     assert not (tmp_path / "out").exists()

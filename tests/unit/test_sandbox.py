@@ -1,0 +1,188 @@
+"""The process runner: clean environment, caps, timeouts and kills of the whole group."""
+
+import asyncio
+import hashlib
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bot.sandbox import Limits, Sandbox, SandboxError
+
+PY = sys.executable
+
+
+def sandbox() -> Sandbox:
+    return Sandbox()
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is dead for our purposes.
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+async def test_environment_holds_none_of_the_bots_secrets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-canary-123")
+    monkeypatch.setenv("GITHUB_WEBHOOK_SECRET", "canary-webhook")
+    result = await sandbox().run(["env"], tmp_path)
+    assert result.ok
+    assert "canary" not in result.output
+    names = {line.split("=", 1)[0] for line in result.output.splitlines()}
+    assert "ANTHROPIC_API_KEY" not in names and "GITHUB_WEBHOOK_SECRET" not in names
+    assert {"PATH", "HOME", "LANG", "CI"} <= names
+
+
+async def test_argv_is_not_interpreted_by_a_shell(tmp_path: Path) -> None:
+    result = await sandbox().run(["echo", "$(touch pwned)", ";", "rm", "-rf", "x"], tmp_path)
+    assert result.ok
+    assert result.output.strip() == "$(touch pwned) ; rm -rf x"
+    assert not (tmp_path / "pwned").exists()
+
+
+async def test_exit_code_and_signal_are_reported(tmp_path: Path) -> None:
+    failed = await sandbox().run([PY, "-c", "raise SystemExit(3)"], tmp_path)
+    assert (failed.exit_code, failed.signal, failed.ok) == (3, None, False)
+    killed = await sandbox().run([PY, "-c", "import os; os.kill(os.getpid(), 9)"], tmp_path)
+    assert killed.exit_code is None and killed.signal == 9
+    assert "SIGKILL" in killed.describe_outcome()
+
+
+async def test_output_is_capped_keeping_head_and_tail(tmp_path: Path) -> None:
+    script = (
+        "import sys\n"
+        "sys.stdout.write('HEAD-MARK\\n')\n"
+        "for i in range(200000): sys.stdout.write(f'line {i}\\n')\n"
+        "sys.stdout.write('TAIL-MARK\\n')\n"
+    )
+    expected = "HEAD-MARK\n" + "".join(f"line {i}\n" for i in range(200000)) + "TAIL-MARK\n"
+    result = await sandbox().run([PY, "-c", script], tmp_path, Limits(output_bytes=10_000))
+    assert result.ok and result.truncated
+    assert result.output_bytes == len(expected)
+    assert result.output_sha256 == hashlib.sha256(expected.encode()).hexdigest()
+    assert result.head.startswith("HEAD-MARK")
+    assert result.tail.endswith("TAIL-MARK\n")
+    assert len(result.head.encode()) + len(result.tail.encode()) == 10_000
+    assert "bytes omitted" in result.output
+
+
+async def test_stderr_is_captured_with_stdout(tmp_path: Path) -> None:
+    result = await sandbox().run(
+        [PY, "-c", "import sys; print('out'); print('err', file=sys.stderr)"], tmp_path
+    )
+    assert "out" in result.output and "err" in result.output
+
+
+async def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
+    pidfile = tmp_path / "child.pid"
+    script = (
+        "import os, signal, subprocess, sys, time\n"
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        f"child = subprocess.Popen([sys.executable, '-c', "
+        f"'import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)'])\n"
+        f"open({str(pidfile)!r}, 'w').write(str(child.pid))\n"
+        "time.sleep(600)\n"
+    )
+    started = time.monotonic()
+    result = await sandbox().run(
+        [PY, "-c", script], tmp_path, Limits(timeout_s=1.5, kill_grace_s=0.3)
+    )
+    elapsed = time.monotonic() - started
+    assert result.timed_out and not result.ok
+    assert result.signal == 9
+    assert elapsed < 1.5 + 0.3 + 2
+    child = int(pidfile.read_text())
+    for _ in range(20):
+        if not alive(child):
+            break
+        await asyncio.sleep(0.05)
+    assert not alive(child)
+
+
+async def test_cancel_event_stops_the_run_and_says_so(tmp_path: Path) -> None:
+    cancel = asyncio.Event()
+    asyncio.get_running_loop().call_later(0.3, cancel.set)
+    result = await sandbox().run(["sleep", "60"], tmp_path, cancel=cancel)
+    assert result.cancelled and not result.timed_out and not result.ok
+    assert result.wall_s < 3
+    assert result.describe_outcome() == "was cancelled"
+
+
+async def test_cancelling_the_awaiting_task_kills_the_process(tmp_path: Path) -> None:
+    pidfile = tmp_path / "pid"
+    task = asyncio.create_task(
+        sandbox().run(
+            [
+                PY,
+                "-c",
+                f"import os, time; open({str(pidfile)!r}, 'w').write(str(os.getpid()))\n"
+                "time.sleep(60)",
+            ],
+            tmp_path,
+        )
+    )
+    for _ in range(100):
+        if pidfile.exists() and pidfile.read_text():
+            break
+        await asyncio.sleep(0.05)
+    pid = int(pidfile.read_text())
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    for _ in range(40):
+        if not alive(pid):
+            break
+        await asyncio.sleep(0.05)
+    assert not alive(pid)
+
+
+async def test_consecutive_runs_each_notice_their_exit(tmp_path: Path) -> None:
+    # Regression: a stale pidfd registration once hid the next run's exit.
+    sb = sandbox()
+    first = await sb.run(["sleep", "30"], tmp_path, Limits(timeout_s=0.3, kill_grace_s=0.2))
+    assert first.timed_out
+    cancel = asyncio.Event()
+    asyncio.get_running_loop().call_later(0.2, cancel.set)
+    second = await sb.run(["sleep", "30"], tmp_path, Limits(kill_grace_s=2.0), cancel=cancel)
+    assert second.cancelled and second.wall_s < 1.5
+
+
+async def test_file_size_limit_stops_a_disk_filler(tmp_path: Path) -> None:
+    script = "f = open('big', 'wb')\nwhile True: f.write(b'x' * 65536)\n"
+    result = await sandbox().run(
+        [PY, "-c", script], tmp_path, Limits(file_size_bytes=1_000_000, timeout_s=20)
+    )
+    assert not result.ok and not result.timed_out
+    assert (tmp_path / "big").stat().st_size <= 1_000_000
+
+
+async def test_cpu_time_is_measured(tmp_path: Path) -> None:
+    script = "import time\nt=time.process_time()\nwhile time.process_time()-t < 0.3: pass\n"
+    result = await sandbox().run([PY, "-c", script], tmp_path)
+    assert result.ok and result.cpu_s >= 0.25
+
+
+async def test_missing_program_is_a_sandbox_error(tmp_path: Path) -> None:
+    with pytest.raises(SandboxError, match="cannot start"):
+        await sandbox().run(["definitely-not-a-program-xyz"], tmp_path)
+
+
+async def test_missing_workdir_is_a_sandbox_error(tmp_path: Path) -> None:
+    with pytest.raises(SandboxError, match="does not exist"):
+        await sandbox().run(["true"], tmp_path / "nope")
+
+
+def test_job_deadline_shortens_command_timeout() -> None:
+    assert Limits(timeout_s=300).with_timeout(12).timeout_s == 12
+    assert Limits(timeout_s=5).with_timeout(12).timeout_s == 5
