@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
@@ -88,6 +89,38 @@ async def _file_lock(path: Path) -> AsyncIterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def make_read_only(root: Path) -> None:
+    """Clear the write bits of every file under ``root`` (directories stay writable)."""
+    for dirpath, _, filenames in os.walk(root):
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            if not os.path.islink(path):
+                mode = os.stat(path).st_mode
+                os.chmod(path, mode & ~0o222)
+
+
+def link_tree(src: Path, dst: Path) -> None:
+    """Recreate ``src`` at ``dst``: new directories, hard-linked files, copied symlinks.
+
+    Falls back to copying when the two are on different file systems.
+    """
+    os.mkdir(dst)
+    with os.scandir(src) as entries:
+        for entry in entries:
+            target = os.path.join(dst, entry.name)
+            if entry.is_symlink():
+                os.symlink(os.readlink(entry.path), target)
+            elif entry.is_dir():
+                link_tree(Path(entry.path), Path(target))
+            else:
+                try:
+                    os.link(entry.path, target)
+                except OSError as exc:
+                    if exc.errno != errno.EXDEV:
+                        raise
+                    shutil.copy2(entry.path, target)
+
+
 class DependencyCache:
     def __init__(self, root: Path, sandbox: Sandbox, node_version: str) -> None:
         self.root = root
@@ -136,7 +169,7 @@ class DependencyCache:
         target = workdir / NODE_MODULES
         if target.exists() or target.is_symlink():
             await asyncio.to_thread(shutil.rmtree, target)
-        await asyncio.to_thread(shutil.copytree, tree / NODE_MODULES, target, symlinks=True)
+        await asyncio.to_thread(link_tree, tree / NODE_MODULES, target)
         return InstallReport(
             key=key,
             cache_hit=cache_hit,
@@ -156,6 +189,7 @@ class DependencyCache:
             result = await self._run([*install_argv, *self._npm_flags()], staging, limits)
             if not (staging / NODE_MODULES).is_dir():
                 raise RuntimeError("the install wrote no node_modules")
+            await asyncio.to_thread(make_read_only, staging / NODE_MODULES)
             (staging / COMPLETE_MARKER).write_text(self.node_version + "\n")
             if tree.exists():
                 shutil.rmtree(tree)

@@ -1,0 +1,219 @@
+"""The whole local pipeline for real: render, npm install, tsc + tsup, vitest."""
+
+import asyncio
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from bot.local import LocalJobs
+from bot.settings import Settings
+from bot.spec import validate_spec
+from bot.testresults import RESULTS_FILE
+from bot.workspace import plugin_files
+
+HOSTILE = 'say "hi" `rm -rf /` ${process.exit(1)} */ </script> \\ and\na second line'
+
+ALL_KINDS = {
+    "name": "@acme/plugin-forecast",
+    "description": f"Forecasts. {HOSTILE}",
+    "actions": [
+        {
+            "name": "GetForecast",
+            "description": f"Gets a forecast. {HOSTILE}",
+            "parameters": [
+                {"name": "city", "description": "the city", "type": "string"},
+                {"name": "days", "description": "how many days", "type": "number"},
+                {
+                    "name": "metric",
+                    "description": "metric units",
+                    "type": "boolean",
+                    "required": False,
+                },
+            ],
+        }
+    ],
+    "providers": [{"name": "ForecastContext", "description": f"Context. {HOSTILE}"}],
+    "services": [
+        {
+            "name": "ForecastPoller",
+            "description": "Polls forecasts.",
+            "methods": [
+                {
+                    "name": "latest",
+                    "description": "the latest forecast",
+                    "parameters": [{"name": "city", "description": "the city"}],
+                }
+            ],
+        }
+    ],
+    "evaluators": [{"name": "ForecastAccuracy", "description": "Judges accuracy."}],
+    "environment": [
+        {"name": "FORECAST_API_KEY", "description": "API key", "sensitive": True},
+        {"name": "FORECAST_UNITS", "description": "units", "required": False},
+    ],
+}
+
+IT_CALL = re.compile(r"^\s*it\(", re.MULTILINE)
+
+
+def declared_tests(plugin_dir: Path) -> int:
+    return sum(
+        len(IT_CALL.findall((plugin_dir / f).read_text()))
+        for f in plugin_files(plugin_dir)
+        if f.endswith(".test.ts")
+    )
+
+
+async def test_every_component_kind_builds_and_passes_its_tests(
+    jobs: LocalJobs, tmp_path: Path
+) -> None:
+    spec = validate_spec(ALL_KINDS)
+    outcome = await jobs.create(spec.description, spec=spec, out=tmp_path)
+    assert outcome.ctx.failed_phase is None, outcome.ctx.failed_phase
+    assert outcome.ok
+    plugin = outcome.output_dir
+    assert plugin == tmp_path.resolve() / "plugin-forecast"
+
+    results = json.loads((plugin / RESULTS_FILE).read_text())
+    assert results["success"] is True
+    assert results["tool"] == "vitest" and results["exit_code"] == 0
+    assert results["total"] == results["passed"] == declared_tests(plugin)
+    assert results["failed"] == results["skipped"] == 0
+    files = {f["file"]: f["state"] for f in results["files"]}
+    for test_file in (
+        "__tests__/actions/get-forecast.test.ts",
+        "__tests__/providers/forecast-context.test.ts",
+        "__tests__/services/forecast-poller.test.ts",
+        "__tests__/evaluators/forecast-accuracy.test.ts",
+        "__tests__/plugin.test.ts",
+    ):
+        assert files[test_file] == "passed"
+    assert len(results["log_sha256"]) == 64
+    assert set(results["durations_s"]) == {"install", "build", "test"}
+
+    # What lands in the output is the plugin, not build products.
+    assert not (plugin / "node_modules").exists() and not (plugin / "dist").exists()
+    package = json.loads((plugin / "package.json").read_text())
+    assert package["description"] == spec.description
+    assert package["agentConfig"]["pluginParameters"]["FORECAST_API_KEY"]["sensitive"] is True
+
+
+async def test_second_plugin_installs_from_the_cache_without_npm(
+    jobs: LocalJobs, tmp_path: Path
+) -> None:
+    first = await jobs.create(
+        "a weather plugin that reports the temperature for a city", out=tmp_path
+    )
+    assert first.ok
+    second = await jobs.create(
+        "a plugin that translates a message into a given language", out=tmp_path
+    )
+    assert second.ok, second.ctx.failed_phase
+    install = second.ctx.install
+    assert install is not None
+    assert install.cache_hit
+    assert install.commands == ()  # npm never ran: nothing could be downloaded
+    assert install.key == first.ctx.install.key  # type: ignore[union-attr]
+
+
+async def test_check_reruns_a_plugin_directory_without_changing_it(
+    jobs: LocalJobs, tmp_path: Path
+) -> None:
+    made = await jobs.create("a plugin that calculates a tip for an amount", out=tmp_path)
+    assert made.ok and made.output_dir is not None
+    before = plugin_files(made.output_dir)
+    checked = await jobs.check(made.output_dir)
+    assert checked.ok
+    assert checked.ctx.test_results is not None
+    assert checked.ctx.test_results.passed == made.ctx.test_results.passed  # type: ignore[union-attr]
+    assert plugin_files(made.output_dir) == before
+
+
+@pytest.fixture(scope="session")
+def greeting_plugin(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    jobs = LocalJobs(Settings(bot_data_dir=data_dir, sandbox="none"))
+    out = tmp_path_factory.mktemp("made")
+    made = asyncio.run(jobs.create("a plugin that sends a greeting to a user", out=out))
+    assert made.ok and made.output_dir is not None
+    return made.output_dir
+
+
+@pytest.fixture
+def made_plugin(greeting_plugin: Path, tmp_path: Path) -> Path:
+    """A fresh copy of a plugin that built and passed, for a test to break."""
+    copy = tmp_path / greeting_plugin.name
+    shutil.copytree(greeting_plugin, copy)
+    return copy
+
+
+async def test_a_type_error_fails_the_build_phase_with_the_compiler_output(
+    jobs: LocalJobs, made_plugin: Path
+) -> None:
+    index = made_plugin / "src" / "index.ts"
+    index.write_text(index.read_text() + "\nconst broken: number = 'not a number';\n")
+    checked = await jobs.check(made_plugin)
+    assert not checked.ok
+    failed = checked.ctx.failed_phase
+    assert failed is not None and failed.name == "build"
+    assert "error TS2322" in failed.detail
+    assert checked.ctx.records["test"].state == "skipped"
+
+
+async def test_a_failing_test_is_counted_and_named(jobs: LocalJobs, made_plugin: Path) -> None:
+    test_file = made_plugin / "__tests__" / "plugin.test.ts"
+    text = test_file.read_text()
+    test_file.write_text(
+        text.replace(
+            "it('has its name and description'", "it.fails('has its name and description'", 1
+        )
+    )
+    checked = await jobs.check(made_plugin)
+    results = checked.ctx.test_results
+    assert results is not None
+    assert results.failed == 1 and results.passed == results.total - 1
+    failed = checked.ctx.failed_phase
+    assert failed is not None and failed.name == "test"
+    assert failed.error == f"1 of {results.total} tests failed"
+    assert "has its name and description" in failed.detail
+
+
+def test_cli_create_prints_a_summary_and_exits_zero(
+    settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("BOT_DATA_DIR", str(settings.bot_data_dir))
+    spec_file = tmp_path / "spec.json"
+    spec_file.write_text(json.dumps({**ALL_KINDS, "name": "plugin-cli-check"}))
+    code = main(["create", "--spec", str(spec_file), "--out", str(tmp_path / "out")])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    for phase in ("spec", "scaffold", "generate", "install", "build", "test"):
+        assert f"✓ {phase}" in printed
+    assert re.search(r"tests\s+\d+ passed, 0 failed", printed)
+    assert "built and tested" in printed
+    assert (tmp_path / "out" / "plugin-cli-check" / RESULTS_FILE).is_file()
+
+    # Same target again: refused without --force, replaced with it.
+    assert main(["create", "--spec", str(spec_file), "--out", str(tmp_path / "out")]) == 1
+    assert "already exists" in capsys.readouterr().out
+    marker = tmp_path / "out" / "plugin-cli-check" / "stale.txt"
+    marker.write_text("from an earlier run")
+    forced = ["create", "--spec", str(spec_file), "--out", str(tmp_path / "out"), "--force"]
+    assert main(forced) == 0
+    assert not marker.exists()
+
+
+def test_cli_check_fails_and_shows_the_failing_phase(
+    settings, made_plugin: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("BOT_DATA_DIR", str(settings.bot_data_dir))
+    broken = made_plugin.parent / "broken"
+    shutil.copytree(made_plugin, broken)
+    (broken / "src" / "index.ts").write_text("export const = ;\n")
+    assert main(["check", str(broken)]) == 1
+    printed = capsys.readouterr().out
+    assert "✗ build failed" in printed
+    assert "src/index.ts" in printed
