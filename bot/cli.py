@@ -11,10 +11,18 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.markup import escape
-from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    Progress,
+    SpinnerColumn,
+    Task,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
+from rich.text import Text
 
 from bot.local import LocalJobs, Outcome
 from bot.pack import PackError
@@ -27,6 +35,15 @@ from bot.spec import PluginSpec, SpecError, render_problems, validate_spec
 MARKS = {"passed": "[green]✓[/]", "failed": "[red]✗[/]", "skipped": "[dim]–[/]"}
 
 
+class PhaseSpinner(SpinnerColumn):
+    """A spinner for the running phase only; a waiting phase shows a dot."""
+
+    def render(self, task: Task) -> RenderableType:
+        if not task.started:
+            return Text("·", style="dim")
+        return super().render(task)
+
+
 class ProgressReporter:
     """A live line per phase on a terminal; plain lines otherwise (CI logs, pipes)."""
 
@@ -35,7 +52,7 @@ class ProgressReporter:
         self.live = console.is_terminal
         self.notes: dict[str, str] = {}
         self.progress = Progress(
-            SpinnerColumn(finished_text=" "),
+            PhaseSpinner(finished_text=" "),
             TextColumn("{task.description:<9}"),
             TextColumn("{task.fields[note]}"),
             TimeElapsedColumn(),

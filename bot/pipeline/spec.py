@@ -23,12 +23,12 @@ async def spec_phase(ctx: JobContext) -> None:
         raise PhaseFailed("the plugin spec is invalid", render_problems(exc.problems)) from None
     spec = ctx.spec
     counts = [
-        f"{len(items)} {kind}"
+        f"{len(items)} {kind}{'s' if len(items) > 1 else ''}"
         for kind, items in (
-            ("actions", spec.actions),
-            ("providers", spec.providers),
-            ("services", spec.services),
-            ("evaluators", spec.evaluators),
+            ("action", spec.actions),
+            ("provider", spec.providers),
+            ("service", spec.services),
+            ("evaluator", spec.evaluators),
         )
         if items
     ]
