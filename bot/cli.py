@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 from rich.console import Console, RenderableType
 from rich.markup import escape
 from rich.progress import (
@@ -30,7 +31,7 @@ from bot.pipeline import CHECK_PHASES, PHASES
 from bot.pipeline.context import PhaseRecord
 from bot.sandbox import SandboxError
 from bot.settings import Settings, load_settings
-from bot.spec import PluginSpec, SpecError, render_problems, validate_spec
+from bot.spec import PluginSpec, SpecError, problems_from, render_problems, validate_spec
 
 MARKS = {"passed": "[green]✓[/]", "failed": "[red]✗[/]", "skipped": "[dim]–[/]"}
 
@@ -128,6 +129,8 @@ def _summary(console: Console, outcome: Outcome) -> None:
     table.add_row("durations", f"{durations}  (total {outcome.wall_s:.1f}s)")
     if outcome.output_dir is not None:
         table.add_row("written to", str(outcome.output_dir))
+    if outcome.kept_workspace is not None:
+        table.add_row("kept for a look", str(outcome.kept_workspace))
     console.print(table)
     failed = ctx.failed_phase
     if failed is None:
@@ -200,13 +203,18 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console = Console(highlight=False)
-    settings = load_settings()
     handler = {"create": _create, "check": _check}[args.command]
     try:
+        settings = load_settings()
         return asyncio.run(handler(args, settings, console))
     except SpecError as exc:
         console.print("[red]invalid spec:[/]\n" + escape(render_problems(exc.problems)))
-    except (SandboxError, PackError, FileNotFoundError, ValueError) as exc:
+    except ValidationError as exc:
+        problems = render_problems(problems_from(exc))
+        console.print("[red]invalid settings in the environment:[/]\n" + escape(problems))
+    except yaml.YAMLError as exc:
+        console.print(f"[red]the spec file is not valid YAML:[/] {escape(str(exc))}")
+    except (SandboxError, PackError, OSError, ValueError) as exc:
         console.print(f"[red]error:[/] {escape(str(exc))}")
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]")

@@ -37,6 +37,7 @@ class Outcome:
     ctx: JobContext
     output_dir: Path | None
     wall_s: float
+    kept_workspace: Path | None = None
 
     @property
     def ok(self) -> bool:
@@ -110,9 +111,9 @@ class LocalJobs:
         generator: str = "scaffold",
         reporter: Reporter | None = None,
         overwrite: bool = False,
-        keep_workspace: bool = False,
     ) -> Outcome:
-        """The whole pipeline; the plugin lands in ``out/<name>`` once it was scaffolded."""
+        """The whole pipeline. A plugin that built and passed lands in ``out/<name>``;
+        a failed one stays in its workspace for a look, and ``out`` is left alone."""
         started = time.monotonic()
         writer: SpecWriter = (
             GivenSpecWriter(spec)
@@ -120,6 +121,7 @@ class LocalJobs:
             else KeywordSpecWriter(self.settings.allowed_dependencies)
         )
         workspace = self.new_workspace()
+        keep = False
         try:
             ctx = await self.context(
                 description,
@@ -130,14 +132,15 @@ class LocalJobs:
             )
             ctx.output_root, ctx.overwrite = out, overwrite
             await run_phases(ctx, PHASES)
-            output_dir = None
-            if ctx.spec is not None and ctx.plugin_dir is not None:
+            if ctx.succeeded and ctx.spec is not None and ctx.plugin_dir is not None:
                 out.mkdir(parents=True, exist_ok=True)
                 output_dir = ctx.spec.directory_in(out)
                 replace_dir(ctx.plugin_dir, output_dir)
-            return Outcome(ctx, output_dir, time.monotonic() - started)
+                return Outcome(ctx, output_dir, time.monotonic() - started)
+            keep = ctx.plugin_dir is not None
+            return Outcome(ctx, None, time.monotonic() - started, kept_workspace=ctx.plugin_dir)
         finally:
-            if not keep_workspace:
+            if not keep:
                 shutil.rmtree(workspace, ignore_errors=True)
 
     async def check(self, plugin_dir: Path, *, reporter: Reporter | None = None) -> Outcome:

@@ -26,6 +26,8 @@ def plugin_files(root: Path) -> list[str]:
         for name in list(dirnames):
             if (here / name).is_symlink():
                 raise WorkspaceError(f"{(here / name).relative_to(root)} is a symlink")
+        if here == root and ".github" in dirnames:
+            raise WorkspaceError(".github/ does not belong in a plugin directory")
         dirnames[:] = sorted(d for d in dirnames if not (here == root and d in GENERATED_DIRS))
         for name in filenames:
             path = here / name

@@ -46,6 +46,8 @@ async def run_phases(ctx: JobContext, phases: list[tuple[str, Phase]]) -> bool:
             await phase(ctx)
         except PhaseFailed as exc:
             record.state, record.error, record.detail = "failed", exc.message, exc.detail
+        except Exception as exc:  # any failure must still name its phase
+            record.state, record.error = "failed", f"{type(exc).__name__}: {exc}"
         else:
             record.state = "passed"
         record.wall_s = time.monotonic() - started

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import replace
+from pathlib import Path
 
 from bot.pipeline.context import JobContext, PhaseFailed
 from bot.sandbox import ProcessFailed, Result
@@ -28,6 +29,8 @@ async def install_phase(ctx: JobContext) -> None:
         ctx.install = await ctx.deps.install(plugin_dir, ctx.pack.install, ctx.command_limits())
     except ProcessFailed as exc:
         raise _failed("installing dependencies failed", exc.result) from None
+    except (OSError, ValueError) as exc:  # a missing or malformed package.json / lockfile
+        raise PhaseFailed(f"cannot install dependencies: {exc}") from None
     report = ctx.install
     how = "from the cache" if report.cache_hit else "installed with npm (now cached)"
     if report.lock_updated:
@@ -45,7 +48,7 @@ async def build_phase(ctx: JobContext) -> None:
 async def test_phase(ctx: JobContext) -> None:
     plugin_dir = ctx.require_plugin()
     report_path = plugin_dir / REPORT_FILE
-    shutil.rmtree(plugin_dir / REPORT_DIR, ignore_errors=True)
+    _remove(plugin_dir / REPORT_DIR)
     report_path.parent.mkdir()
     argv = ctx.pack.test_command(REPORT_FILE)
     result = await ctx.sandbox.run(argv, plugin_dir, ctx.command_limits())
@@ -63,7 +66,7 @@ async def test_phase(ctx: JobContext) -> None:
     except ReportError as exc:
         raise _failed(f"no test results ({exc})", result) from None
     finally:
-        shutil.rmtree(plugin_dir / REPORT_DIR, ignore_errors=True)
+        _remove(plugin_dir / REPORT_DIR)
     durations: dict[str, float] = {
         name: round(ctx.records[name].wall_s, 3)
         for name in ("install", "build")
@@ -75,6 +78,13 @@ async def test_phase(ctx: JobContext) -> None:
     ctx.reporter.phase_note("test", f"{results.passed}/{results.total} passed")
     if not results.success:
         raise PhaseFailed(_test_failure_summary(results, result), _failure_detail(results, result))
+
+
+def _remove(path: Path) -> None:
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.exists():
+        shutil.rmtree(path)
 
 
 def _test_failure_summary(results: TestResults, result: Result) -> str:

@@ -25,7 +25,7 @@ ALL_KINDS = {
             "name": "GetForecast",
             "description": f"Gets a forecast. {HOSTILE}",
             "parameters": [
-                {"name": "city", "description": "the city", "type": "string"},
+                {"name": "city", "description": f"the city {HOSTILE}", "type": "string"},
                 {"name": "days", "description": "how many days", "type": "number"},
                 {
                     "name": "metric",
@@ -40,20 +40,20 @@ ALL_KINDS = {
     "services": [
         {
             "name": "ForecastPoller",
-            "description": "Polls forecasts.",
+            "description": f"Polls forecasts. {HOSTILE}",
             "methods": [
                 {
                     "name": "latest",
-                    "description": "the latest forecast",
-                    "parameters": [{"name": "city", "description": "the city"}],
+                    "description": f"the latest forecast {HOSTILE}",
+                    "parameters": [{"name": "city", "description": f"the city {HOSTILE}"}],
                 }
             ],
         }
     ],
-    "evaluators": [{"name": "ForecastAccuracy", "description": "Judges accuracy."}],
+    "evaluators": [{"name": "ForecastAccuracy", "description": f"Judges. {HOSTILE}"}],
     "environment": [
-        {"name": "FORECAST_API_KEY", "description": "API key", "sensitive": True},
-        {"name": "FORECAST_UNITS", "description": "units", "required": False},
+        {"name": "FORECAST_API_KEY", "description": f"API key {HOSTILE}", "sensitive": True},
+        {"name": "FORECAST_UNITS", "description": f"units {HOSTILE}", "required": False},
     ],
 }
 
@@ -185,6 +185,7 @@ def test_cli_create_prints_a_summary_and_exits_zero(
     settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("BOT_DATA_DIR", str(settings.bot_data_dir))
+    monkeypatch.setenv("SANDBOX", settings.sandbox)
     spec_file = tmp_path / "spec.json"
     spec_file.write_text(json.dumps({**ALL_KINDS, "name": "plugin-cli-check"}))
     code = main(["create", "--spec", str(spec_file), "--out", str(tmp_path / "out")])
@@ -210,6 +211,7 @@ def test_cli_check_fails_and_shows_the_failing_phase(
     settings, made_plugin: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("BOT_DATA_DIR", str(settings.bot_data_dir))
+    monkeypatch.setenv("SANDBOX", settings.sandbox)
     broken = made_plugin.parent / "broken"
     shutil.copytree(made_plugin, broken)
     (broken / "src" / "index.ts").write_text("export const = ;\n")
@@ -217,3 +219,31 @@ def test_cli_check_fails_and_shows_the_failing_phase(
     printed = capsys.readouterr().out
     assert "✗ build failed" in printed
     assert "src/index.ts" in printed
+
+
+class BreakingGenerator:
+    """A generator whose code does not compile."""
+
+    name = "breaking"
+
+    async def generate(self, ctx) -> None:  # type: ignore[no-untyped-def]
+        index = ctx.plugin_dir / "src" / "index.ts"
+        index.write_text(index.read_text() + "\nconst broken: number = 'no';\n")
+
+
+async def test_a_failed_create_leaves_the_output_alone_and_keeps_its_workspace(
+    jobs: LocalJobs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    good = await jobs.create("a plugin that sends a greeting to a user", out=tmp_path)
+    assert good.ok and good.output_dir is not None
+    before = {f: (good.output_dir / f).read_bytes() for f in plugin_files(good.output_dir)}
+    monkeypatch.setattr("bot.local.generator_for", lambda name: BreakingGenerator())
+    bad = await jobs.create(
+        "a plugin that sends a greeting to a user", out=tmp_path, overwrite=True
+    )
+    assert not bad.ok and bad.output_dir is None
+    assert bad.ctx.failed_phase is not None and bad.ctx.failed_phase.name == "build"
+    after = {f: (good.output_dir / f).read_bytes() for f in plugin_files(good.output_dir)}
+    assert after == before
+    assert bad.kept_workspace is not None
+    assert "const broken" in (bad.kept_workspace / "src" / "index.ts").read_text()
