@@ -136,7 +136,10 @@ class DependencyCache:
 
     async def _run(self, argv: Sequence[str], workdir: Path, limits: Limits) -> Result:
         # Network only here: the caches could not serve this lockfile.
-        result = await self.sandbox.run(argv, workdir, limits, network=True)
+        self.npm_cache.mkdir(parents=True, exist_ok=True)
+        result = await self.sandbox.run(
+            argv, workdir, limits, network=True, writable=[self.npm_cache]
+        )
         if not result.ok:
             raise ProcessFailed(result)
         return result
@@ -158,21 +161,22 @@ class DependencyCache:
             lock_updated = True
         key = lock_key(lock, self.node_version)
         tree = self.trees / key
-        cache_hit = (tree / COMPLETE_MARKER).exists()
-        if not cache_hit:
+        built = False
+        if not (tree / COMPLETE_MARKER).exists():
             async with (
                 self._building.setdefault(key, asyncio.Lock()),
                 _file_lock(self.trees / f"{key}.lock"),
             ):
                 if not (tree / COMPLETE_MARKER).exists():
                     commands.append(await self._build_tree(tree, workdir, install_argv, limits))
+                    built = True
         target = workdir / NODE_MODULES
         if target.exists() or target.is_symlink():
             await asyncio.to_thread(shutil.rmtree, target)
         await asyncio.to_thread(link_tree, tree / NODE_MODULES, target)
         return InstallReport(
             key=key,
-            cache_hit=cache_hit,
+            cache_hit=not built,
             lock_updated=lock_updated,
             wall_s=time.monotonic() - started,
             commands=tuple(commands),

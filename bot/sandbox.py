@@ -4,7 +4,34 @@ Every run gets a clean environment (nothing of the bot's own), its own session a
 process group (so a timeout or a cancel kills the whole tree), output read as it
 comes and capped (head and tail kept, the full stream hashed), and resource limits
 applied by ``prlimit`` as an exec wrapper. Backends decide how the argv is wrapped:
-``DirectBackend`` runs it on the host (development and trusted commands).
+``DirectBackend`` runs it on the host (development and trusted commands only);
+``BwrapBackend`` runs it in bubblewrap (the default, and the only choice for untrusted code).
+
+The bubblewrap sandbox: new user, pid, net, ipc, uts, mount and cgroup namespaces; uid and
+gid 1000 inside, no capabilities, no nested user namespaces; ``/usr`` and a few files of
+``/etc`` read-only; a fresh ``/proc``, a minimal ``/dev``, a size-capped tmpfs ``/tmp``
+(also HOME and TMPDIR); the workspace is the only writable bind (plus what the caller
+passes explicitly, such as the npm cache during an install). The network namespace has
+only its own loopback unless the caller asks for the network (dependency installs).
+
+Bounding the number of processes: RLIMIT_NPROC is ignored for processes whose real uid
+is 0 on the host, and a bubblewrap started by root maps the sandbox uid to host uid 0.
+So when the bot runs as root, bubblewrap itself is started as an unprivileged host uid
+(``setpriv --reuid/--regid --clear-groups``, ``Settings.sandbox_uid``); its user namespace
+is then unprivileged, host uid 0 is not mapped at all, and RLIMIT_NPROC (set by ``prlimit``
+inside) is counted per run, because every run has its own user namespace. The workspace
+(and any extra writable bind) is handed to that uid before the run and taken back after
+it: directories and single-link files are chowned to the sandbox uid, everything is chowned
+back to the bot afterwards (set-id bits cleared, symlinks never followed). Files with more
+than one link, i.e. the hard-linked read-only ``node_modules`` from the dependency cache,
+stay the bot's, so a run can neither write nor chmod them. A cgroup would also bound
+processes but needs a writable, delegated hierarchy, which most hosts and containers lack.
+When the bot is not root, bubblewrap runs as the bot's own uid and nothing is chowned.
+
+Killing: bubblewrap runs with ``--die-with-parent`` and its own pid namespace, so killing
+the process group of the outer bubblewrap (what a timeout or cancel does) kills the
+namespace's init and with it every process of the run, including ones that called
+``setsid`` or double-forked.
 """
 
 from __future__ import annotations
@@ -12,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import logging
 import os
 import shutil
 import signal
@@ -25,9 +53,20 @@ from typing import Protocol
 
 from bot.settings import Settings
 
+logger = logging.getLogger(__name__)
+
 READ_CHUNK = 65536
 DRAIN_AFTER_EXIT_S = 0.5
+REAP_WAIT_S = 5.0
 SYSTEM_PATH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
+INSTALL_HINT = (
+    "install bubblewrap (Debian/Ubuntu: `apt-get install -y bubblewrap`) and make sure "
+    "user namespaces are allowed; SANDBOX=none runs untrusted code on the host and exists "
+    "for development only"
+)
+UNSAFE_WARNING = (
+    "SANDBOX=none: commands run on the host without isolation; use this for development only"
+)
 
 
 class SandboxError(Exception):
@@ -54,13 +93,20 @@ class Limits:
     open_files: int | None = None
     processes: int | None = None
     kill_grace_s: float = 1.0
+    tmpfs_bytes: int | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Limits:
         return cls(
             timeout_s=settings.command_timeout_s,
             output_bytes=settings.output_limit_bytes,
+            cpu_s=settings.sandbox_cpu_s,
+            memory_bytes=settings.sandbox_memory_bytes,
+            file_size_bytes=settings.sandbox_file_size_bytes,
+            open_files=settings.sandbox_open_files,
+            processes=settings.sandbox_processes,
             kill_grace_s=settings.kill_grace_s,
+            tmpfs_bytes=settings.sandbox_tmpfs_bytes,
         )
 
     def with_timeout(self, timeout_s: float) -> Limits:
@@ -69,7 +115,8 @@ class Limits:
     def prlimit_args(self) -> list[str]:
         pairs = [
             ("--cpu", self.cpu_s),
-            ("--as", self.memory_bytes),
+            # The data segment, not the address space: V8 reserves many GB it never uses.
+            ("--data", self.memory_bytes),
             ("--fsize", self.file_size_bytes),
             ("--nofile", self.open_files),
             ("--nproc", self.processes),
@@ -117,7 +164,11 @@ class Result:
         if self.timed_out:
             return f"timed out after {self.wall_s:.0f}s"
         if self.signal is not None:
-            return f"was killed by signal {signal.Signals(self.signal).name}"
+            try:
+                name = signal.Signals(self.signal).name
+            except ValueError:
+                name = str(self.signal)
+            return f"was killed by signal {name}"
         return f"exited with code {self.exit_code}"
 
 
@@ -153,9 +204,40 @@ class Backend(Protocol):
     @property
     def name(self) -> str: ...
 
-    def wrap(self, argv: Sequence[str], workdir: Path, limits: Limits, network: bool) -> list[str]:
-        """The argv to execute on the host for ``argv`` run inside this backend."""
+    def wrap(
+        self,
+        argv: Sequence[str],
+        workdir: Path,
+        limits: Limits,
+        network: bool,
+        writable: Sequence[Path] = (),
+        env: Mapping[str, str] | None = None,
+    ) -> list[str]:
+        """The argv to execute on the host for ``argv`` run inside this backend.
+
+        ``env`` is the environment the command must see; a backend that does not pass it
+        itself leaves it to the process it starts (``DirectBackend``).
+        """
         ...
+
+    def host_environment(self, env: Mapping[str, str]) -> dict[str, str]:
+        """The environment of the host process that ``wrap`` returned the argv of."""
+        ...
+
+    def prepare(self, paths: Sequence[Path]) -> None:
+        """Make ``paths`` writable for the run (before it)."""
+        ...
+
+    def reclaim(self, paths: Sequence[Path]) -> None:
+        """Give ``paths`` back to the bot (after the run, also after a failure)."""
+        ...
+
+
+def _system_tool(name: str) -> str:
+    found = shutil.which(name, path=os.pathsep.join(SYSTEM_PATH))
+    if found is None:
+        raise SandboxError(f"{name} is needed to run commands; {INSTALL_HINT}")
+    return found
 
 
 @dataclass(frozen=True)
@@ -164,7 +246,15 @@ class DirectBackend:
 
     name: str = "none"
 
-    def wrap(self, argv: Sequence[str], workdir: Path, limits: Limits, network: bool) -> list[str]:
+    def wrap(
+        self,
+        argv: Sequence[str],
+        workdir: Path,
+        limits: Limits,
+        network: bool,
+        writable: Sequence[Path] = (),
+        env: Mapping[str, str] | None = None,
+    ) -> list[str]:
         wrapper = limits.prlimit_args()
         if not wrapper:
             return list(argv)
@@ -172,6 +262,167 @@ class DirectBackend:
         if prlimit is None:
             raise SandboxError("prlimit (util-linux) is needed to apply resource limits")
         return [prlimit, *wrapper, "--", *argv]
+
+    def host_environment(self, env: Mapping[str, str]) -> dict[str, str]:
+        return dict(env)
+
+    def prepare(self, paths: Sequence[Path]) -> None:
+        pass
+
+    def reclaim(self, paths: Sequence[Path]) -> None:
+        pass
+
+
+HOSTS_FILE = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+# Read-only files of /etc a program may need; resolv.conf only with the network.
+ETC_FILES = (
+    "/etc/ssl",
+    "/etc/ca-certificates",
+    "/etc/alternatives",
+    "/etc/ld.so.cache",
+    "/etc/nsswitch.conf",
+    "/etc/localtime",
+)
+SANDBOX_HOME = "/tmp"  # noqa: S108 - inside the sandbox: its own tmpfs
+SANDBOX_ID = 1000
+
+
+def write_hosts_file(directory: Path) -> Path:
+    """The sandbox's /etc/hosts (localhost only), readable by everyone."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "hosts"
+    if not path.is_file() or path.read_text() != HOSTS_FILE:
+        tmp = directory / f".hosts.{os.getpid()}"
+        tmp.write_text(HOSTS_FILE)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    return path.resolve()
+
+
+def _searchable_by_others(path: Path, uid: int) -> None:
+    """bubblewrap opens the workspace as the sandbox uid: every parent must let it pass."""
+    for parent in path.parents:
+        st = parent.stat()
+        if st.st_uid != uid and not st.st_mode & 0o001:
+            raise SandboxError(
+                f"{parent} is not searchable by the sandbox uid {uid}, so {path} cannot be "
+                "mounted in the sandbox; keep BOT_DATA_DIR and its parents mode 0755 or 0711"
+            )
+
+
+def _chown_tree(root: Path, uid: int, gid: int, *, only_single_links: bool) -> None:
+    """lchown ``root`` and everything below it; never follows a symlink."""
+
+    def one(path: str, is_dir: bool) -> None:
+        st = os.lstat(path)
+        if not is_dir and only_single_links and st.st_nlink > 1 and st.st_uid != uid:
+            return
+        if (st.st_uid, st.st_gid) != (uid, gid):
+            os.chown(path, uid, gid, follow_symlinks=False)
+        mode = st.st_mode
+        if not os.path.islink(path) and mode & 0o6000:
+            os.chmod(path, mode & 0o1777)
+
+    one(str(root), True)
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames:
+            # os.walk lists symlinks to directories among dirnames without entering them.
+            path = os.path.join(dirpath, name)
+            one(path, not os.path.islink(path))
+        for name in filenames:
+            one(os.path.join(dirpath, name), False)
+
+
+@dataclass(frozen=True)
+class BwrapBackend:
+    """Runs in bubblewrap: only the workspace writable, no network unless asked for.
+
+    ``run_as`` is the host uid bubblewrap is started as when the bot is root (see the
+    module docstring); ``None`` runs it as the bot's own uid.
+    """
+
+    hosts_file: Path
+    run_as: int | None = None
+    bwrap: str = field(default_factory=lambda: _system_tool("bwrap"))
+    prlimit: str = field(default_factory=lambda: _system_tool("prlimit"))
+    name: str = "bwrap"
+
+    @classmethod
+    def for_host(cls, state_dir: Path, sandbox_uid: int) -> BwrapBackend:
+        """The backend for this process: drops to ``sandbox_uid`` when running as root."""
+        run_as = sandbox_uid if os.geteuid() == 0 else None
+        return cls(hosts_file=write_hosts_file(state_dir), run_as=run_as)
+
+    def wrap(
+        self,
+        argv: Sequence[str],
+        workdir: Path,
+        limits: Limits,
+        network: bool,
+        writable: Sequence[Path] = (),
+        env: Mapping[str, str] | None = None,
+    ) -> list[str]:
+        outer: list[str] = []
+        if self.run_as is not None:
+            setpriv = _system_tool("setpriv")
+            uid = str(self.run_as)
+            outer = [setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--"]
+            for path in (workdir, *writable, self.hosts_file):
+                _searchable_by_others(path, self.run_as)
+        box = [
+            self.bwrap,
+            "--unshare-all",
+            "--unshare-user",
+            "--disable-userns",
+            "--uid", str(SANDBOX_ID),
+            "--gid", str(SANDBOX_ID),
+            "--die-with-parent",
+            "--new-session",
+            "--clearenv",
+            "--cap-drop", "ALL",
+            "--hostname", "sandbox",
+            "--ro-bind", "/usr", "/usr",
+        ]  # fmt: skip
+        for top in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+            host = Path("/") / top
+            if host.is_symlink():
+                box += ["--symlink", os.readlink(host), str(host)]
+            elif host.is_dir():
+                box += ["--ro-bind", str(host), str(host)]
+        for etc in ETC_FILES:
+            box += ["--ro-bind-try", etc, etc]
+        box += ["--ro-bind", str(self.hosts_file), "/etc/hosts"]
+        if network:
+            box += ["--share-net", "--ro-bind-try", "/etc/resolv.conf", "/etc/resolv.conf"]
+        box += ["--proc", "/proc", "--dev", "/dev"]
+        if limits.tmpfs_bytes is not None:
+            box += ["--size", str(limits.tmpfs_bytes)]
+        box += ["--tmpfs", SANDBOX_HOME]
+        for path in (workdir, *writable):
+            box += ["--bind", str(path), str(path)]
+        # The root is bubblewrap's own tmpfs (mount points live there): read-only, so the
+        # only places a run can write are /tmp (size-capped) and the writable binds.
+        box += ["--remount-ro", "/", "--chdir", str(workdir)]
+        inner_env = dict(env or {})
+        inner_env.update(HOME=SANDBOX_HOME, TMPDIR=SANDBOX_HOME)
+        for key, value in sorted(inner_env.items()):
+            box += ["--setenv", key, value]
+        box += ["--", self.prlimit, *limits.prlimit_args(), "--", *argv]
+        return [*outer, *box]
+
+    def host_environment(self, env: Mapping[str, str]) -> dict[str, str]:
+        # bubblewrap clears the environment and sets the command's with --setenv.
+        return {"PATH": os.pathsep.join(SYSTEM_PATH), "LANG": "C.UTF-8"}
+
+    def prepare(self, paths: Sequence[Path]) -> None:
+        if self.run_as is not None:
+            for path in paths:
+                _chown_tree(path, self.run_as, self.run_as, only_single_links=True)
+
+    def reclaim(self, paths: Sequence[Path]) -> None:
+        if self.run_as is not None:
+            for path in paths:
+                _chown_tree(path, os.geteuid(), os.getegid(), only_single_links=False)
 
 
 def tool_path() -> str:
@@ -220,21 +471,46 @@ class Sandbox:
         limits: Limits | None = None,
         *,
         network: bool = False,
+        writable: Sequence[Path] = (),
         env: Mapping[str, str] | None = None,
         cancel: asyncio.Event | None = None,
     ) -> Result:
-        """Run ``argv`` in ``workdir``; never raises for the command's own failure."""
+        """Run ``argv`` in ``workdir``; never raises for the command's own failure.
+
+        ``workdir`` is writable by the command; so are the ``writable`` paths, which must
+        be directories that exist (nothing else is, in the bubblewrap backend).
+        """
         limits = limits or self.limits
         if not argv:
             raise SandboxError("empty argv")
         workdir = workdir.resolve()
         if not workdir.is_dir():
             raise SandboxError(f"workdir {workdir} does not exist")
-        host_argv = self.backend.wrap(argv, workdir, limits, network)
+        extra = [p.resolve() for p in writable]
+        for path in extra:
+            if not path.is_dir():
+                raise SandboxError(f"writable path {path} is not a directory")
+        paths = [workdir, *extra]
         with tempfile.TemporaryDirectory(prefix="plugin-bot-home-") as home:
-            return await _run_process(
-                tuple(argv), host_argv, workdir, self.environment(Path(home), env), limits, cancel
-            )
+            env_in = self.environment(Path(home), env)
+            host_argv = self.backend.wrap(argv, workdir, limits, network, extra, env_in)
+            try:
+                await asyncio.to_thread(self.backend.prepare, paths)
+                result = await _run_process(
+                    tuple(argv),
+                    host_argv,
+                    workdir,
+                    self.backend.host_environment(env_in),
+                    limits,
+                    cancel,
+                )
+            except BaseException:
+                # Not in a thread: this also runs when the task is being cancelled.
+                self.backend.reclaim(paths)
+                raise
+            # In a thread: a run can leave very many files, the event loop must not wait.
+            await asyncio.to_thread(self.backend.reclaim, paths)
+            return result
 
 
 async def _run_process(
@@ -313,11 +589,19 @@ async def _run_process(
         # Reap off the loop: the task is going away, the zombie must not stay.
         loop.run_in_executor(None, _reap_blocking, proc, pidfd)
         raise
+    # Anything of the run still in its process group goes now, while the leader's zombie
+    # still holds the pid (so the group id cannot have been reused).
+    _killpg(proc.pid, signal.SIGKILL)
+    if not exited.is_set():
+        # SIGKILL was sent; wait for the exit without blocking the loop on wait4.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(exited.wait(), REAP_WAIT_S)
     # The fd number is reused by the next run: unregister it before it is closed.
     loop.remove_reader(pidfd)
-    status, cpu_s = _reap(proc, pidfd)
-    # Anything of the run still in its process group goes now.
-    _killpg(proc.pid, signal.SIGKILL)
+    if exited.is_set():
+        status, cpu_s = _reap(proc, pidfd)
+    else:  # stuck in the kernel: reap it off the loop
+        status, cpu_s = await asyncio.to_thread(_reap, proc, pidfd)
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(eof.wait(), DRAIN_AFTER_EXIT_S)
     loop.remove_reader(out_fd)
@@ -370,5 +654,42 @@ def _killpg(pgid: int, sig: int) -> None:
         os.killpg(pgid, sig)
 
 
+def probe(backend: Backend, workdir: Path) -> None:
+    """Run ``true`` once through ``backend``; SandboxError, with how to fix it, if it fails."""
+    limits = Limits(timeout_s=30)
+    host_argv = backend.wrap(["true"], workdir, limits, False, (), {"PATH": "/usr/bin:/bin"})
+    try:
+        done = subprocess.run(
+            host_argv,
+            cwd=workdir,
+            env=backend.host_environment({}),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=limits.timeout_s,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise SandboxError(
+            f"the {backend.name} sandbox cannot start: {exc}; {INSTALL_HINT}"
+        ) from exc
+    if done.returncode != 0:
+        why = (done.stdout + done.stderr).decode("utf-8", "replace").strip()[-500:]
+        raise SandboxError(
+            f"the {backend.name} sandbox does not work here ({why or done.returncode}); "
+            f"{INSTALL_HINT}"
+        )
+
+
 def sandbox_from_settings(settings: Settings) -> Sandbox:
-    return Sandbox(backend=DirectBackend(), limits=Limits.from_settings(settings))
+    """The sandbox the settings ask for; fails closed when bubblewrap cannot run."""
+    limits = Limits.from_settings(settings)
+    if settings.sandbox == "none":
+        logger.warning(UNSAFE_WARNING)
+        return Sandbox(backend=DirectBackend(), limits=limits)
+    state = settings.cache_dir / "sandbox"
+    try:
+        backend = BwrapBackend.for_host(state, settings.sandbox_uid)
+    except OSError as exc:
+        raise SandboxError(f"cannot prepare the sandbox in {state}: {exc}") from exc
+    probe(backend, state.resolve())
+    return Sandbox(backend=backend, limits=limits)

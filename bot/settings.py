@@ -49,6 +49,18 @@ class Settings(BaseSettings):
     job_timeout_s: float = Field(default=1800.0, gt=0)
     output_limit_bytes: int = Field(default=1_000_000, ge=4096)
     kill_grace_s: float = Field(default=1.0, ge=0)
+    # Per command, applied inside the sandbox with prlimit (RLIMIT_*): CPU seconds,
+    # data segment (Node/V8 reserves far more address space than it uses, so not RLIMIT_AS),
+    # largest file written, open files, processes and threads of the run, and the size of
+    # its tmpfs /tmp (HOME and TMPDIR). Checked against npm ci, tsc, tsup and vitest.
+    sandbox_cpu_s: int = Field(default=600, gt=0)
+    sandbox_memory_bytes: int = Field(default=4 * 1024**3, ge=64 * 1024**2)
+    sandbox_file_size_bytes: int = Field(default=256 * 1024**2, ge=1024**2)
+    sandbox_open_files: int = Field(default=4096, ge=64)
+    sandbox_processes: int = Field(default=512, ge=16)
+    sandbox_tmpfs_bytes: int = Field(default=512 * 1024**2, ge=1024**2)
+    # Host uid bubblewrap runs as when the bot runs as root (see bot/sandbox.py).
+    sandbox_uid: int = Field(default=60901, gt=0)
 
     # Template pack and dependencies
     template_dir: Path = REPO_ROOT / "templates" / "elizaos-plugin"

@@ -1,3 +1,6 @@
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -7,14 +10,20 @@ from bot.settings import Settings
 
 
 @pytest.fixture(scope="session")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def data_dir() -> Iterator[Path]:
     # One data dir for the session: the first install fills the cache the others use.
-    return tmp_path_factory.mktemp("data")
+    # Under /tmp with mode 0755: the sandbox uid must reach the workspaces (pytest's
+    # tmp_path lives in a 0700 directory).
+    base = Path(tempfile.mkdtemp(prefix="plugin-bot-it-", dir="/tmp"))
+    base.chmod(0o755)
+    yield base
+    shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture
 def settings(data_dir: Path) -> Settings:
-    return Settings(bot_data_dir=data_dir, sandbox="none")
+    # The real sandbox: every install, build and test below runs in bubblewrap.
+    return Settings(bot_data_dir=data_dir, sandbox="bwrap")
 
 
 @pytest.fixture

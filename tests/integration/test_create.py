@@ -135,7 +135,7 @@ async def test_check_reruns_a_plugin_directory_without_changing_it(
 
 @pytest.fixture(scope="session")
 def greeting_plugin(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    jobs = LocalJobs(Settings(bot_data_dir=data_dir, sandbox="none"))
+    jobs = LocalJobs(Settings(bot_data_dir=data_dir, sandbox="bwrap"))
     out = tmp_path_factory.mktemp("made")
     made = asyncio.run(jobs.create("a plugin that sends a greeting to a user", out=out))
     assert made.ok and made.output_dir is not None

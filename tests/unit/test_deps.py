@@ -32,12 +32,20 @@ class FakeNpm:
 
     def __init__(self, fail: bool = False) -> None:
         self.calls: list[tuple[list[str], Path, bool]] = []
+        self.writable: list[list[Path]] = []
         self.fail = fail
 
     async def run(
-        self, argv: list[str], workdir: Path, limits: Limits, *, network: bool = False
+        self,
+        argv: list[str],
+        workdir: Path,
+        limits: Limits,
+        *,
+        network: bool = False,
+        writable: list[Path] | None = None,
     ) -> Result:
         self.calls.append((list(argv), workdir, network))
+        self.writable.append(list(writable or []))
         await asyncio.sleep(0.05)
         if self.fail:
             return result(argv, 1)
@@ -82,6 +90,7 @@ async def test_a_miss_installs_once_with_scripts_off_through_the_shared_cache(
     assert f"--cache={(tmp_path / 'cache' / 'npm').resolve()}" in argv
     assert "--prefer-offline" in argv
     assert network is True
+    assert npm.writable == [[tmp_path / "cache" / "npm"]]  # the npm cache, and nothing else
     assert workdir != tmp_path / "a"  # built in the cache's staging dir, not the workspace
     tree = tmp_path / "cache" / "node_modules" / report.key
     assert (tree / COMPLETE_MARKER).exists()
@@ -153,6 +162,6 @@ async def test_concurrent_jobs_with_one_lockfile_build_the_tree_once(tmp_path: P
         *(deps.install(plugin(tmp_path / f"p{i}"), INSTALL, Limits()) for i in range(4))
     )
     assert len(npm.calls) == 1
-    assert sum(not r.cache_hit for r in reports) >= 1
+    assert sum(not r.cache_hit for r in reports) == 1
     for i in range(4):
         assert (tmp_path / f"p{i}" / "node_modules" / "left-pad" / "index.js").exists()

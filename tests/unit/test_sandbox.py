@@ -2,14 +2,25 @@
 
 import asyncio
 import hashlib
+import logging
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
-from bot.sandbox import Limits, Sandbox, SandboxError
+from bot.sandbox import (
+    BwrapBackend,
+    DirectBackend,
+    Limits,
+    Sandbox,
+    SandboxError,
+    probe,
+    sandbox_from_settings,
+)
+from bot.settings import Settings
 
 PY = sys.executable
 
@@ -186,3 +197,102 @@ async def test_missing_workdir_is_a_sandbox_error(tmp_path: Path) -> None:
 def test_job_deadline_shortens_command_timeout() -> None:
     assert Limits(timeout_s=300).with_timeout(12).timeout_s == 12
     assert Limits(timeout_s=5).with_timeout(12).timeout_s == 5
+
+
+# The bubblewrap backend's command line and the fail-closed probe; running it is
+# tests/sandbox/test_escapes.py.
+
+
+def bwrap_backend(tmp_path: Path, run_as: int | None = None) -> BwrapBackend:
+    return BwrapBackend(
+        hosts_file=tmp_path / "hosts", run_as=run_as, bwrap="/usr/bin/bwrap", prlimit="prlimit"
+    )
+
+
+def test_bwrap_argv_has_the_workspace_as_the_only_writable_bind(tmp_path: Path) -> None:
+    argv = bwrap_backend(tmp_path).wrap(
+        ["npm", "test"], tmp_path, Limits(processes=64, tmpfs_bytes=1000), False, (), {"A": "b"}
+    )
+    assert argv[0] == "/usr/bin/bwrap"
+    for flag in ("--unshare-all", "--unshare-user", "--die-with-parent", "--new-session"):
+        assert flag in argv
+    assert "--clearenv" in argv and "--share-net" not in argv
+    assert argv[argv.index("--cap-drop") + 1] == "ALL"
+    assert [argv[i + 1] for i, a in enumerate(argv) if a == "--bind"] == [str(tmp_path)]
+    assert "/etc/resolv.conf" not in argv
+    assert argv[argv.index("--size") + 1] == "1000" and argv[argv.index("--size") + 2] == "--tmpfs"
+    env = {argv[i + 1]: argv[i + 2] for i, a in enumerate(argv) if a == "--setenv"}
+    assert env == {"A": "b", "HOME": "/tmp", "TMPDIR": "/tmp"}
+    tail = argv[argv.index("prlimit") :]
+    assert tail == ["prlimit", "--nproc=64", "--", "npm", "test"]
+
+
+def test_bwrap_argv_with_network_and_extra_writable_paths(tmp_path: Path) -> None:
+    cache = tmp_path / "npm"
+    argv = bwrap_backend(tmp_path).wrap(["npm", "ci"], tmp_path, Limits(), True, [cache])
+    assert "--share-net" in argv and "/etc/resolv.conf" in argv
+    assert [argv[i + 1] for i, a in enumerate(argv) if a == "--bind"] == [str(tmp_path), str(cache)]
+
+
+def test_bwrap_as_root_drops_to_the_sandbox_uid_first(tmp_path: Path) -> None:
+    base = Path(tempfile.mkdtemp(prefix="plugin-bot-unit-", dir="/tmp"))
+    try:
+        os.chmod(base, 0o755)
+        argv = bwrap_backend(base, run_as=60901).wrap(["true"], base, Limits(), False)
+    finally:
+        base.rmdir()
+    assert argv[0].endswith("setpriv")
+    assert argv[1:5] == ["--reuid=60901", "--regid=60901", "--clear-groups", "--"]
+    # pytest's tmp_path is in a 0700 directory: the sandbox uid could not reach it.
+    if not os.stat(tmp_path.parent).st_mode & 0o001:
+        with pytest.raises(SandboxError, match="not searchable by the sandbox uid"):
+            bwrap_backend(tmp_path, run_as=60901).wrap(["true"], tmp_path, Limits(), False)
+
+
+def test_limits_come_from_settings() -> None:
+    settings = Settings(
+        sandbox_cpu_s=7,
+        sandbox_memory_bytes=2**30,
+        sandbox_file_size_bytes=2**21,
+        sandbox_open_files=100,
+        sandbox_processes=50,
+        sandbox_tmpfs_bytes=2**22,
+    )
+    limits = Limits.from_settings(settings)
+    assert limits.timeout_s == settings.command_timeout_s
+    assert limits.tmpfs_bytes == 2**22
+    assert limits.prlimit_args() == [
+        "--cpu=7",
+        f"--data={2**30}",
+        f"--fsize={2**21}",
+        "--nofile=100",
+        "--nproc=50",
+    ]
+
+
+def test_a_sandbox_that_cannot_start_fails_closed(tmp_path: Path) -> None:
+    backend = BwrapBackend(hosts_file=tmp_path / "hosts", bwrap="/nonexistent/bwrap")
+    with pytest.raises(SandboxError, match="apt-get install -y bubblewrap") as caught:
+        probe(backend, tmp_path)
+    assert "SANDBOX=none" in str(caught.value)
+
+
+def test_missing_bwrap_fails_closed_from_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("bot.sandbox.SYSTEM_PATH", (str(tmp_path / "empty"),))
+    with pytest.raises(SandboxError, match="apt-get install -y bubblewrap"):
+        sandbox_from_settings(Settings(bot_data_dir=tmp_path, sandbox="bwrap"))
+
+
+def test_sandbox_none_is_direct_and_warns(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="bot.sandbox"):
+        sb = sandbox_from_settings(Settings(bot_data_dir=tmp_path, sandbox="none"))
+    assert isinstance(sb.backend, DirectBackend)
+    assert "development only" in caplog.text
+
+
+def test_a_sandbox_that_starts_but_fails_fails_closed(tmp_path: Path) -> None:
+    backend = BwrapBackend(hosts_file=tmp_path / "hosts", bwrap="/bin/false")
+    with pytest.raises(SandboxError, match=r"does not work here.*apt-get install -y bubblewrap"):
+        probe(backend, tmp_path)

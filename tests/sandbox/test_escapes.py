@@ -1,0 +1,412 @@
+"""The escape suite: real programs try to leave the bubblewrap sandbox, and must not.
+
+Each test runs a real program (the system's python3, sh or coreutils; the venv is not
+visible inside) and asserts a concrete outcome on the host. Skipped only when bubblewrap
+is not installed (``apt-get install -y bubblewrap``); CI installs it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import stat
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pytest
+
+from bot.sandbox import Limits, Result, Sandbox, sandbox_from_settings
+from bot.settings import Settings
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("bwrap") is None or not Path("/usr/bin/python3").exists(),
+    reason="bubblewrap is not installed (apt-get install -y bubblewrap); "
+    "the escape suite needs it, and /usr/bin/python3",
+)
+
+PY = "/usr/bin/python3"
+CANARY = f"canary-{uuid.uuid4().hex}"
+SECRET_KEY = f"-----BEGIN PRIVATE KEY-----\n{CANARY}\n-----END PRIVATE KEY-----\n"
+
+
+@dataclass
+class Box:
+    sandbox: Sandbox
+    workspace: Path
+    data_dir: Path
+    key: Path
+    limits: Limits
+
+    async def py(self, code: str, limits: Limits | None = None) -> Result:
+        return await self.sandbox.run([PY, "-c", code], self.workspace, limits or self.limits)
+
+
+def processes_with(marker: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if marker.encode() in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.fixture
+def box(monkeypatch: pytest.MonkeyPatch) -> Iterator[Box]:
+    # Under /tmp with mode 0755: the sandbox uid must be able to reach the workspace
+    # (pytest's tmp_path lives in a 0700 directory of root's).
+    base = Path(tempfile.mkdtemp(prefix="plugin-bot-escape-", dir="/tmp"))
+    os.chmod(base, 0o755)
+    data_dir = base / "data"
+    data_dir.mkdir()
+    key = data_dir / "signing-key.pem"
+    key.write_text(SECRET_KEY)
+    key.chmod(0o644)  # readable by anyone on the host: only the mount hides it
+    (data_dir / "plugin-bot.db").write_text(CANARY)
+    workspace = data_dir / "work" / "job-1"
+    workspace.mkdir(parents=True)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", f"sk-{CANARY}")
+    monkeypatch.setenv("GITHUB_WEBHOOK_SECRET", CANARY)
+    settings = Settings(bot_data_dir=data_dir, sandbox="bwrap")
+    sandbox = sandbox_from_settings(settings)
+    assert sandbox.backend.name == "bwrap"
+    limits = replace(sandbox.limits, timeout_s=20, kill_grace_s=0.5)
+    try:
+        yield Box(sandbox, workspace, data_dir, key, limits)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+async def test_the_bots_environment_is_not_visible(box: Box) -> None:
+    result = await box.sandbox.run(
+        ["/bin/sh", "-c", "env; cat /proc/self/environ; cat /proc/1/environ"], box.workspace
+    )
+    assert result.ok, result.output
+    assert CANARY not in result.output
+    assert "ANTHROPIC_API_KEY" not in result.output
+    assert "HOME=/tmp" in result.output
+
+
+async def test_files_outside_the_workspace_cannot_be_read(box: Box) -> None:
+    targets = [box.key, box.data_dir / "plugin-bot.db", Path("/root"), Path(os.__file__)]
+    venv = Path(__file__).resolve().parents[2] / ".venv"
+    targets.append(venv)
+    code = (
+        "import os, sys\n"
+        "for p in sys.argv[1:]:\n"
+        "    try:\n"
+        "        print(p, 'READ', open(p).read() if os.path.isfile(p) else os.listdir(p))\n"
+        "    except OSError as e:\n"
+        "        print(p, 'DENIED', type(e).__name__)\n"
+    )
+    result = await box.sandbox.run([PY, "-c", code, *map(str, targets)], box.workspace)
+    assert result.ok, result.output
+    assert CANARY not in result.output
+    assert "READ" not in result.output
+    assert result.output.count("DENIED") == len(targets)
+
+
+async def test_writes_outside_the_workspace_leave_nothing(box: Box) -> None:
+    marker = f"marker-{uuid.uuid4().hex}"
+    host_paths = [
+        box.data_dir / marker,
+        box.workspace.parent / marker,
+        Path("/tmp") / marker,
+        Path("/usr") / marker,
+        Path("/etc") / marker,
+        Path("/") / marker,
+    ]
+    code = (
+        "import sys\n"
+        "for p in sys.argv[1:]:\n"
+        "    try:\n"
+        "        open(p, 'w').write('x'); print(p, 'wrote (inside)')\n"
+        "    except OSError as e:\n"
+        "        print(p, 'refused', type(e).__name__)\n"
+        "open('inside', 'w').write('ok')\n"
+    )
+    result = await box.sandbox.run([PY, "-c", code, *map(str, host_paths)], box.workspace)
+    assert result.ok, result.output
+    for path in host_paths:
+        assert not path.exists(), f"{path} was written from the sandbox"
+    # Outside /tmp (the sandbox's own tmpfs) even the attempt fails: the root is read-only.
+    for path in host_paths[3:]:
+        assert f"{path} refused" in result.output
+    # The workspace is writable, and what was written there is the bot's again.
+    made = box.workspace / "inside"
+    assert made.read_text() == "ok"
+    assert made.stat().st_uid == os.geteuid()
+
+
+async def test_a_listener_on_host_loopback_sees_no_connection(box: Box) -> None:
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+        server.setblocking(False)
+        port = server.getsockname()[1]
+        code = (
+            "import socket, sys\n"
+            "try:\n"
+            f"    socket.create_connection(('127.0.0.1', {port}), timeout=3); print('CONNECTED')\n"
+            "except OSError as e:\n"
+            "    print('refused', type(e).__name__); sys.exit(1)\n"
+        )
+        result = await box.py(code)
+        assert "CONNECTED" not in result.output and not result.ok
+        with pytest.raises(BlockingIOError):
+            server.accept()
+
+
+async def test_public_hosts_cannot_be_resolved_or_reached(box: Box) -> None:
+    code = (
+        "import socket\n"
+        "try:\n"
+        "    print('RESOLVED', socket.getaddrinfo('example.com', 443))\n"
+        "except OSError as e:\n"
+        "    print('no dns', type(e).__name__)\n"
+        "for ip in ('1.1.1.1', '8.8.8.8'):\n"
+        "    try:\n"
+        "        socket.create_connection((ip, 53), timeout=3); print('REACHED', ip)\n"
+        "    except OSError as e:\n"
+        "        print('unreachable', ip, e.errno)\n"
+    )
+    result = await box.py(code)
+    assert result.ok, result.output
+    assert "RESOLVED" not in result.output and "REACHED" not in result.output
+    assert "no dns" in result.output and result.output.count("unreachable") == 2
+
+
+async def test_localhost_resolves_offline(box: Box) -> None:
+    result = await box.py("import socket; print(socket.gethostbyname('localhost'))")
+    assert result.ok and result.output.strip() == "127.0.0.1"
+
+
+async def test_a_fork_bomb_is_contained_and_the_run_ends(box: Box) -> None:
+    marker = f"bomb-{uuid.uuid4().hex}"
+    code = (
+        "import os, sys, time\n"
+        "failed = 0\n"
+        "for _ in range(2000):\n"
+        "    try:\n"
+        "        if os.fork() == 0:\n"
+        "            while True:\n"
+        "                try: os.fork()\n"
+        "                except OSError: time.sleep(0.05)\n"
+        "    except OSError:\n"
+        "        failed += 1\n"
+        "print('forks refused:', failed, flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    limits = replace(box.limits, processes=64, timeout_s=4)
+    started = time.monotonic()
+    result = await box.sandbox.run([PY, "-c", code, marker], box.workspace, limits)
+    assert time.monotonic() - started < limits.timeout_s + limits.kill_grace_s + 2
+    assert result.timed_out
+    refused = int(result.output.split("forks refused:")[1].split()[0])
+    assert refused > 1000  # the process limit, not the host, stopped it
+    assert processes_with(marker) == []
+
+
+async def test_filling_the_disk_stops_at_the_file_size_limit(box: Box) -> None:
+    code = "f = open('big', 'wb')\nwhile True: f.write(b'x' * 65536)\n"
+    limits = replace(box.limits, file_size_bytes=2_000_000)
+    result = await box.py(code, limits)
+    assert not result.ok and not result.timed_out
+    assert (box.workspace / "big").stat().st_size <= 2_000_000
+
+
+async def test_tmp_is_a_size_capped_tmpfs(box: Box) -> None:
+    code = (
+        "import os, errno\n"
+        "try:\n"
+        "    for i in range(1000):\n"
+        "        with open(f'/tmp/f{i}', 'wb') as f: f.write(b'x' * 1_000_000)\n"
+        "    print('FILLED')\n"
+        "except OSError as e:\n"
+        "    print('stopped', errno.errorcode[e.errno], i)\n"
+    )
+    limits = replace(box.limits, tmpfs_bytes=8_000_000)
+    result = await box.py(code, limits)
+    assert "stopped ENOSPC" in result.output, result.output
+    assert int(result.output.split()[-1]) <= 8
+
+
+async def test_200_mb_of_output_is_capped_without_deadlock(box: Box) -> None:
+    limits = replace(box.limits, output_bytes=1_000_000, timeout_s=60)
+    result = await box.sandbox.run(
+        ["/usr/bin/head", "-c", "200000000", "/dev/zero"], box.workspace, limits
+    )
+    assert result.ok and not result.timed_out
+    assert result.output_bytes == 200_000_000 and result.truncated
+    assert len(result.head.encode()) + len(result.tail.encode()) <= 1_000_000
+
+
+async def test_ignoring_sigterm_still_ends_at_the_timeout(box: Box) -> None:
+    code = "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\ntime.sleep(600)\n"
+    limits = replace(box.limits, timeout_s=1.5, kill_grace_s=0.5)
+    started = time.monotonic()
+    result = await box.py(code, limits)
+    assert result.timed_out and not result.ok
+    assert time.monotonic() - started < 1.5 + 0.5 + 2
+
+
+async def test_sleeping_forever_ends_within_the_limit(box: Box) -> None:
+    limits = replace(box.limits, timeout_s=2, kill_grace_s=0.5)
+    started = time.monotonic()
+    result = await box.sandbox.run(["/usr/bin/sleep", "infinity"], box.workspace, limits)
+    assert result.timed_out
+    assert time.monotonic() - started < 2 + 2
+
+
+DOUBLE_FORK = (
+    "import os, sys, time\n"
+    "if os.fork() == 0:\n"
+    "    os.setsid()\n"
+    "    if os.fork() == 0:\n"
+    "        os.execv('/usr/bin/python3', ['python3', '-c', 'import time; time.sleep(600)', "
+    "sys.argv[1]])\n"
+    "    os._exit(0)\n"
+    "time.sleep(0.5)\n"
+    "print('parent done', flush=True)\n"
+)
+
+
+async def test_a_double_forked_grandchild_does_not_outlive_the_run(box: Box) -> None:
+    marker = f"escapee-{uuid.uuid4().hex}"
+    result = await box.sandbox.run([PY, "-c", DOUBLE_FORK, marker], box.workspace, box.limits)
+    assert result.ok and "parent done" in result.output
+    assert processes_with(marker) == []
+
+
+async def test_a_setsid_grandchild_does_not_outlive_a_timeout(box: Box) -> None:
+    marker = f"escapee-{uuid.uuid4().hex}"
+    code = DOUBLE_FORK + "time.sleep(600)\n"
+    limits = replace(box.limits, timeout_s=2, kill_grace_s=0.5)
+    result = await box.sandbox.run([PY, "-c", code, marker], box.workspace, limits)
+    assert result.timed_out
+    assert processes_with(marker) == []
+
+
+async def test_setsid_from_the_shell_does_not_outlive_the_run(box: Box) -> None:
+    marker = f"escapee-{uuid.uuid4().hex}"
+    result = await box.sandbox.run(
+        [
+            "/bin/sh",
+            "-c",
+            f"setsid {PY} -c 'import time; time.sleep(600)' {marker} </dev/null >/dev/null 2>&1 &"
+            " sleep 0.5",
+        ],
+        box.workspace,
+    )
+    assert result.ok
+    assert processes_with(marker) == []
+
+
+async def test_the_uid_is_not_root_and_there_are_no_capabilities(box: Box) -> None:
+    result = await box.sandbox.run(["/bin/cat", "/proc/self/status"], box.workspace)
+    fields = dict(line.split(":", 1) for line in result.output.splitlines() if ":" in line)
+    assert fields["Uid"].split()[0] != "0" and fields["Gid"].split()[0] != "0"
+    for cap in ("CapEff", "CapPrm", "CapBnd", "CapAmb"):
+        assert int(fields[cap].strip(), 16) == 0, cap
+
+
+async def test_no_new_user_namespace_inside(box: Box) -> None:
+    result = await box.sandbox.run(["/usr/bin/unshare", "--user", "true"], box.workspace)
+    assert not result.ok
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox runs as the bot's own uid")
+async def test_hard_linked_cache_files_cannot_be_changed(box: Box) -> None:
+    cache = box.data_dir / "cache-file.js"
+    cache.write_text("original\n")
+    cache.chmod(0o444)
+    os.link(cache, box.workspace / "linked.js")
+    code = (
+        "import os\n"
+        "for attempt in (lambda: os.chmod('linked.js', 0o666), "
+        "lambda: open('linked.js', 'w').write('poisoned')):\n"
+        "    try:\n"
+        "        attempt(); print('CHANGED')\n"
+        "    except OSError as e:\n"
+        "        print('refused', type(e).__name__)\n"
+    )
+    result = await box.py(code)
+    assert "CHANGED" not in result.output, result.output
+    assert cache.read_text() == "original\n"
+    assert stat.S_IMODE(cache.stat().st_mode) == 0o444
+    assert cache.stat().st_uid == os.geteuid()
+
+
+async def test_extra_writable_paths_are_writable_and_nothing_else(box: Box) -> None:
+    extra = box.data_dir / "npm-cache"
+    extra.mkdir()
+    code = "open('/'.join([__import__('sys').argv[1], 'x']), 'w').write('ok')"
+    result = await box.sandbox.run([PY, "-c", code, str(extra)], box.workspace, writable=[extra])
+    assert result.ok, result.output
+    assert (extra / "x").read_text() == "ok" and (extra / "x").stat().st_uid == os.geteuid()
+    # Without the bind the same write lands, at most, in the sandbox's own /tmp.
+    await box.sandbox.run([PY, "-c", code, str(box.data_dir)], box.workspace)
+    assert not (box.data_dir / "x").exists()
+
+
+async def test_memory_is_capped_per_process(box: Box) -> None:
+    limits = replace(box.limits, memory_bytes=256 * 1024**2)
+    code = (
+        "try:\n"
+        "    blob = bytearray(512 * 1024 * 1024); print('ALLOCATED', len(blob))\n"
+        "except MemoryError:\n"
+        "    print('refused')\n"
+    )
+    result = await box.py(code, limits)
+    assert "refused" in result.output and "ALLOCATED" not in result.output
+
+
+@pytest.mark.skipif(not Path("/usr/bin/node").exists(), reason="node is not in /usr/bin")
+async def test_node_runs_under_the_memory_cap_and_cannot_exceed_it(box: Box) -> None:
+    limits = replace(box.limits, memory_bytes=512 * 1024**2)
+    small = await box.sandbox.run(
+        ["/usr/bin/node", "-e", "console.log(1+1)"], box.workspace, limits
+    )
+    assert small.ok and small.output.strip() == "2"
+    hog = "const a = []; for (;;) a.push(Buffer.alloc(64 << 20, 1));"
+    result = await box.sandbox.run(["/usr/bin/node", "-e", hog], box.workspace, limits)
+    assert not result.ok and not result.timed_out
+
+
+async def test_cancel_kills_every_process_of_the_run(box: Box) -> None:
+    marker = f"escapee-{uuid.uuid4().hex}"
+    code = DOUBLE_FORK + "time.sleep(600)\n"
+    cancel = asyncio.Event()
+    asyncio.get_running_loop().call_later(1.5, cancel.set)
+    result = await box.sandbox.run([PY, "-c", code, marker], box.workspace, cancel=cancel)
+    assert result.cancelled and result.wall_s < 1.5 + box.limits.kill_grace_s + 2
+    assert processes_with(marker) == []
+
+
+async def test_cancelling_the_awaiting_task_kills_every_process(box: Box) -> None:
+    marker = f"escapee-{uuid.uuid4().hex}"
+    code = DOUBLE_FORK + "time.sleep(600)\n"
+    task = asyncio.create_task(box.sandbox.run([PY, "-c", code, marker], box.workspace))
+    for _ in range(100):
+        if processes_with(marker):
+            break
+        await asyncio.sleep(0.05)
+    assert processes_with(marker)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    for _ in range(40):
+        if not processes_with(marker):
+            break
+        await asyncio.sleep(0.05)
+    assert processes_with(marker) == []
