@@ -8,6 +8,7 @@ import shutil
 import statistics
 import tempfile
 from pathlib import Path
+from typing import Literal
 
 from bot.local import LocalJobs, Outcome
 from bot.settings import Settings
@@ -41,10 +42,11 @@ def row(label: str, outcomes: list[Outcome]) -> dict[str, float]:
     return med
 
 
-async def main(runs: int) -> None:
-    root = Path(tempfile.mkdtemp(prefix="plugin-bot-bench-"))
+async def main(runs: int, sandbox: Literal["bwrap", "none"]) -> None:
+    root = Path(tempfile.mkdtemp(prefix="plugin-bot-bench-", dir="/tmp"))
+    root.chmod(0o755)  # the sandbox uid must reach the workspaces
     try:
-        settings = Settings(bot_data_dir=root / "data", sandbox="none")
+        settings = Settings(bot_data_dir=root / "data", sandbox=sandbox)
         jobs = LocalJobs(settings)
         out = root / "out"
         print(
@@ -79,4 +81,6 @@ async def main(runs: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=5)
-    asyncio.run(main(parser.parse_args().runs))
+    parser.add_argument("--sandbox", choices=["bwrap", "none"], default="bwrap")
+    args = parser.parse_args()
+    asyncio.run(main(args.runs, args.sandbox))
