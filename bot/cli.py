@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
 import sys
 from collections.abc import Sequence
@@ -26,6 +27,13 @@ from rich.table import Table
 from rich.text import Text
 
 from bot.local import LocalJobs, Outcome
+from bot.manifest import (
+    ManifestError,
+    VerificationError,
+    generate_key,
+    load_keys,
+    verify_manifest,
+)
 from bot.pack import PackError
 from bot.pipeline import CHECK_PHASES, PHASES
 from bot.pipeline.context import PhaseRecord
@@ -127,6 +135,11 @@ def _summary(console: Console, outcome: Outcome) -> None:
         f"{r.name} {r.wall_s:.1f}s" for r in ctx.records.values() if r.state != "skipped"
     )
     table.add_row("durations", f"{durations}  (total {outcome.wall_s:.1f}s)")
+    if "sign" in ctx.records and ctx.records["sign"].state == "passed":
+        if ctx.manifest is not None:
+            table.add_row("manifest", f"signed: {ctx.manifest.name}")
+        else:
+            table.add_row("manifest", "[yellow]not signed[/]: no signing key (SIGNING_KEY_PATH)")
     if outcome.output_dir is not None:
         table.add_row("written to", str(outcome.output_dir))
     if outcome.kept_workspace is not None:
@@ -177,6 +190,39 @@ async def _check(args: argparse.Namespace, settings: Settings, console: Console)
     return 0 if outcome.ok else 1
 
 
+def _keygen(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+    passphrase: bytes | None = None
+    if args.passphrase:
+        first = getpass.getpass("passphrase: ")
+        if first != getpass.getpass("again: "):
+            console.print("[red]the passphrases differ[/]")
+            return 2
+        passphrase = first.encode() or None
+    path, entry = generate_key(args.out, passphrase)
+    console.print(f"private key: {path} (mode 0600; set SIGNING_KEY_PATH to it)")
+    console.print("keys-file entry for .github/plugin-bot/keys.json:")
+    print(json.dumps(entry, indent=2))
+    return 0
+
+
+def _verify(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+    try:
+        result = verify_manifest(
+            args.dir,
+            load_keys(args.keys),
+            repository=args.repository,
+            plugin_path=args.plugin_path,
+            allow_retired=args.allow_retired,
+        )
+    except VerificationError as exc:
+        console.print(f"[red]✗ {escape(str(args.dir))}: {escape(str(exc))}[/] ({exc.reason})")
+        return 1
+    for line in result.checked:
+        console.print(f"[green]✓[/] {escape(line)}")
+    console.print(f"[bold green]verified[/] {escape(str(args.dir))}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="plugin-bot", description="Turn a description into a built, tested ElizaOS plugin."
@@ -197,15 +243,28 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--force", action="store_true", help="replace an existing plugin dir")
     check = sub.add_parser("check", help="install, build and test a plugin directory")
     check.add_argument("dir", type=Path)
+    verify = sub.add_parser("verify", help="check the signed manifest of a plugin directory")
+    verify.add_argument("dir", type=Path)
+    verify.add_argument(
+        "--keys", type=Path, default=Path(".github/plugin-bot/keys.json"), help="trusted keys"
+    )
+    verify.add_argument("--repository", help="the repository the plugin must be made for")
+    verify.add_argument("--plugin-path", help="the path the plugin must be made for")
+    verify.add_argument("--allow-retired", action="store_true", help="accept retired keys")
+    keygen = sub.add_parser("keygen", help="a new Ed25519 signing key and its keys-file entry")
+    keygen.add_argument("--out", type=Path, default=Path("."), help="where the key is written")
+    keygen.add_argument("--passphrase", action="store_true", help="encrypt it (asks twice)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console = Console(highlight=False)
-    handler = {"create": _create, "check": _check}[args.command]
     try:
         settings = load_settings()
+        if args.command in {"verify", "keygen"}:
+            return {"verify": _verify, "keygen": _keygen}[args.command](args, settings, console)
+        handler = {"create": _create, "check": _check}[args.command]
         return asyncio.run(handler(args, settings, console))
     except SpecError as exc:
         console.print("[red]invalid spec:[/]\n" + escape(render_problems(exc.problems)))
@@ -214,7 +273,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         console.print("[red]invalid settings in the environment:[/]\n" + escape(problems))
     except yaml.YAMLError as exc:
         console.print(f"[red]the spec file is not valid YAML:[/] {escape(str(exc))}")
-    except (SandboxError, PackError, OSError, ValueError) as exc:
+    except (SandboxError, PackError, ManifestError, OSError, ValueError) as exc:
         console.print(f"[red]error:[/] {escape(str(exc))}")
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]")

@@ -8,8 +8,11 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from bot.deps import DependencyCache
 from bot.describe import KeywordSpecWriter, SpecWriter
+from bot.manifest import load_private_key
 from bot.pack import load_pack
 from bot.pipeline import CHECK_PHASES, PHASES, run_phases
 from bot.pipeline.context import Generator, JobContext, PhaseRecord, Reporter
@@ -57,6 +60,15 @@ def generator_for(name: str) -> Generator:
     raise ValueError(f"unknown generator {name!r} (available: scaffold)")
 
 
+def signing_key_from(settings: Settings) -> Ed25519PrivateKey | None:
+    if settings.signing_key_path is None:
+        return None
+    secret = settings.signing_key_passphrase
+    return load_private_key(
+        settings.signing_key_path, secret.get_secret_value().encode() if secret else None
+    )
+
+
 class LocalJobs:
     """Builds a JobContext per job from settings; shares the sandbox and the caches."""
 
@@ -65,6 +77,7 @@ class LocalJobs:
         self.sandbox = sandbox or sandbox_from_settings(settings)
         self.pack = load_pack(settings.template_dir)
         self._deps: DependencyCache | None = None
+        self.signing_key = signing_key_from(settings)
 
     async def deps(self) -> DependencyCache:
         if self._deps is None:
@@ -131,6 +144,7 @@ class LocalJobs:
                 generator_for(generator),
             )
             ctx.output_root, ctx.overwrite = out, overwrite
+            ctx.signing_key = self.signing_key
             await run_phases(ctx, PHASES)
             if ctx.succeeded and ctx.spec is not None and ctx.plugin_dir is not None:
                 out.mkdir(parents=True, exist_ok=True)

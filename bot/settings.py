@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     bot_data_dir: Path = Path("data")
     database_url: str | None = None
     signing_key_path: Path | None = None
+    signing_key_passphrase: SecretStr | None = None
 
     # Running untrusted code
     sandbox: Literal["bwrap", "none"] = "bwrap"

@@ -6,6 +6,7 @@
     install   dependencies from the lockfile, through the shared cache  ┐
     build     type-check and bundle, no network                         ├ verify
     test      vitest with its JSON reporter -> test-results.json        ┘
+    sign      DSSE-signed in-toto statement over every file (when a key is set)
 
 A phase reads and writes the JobContext and raises PhaseFailed to stop the job.
 """
@@ -17,6 +18,7 @@ import time
 from bot.pipeline.context import JobContext, Phase, PhaseFailed, PhaseRecord
 from bot.pipeline.generate import generate_phase
 from bot.pipeline.scaffold import scaffold_phase
+from bot.pipeline.sign import sign_phase
 from bot.pipeline.spec import spec_phase
 from bot.pipeline.verify import build_phase, install_phase, test_phase
 
@@ -27,8 +29,9 @@ PHASES: list[tuple[str, Phase]] = [
     ("install", install_phase),
     ("build", build_phase),
     ("test", test_phase),
+    ("sign", sign_phase),
 ]
-CHECK_PHASES: list[tuple[str, Phase]] = PHASES[3:]
+CHECK_PHASES: list[tuple[str, Phase]] = [p for p in PHASES if p[0] in {"install", "build", "test"}]
 
 __all__ = ["CHECK_PHASES", "PHASES", "JobContext", "PhaseFailed", "PhaseRecord", "run_phases"]
 

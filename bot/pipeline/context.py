@@ -6,7 +6,9 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from bot.deps import DependencyCache, InstallReport
 from bot.describe import SpecWriter
@@ -69,6 +71,10 @@ class JobContext:
     # Where `create` exports the plugin; scaffold refuses to clobber it unless allowed.
     output_root: Path | None = None
     overwrite: bool = False
+    # Signing: no key means the plugin is not signed (and the summary says so).
+    signing_key: Ed25519PrivateKey | None = None
+    provenance: Mapping[str, Any] = field(default_factory=dict)
+    manifest: Path | None = None
     spec: PluginSpec | None = None
     plugin_dir: Path | None = None
     files: list[str] = field(default_factory=list)

@@ -10,6 +10,7 @@ import pytest
 
 from bot.cli import main
 from bot.local import LocalJobs
+from bot.manifest import MANIFEST_FILE, VerificationError, generate_key, load_keys, verify_manifest
 from bot.settings import Settings
 from bot.spec import validate_spec
 from bot.testresults import RESULTS_FILE
@@ -195,6 +196,7 @@ def test_cli_create_prints_a_summary_and_exits_zero(
         assert f"✓ {phase}" in printed
     assert re.search(r"tests\s+\d+ passed, 0 failed", printed)
     assert "built and tested" in printed
+    assert "not signed" in printed  # no SIGNING_KEY_PATH in this test
     assert (tmp_path / "out" / "plugin-cli-check" / RESULTS_FILE).is_file()
 
     # Same target again: refused without --force, replaced with it.
@@ -247,3 +249,35 @@ async def test_a_failed_create_leaves_the_output_alone_and_keeps_its_workspace(
     assert after == before
     assert bad.kept_workspace is not None
     assert "const broken" in (bad.kept_workspace / "src" / "index.ts").read_text()
+
+
+async def test_a_signed_plugin_verifies_and_its_test_results_are_covered(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    key_path, entry = generate_key(tmp_path / "keys")
+    jobs = LocalJobs(Settings(bot_data_dir=data_dir, sandbox="bwrap", signing_key_path=key_path))
+    made = await jobs.create("a plugin that sends a greeting to a user", out=tmp_path / "out")
+    assert made.ok and made.output_dir is not None and made.ctx.manifest is not None
+    keys_file = tmp_path / "keys.json"
+    keys_file.write_text(json.dumps([entry]))
+    keys = load_keys(keys_file)
+    path = f"plugins/{made.output_dir.name}"
+    verified = verify_manifest(made.output_dir, keys, plugin_path=path)
+    names = {s["name"] for s in verified.statement["subject"]}
+    assert RESULTS_FILE in names and names == set(plugin_files(made.output_dir)) - {MANIFEST_FILE}
+    predicate = verified.statement["predicate"]
+    assert predicate["tests"]["passed"] == made.ctx.test_results.passed  # type: ignore[union-attr]
+    assert predicate["spec"]["name"] == made.ctx.spec.name  # type: ignore[union-attr]
+    assert predicate["template"] == {"name": "elizaos-plugin", "version": "1.0.0"}
+    (made.output_dir / RESULTS_FILE).write_text("{}")
+    with pytest.raises(VerificationError, match=RESULTS_FILE):
+        verify_manifest(made.output_dir, keys, plugin_path=path)
+
+
+async def test_without_a_key_the_plugin_is_not_signed_and_says_so(
+    jobs: LocalJobs, tmp_path: Path
+) -> None:
+    made = await jobs.create("a plugin that sends a greeting to a user", out=tmp_path)
+    assert made.ok and made.ctx.manifest is None
+    assert made.ctx.records["sign"].state == "passed"
+    assert not (made.output_dir / MANIFEST_FILE).exists()  # type: ignore[operator]
