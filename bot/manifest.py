@@ -95,6 +95,8 @@ def directory_files(root: Path) -> dict[str, Path]:
             path = here / name
             mode = path.lstat().st_mode
             rel = PurePosixPath(path.relative_to(root)).as_posix()
+            if any(ord(c) < 0x20 or ord(c) == 0x7F for c in rel):
+                raise VerificationError("bad-name", f"{rel!r} has a control character")
             if stat.S_ISLNK(mode):
                 raise VerificationError("symlink", f"{rel} is a symlink")
             if name in filenames and not stat.S_ISREG(mode):
@@ -106,7 +108,8 @@ def directory_files(root: Path) -> dict[str, Path]:
 
 def subjects_of(root: Path, files: Iterable[str] | None = None) -> list[dict[str, Any]]:
     """in-toto subjects for ``files`` (default: every file) of ``root``, sorted by name."""
-    listed = directory_files(root) if files is None else {f: root / f for f in files}
+    everything = directory_files(root)
+    listed = everything if files is None else {f: everything[f] for f in files}
     return [
         {"name": name, "digest": {"sha256": _sha256_file(listed[name])}}
         for name in sorted(listed)
@@ -121,10 +124,11 @@ def _check_subject_name(name: Any) -> str:
     if (
         path.is_absolute()
         or "\\" in name
-        or "\x00" in name
         or any(part in {"", ".", ".."} for part in name.split("/"))
     ):
         raise VerificationError("bad-subject", f"subject {name!r} leaves the plugin directory")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):
+        raise VerificationError("bad-subject", f"subject {name!r} has a control character")
     return name
 
 
@@ -166,7 +170,7 @@ def write_manifest(
     """Sign every file of ``root`` (or ``files``) and write the envelope beside them."""
     envelope = sign_statement(build_statement(root, predicate, files), private_key)
     path = root / MANIFEST_FILE
-    path.write_text(json.dumps(envelope, indent=2, sort_keys=True) + "\n")
+    path.write_text(json.dumps(envelope, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return path
 
 
@@ -183,7 +187,7 @@ class TrustedKey:
 def load_keys(path: Path) -> list[TrustedKey]:
     """The keys file: a JSON list of ``{keyid, public_key_pem, status}``."""
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ManifestError(f"cannot read the keys file {path}: {exc}") from None
     if not isinstance(data, list):
@@ -267,7 +271,7 @@ def _read_envelope(root: Path) -> dict[str, Any]:
     if path.stat().st_size > MAX_MANIFEST_BYTES:
         raise VerificationError("malformed", f"{MANIFEST_FILE} is too large")
     try:
-        envelope = json.loads(path.read_text())
+        envelope = json.loads(path.read_text(encoding="utf-8"))
     except ValueError as exc:
         raise VerificationError("malformed", f"{MANIFEST_FILE} is not JSON: {exc}") from None
     if not isinstance(envelope, dict):
@@ -371,7 +375,8 @@ def verify_manifest(
             f"made for repository {predicate.get('repository')!r}, not {repository!r}",
         )
     if plugin_path is not None:
-        made_for = (predicate.get("plugin") or {}).get("path")
+        plugin = predicate.get("plugin")
+        made_for = plugin.get("path") if isinstance(plugin, dict) else None
         if made_for != plugin_path:
             raise VerificationError(
                 "wrong-path", f"made for plugin path {made_for!r}, not {plugin_path!r}"
@@ -382,6 +387,15 @@ def verify_manifest(
 
 
 # -------------------------------------------------------------- standalone verifier CLI
+
+
+def _subject_names(envelope: Mapping[str, Any]) -> list[str]:
+    try:
+        statement = json.loads(base64.b64decode(str(envelope.get("payload", "")), validate=True))
+        subjects = statement["subject"]
+        return [_check_subject_name(s["name"]) for s in subjects]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise VerificationError("malformed", f"cannot read the subjects: {exc}") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -398,9 +412,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "subjects":
-            statement = json.loads(base64.b64decode(_read_envelope(args.dir)["payload"]))
-            for subject in statement["subject"]:
-                print(_check_subject_name(subject["name"]))
+            # Unverified: meaningful only after `verify` passed on the same directory.
+            for name in _subject_names(_read_envelope(args.dir)):
+                print(name)
             return 0
         result = verify_manifest(
             args.dir,

@@ -327,3 +327,18 @@ def test_the_verifier_runs_standalone_without_the_bot(
         text=True,
     )
     assert listed.stdout.split() == sorted(FILES)
+
+
+def test_a_file_name_with_a_control_character_is_refused(
+    signed: Path, key: Ed25519PrivateKey
+) -> None:
+    (signed / "src" / "a\nb.ts").write_text("x")
+    assert reason(signed, trusted((key, "active"))) == "bad-name"
+
+
+def test_a_predicate_with_a_malformed_plugin_is_a_wrong_path(
+    tmp_path: Path, key: Ed25519PrivateKey
+) -> None:
+    plugin = make_plugin(tmp_path / "p")
+    write_manifest(plugin, {**PREDICATE, "plugin": "not an object"}, key)
+    assert reason(plugin, trusted((key, "active")), plugin_path=PATH) == "wrong-path"
