@@ -108,8 +108,19 @@ def directory_files(root: Path) -> dict[str, Path]:
 
 def subjects_of(root: Path, files: Iterable[str] | None = None) -> list[dict[str, Any]]:
     """in-toto subjects for ``files`` (default: every file) of ``root``, sorted by name."""
-    everything = directory_files(root)
-    listed = everything if files is None else {f: everything[f] for f in files}
+    if files is None:
+        listed = directory_files(root)
+    else:
+        listed = {}
+        for name in files:
+            path = root / _check_subject_name(name)
+            mode = path.lstat().st_mode
+            parents = PurePosixPath(name).parents
+            if any((root / p).is_symlink() for p in parents if str(p) != "."):
+                raise VerificationError("symlink", f"{name} is below a symlink")
+            if not stat.S_ISREG(mode):
+                raise VerificationError("not-a-file", f"{name} is not a regular file")
+            listed[name] = path
     return [
         {"name": name, "digest": {"sha256": _sha256_file(listed[name])}}
         for name in sorted(listed)

@@ -342,3 +342,25 @@ def test_a_predicate_with_a_malformed_plugin_is_a_wrong_path(
     plugin = make_plugin(tmp_path / "p")
     write_manifest(plugin, {**PREDICATE, "plugin": "not an object"}, key)
     assert reason(plugin, trusted((key, "active")), plugin_path=PATH) == "wrong-path"
+
+
+def test_signing_a_file_list_ignores_what_is_not_listed(
+    tmp_path: Path, key: Ed25519PrivateKey
+) -> None:
+    # A workspace has node_modules with symlinks; only the plugin's own files are signed.
+    plugin = make_plugin(tmp_path / "p")
+    (plugin / "node_modules" / ".bin").mkdir(parents=True)
+    os.symlink("../vite/bin/vite.js", plugin / "node_modules" / ".bin" / "vite")
+    write_manifest(plugin, PREDICATE, key, files=sorted(FILES))
+    shutil.rmtree(plugin / "node_modules")
+    assert verify_manifest(plugin, trusted((key, "active"))).keyid == keyid_of(key.public_key())
+
+
+def test_signing_refuses_a_listed_symlink(tmp_path: Path, key: Ed25519PrivateKey) -> None:
+    plugin = make_plugin(tmp_path / "p")
+    os.symlink("/etc/passwd", plugin / "src" / "passwd")
+    with pytest.raises(VerificationError, match="not a regular file"):
+        write_manifest(plugin, PREDICATE, key, files=[*FILES, "src/passwd"])
+    (plugin / "linked").symlink_to(plugin / "src")
+    with pytest.raises(VerificationError, match="below a symlink"):
+        write_manifest(plugin, PREDICATE, key, files=["linked/index.ts"])
