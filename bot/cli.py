@@ -26,7 +26,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from bot.local import LocalJobs, Outcome
+from bot.local import GENERATORS, LocalJobs, Outcome
 from bot.manifest import (
     ManifestError,
     VerificationError,
@@ -125,6 +125,15 @@ def _summary(console: Console, outcome: Outcome) -> None:
             table.add_row("settings", ", ".join(v.name for v in spec.environment))
     if ctx.files:
         table.add_row("files", str(len(ctx.files)))
+    table.add_row("generator", ctx.generator.name)
+    if ctx.model_usage is not None and outcome.meter is not None:
+        usage = ctx.model_usage
+        table.add_row(
+            "model",
+            f"{ctx.rounds_used} check rounds, {ctx.model_turns} turns, "
+            f"{usage.total_input} in / {usage.output_tokens} out tokens, "
+            f"{usage.cache_share:.0%} of input from cache, ${outcome.meter.cost_usd:.4f}",
+        )
     results = ctx.test_results
     if results is not None:
         line = f"{results.passed} passed, {results.failed} failed"
@@ -236,9 +245,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     create.add_argument(
         "--generator",
-        choices=["scaffold"],
-        default="scaffold",
-        help="who writes the code (scaffold: the template's working code, no model)",
+        choices=list(GENERATORS),
+        default="auto",
+        help="who writes the code: anthropic (the model, through tools, until build and tests "
+        "pass), scaffold (the template's working code, no model), auto (anthropic when "
+        "ANTHROPIC_API_KEY is set, else scaffold)",
     )
     create.add_argument("--force", action="store_true", help="replace an existing plugin dir")
     check = sub.add_parser("check", help="install, build and test a plugin directory")

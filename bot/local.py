@@ -8,11 +8,15 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx2
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from bot.agent import ModelGenerator
 from bot.deps import DependencyCache
 from bot.describe import KeywordSpecWriter, SpecWriter
+from bot.llm import Meter, ModelProvider, provider_from_settings
 from bot.manifest import load_private_key
+from bot.model_spec import spec_writer_for
 from bot.pack import load_pack
 from bot.pipeline import CHECK_PHASES, PHASES, run_phases
 from bot.pipeline.context import Generator, JobContext, PhaseRecord, Reporter
@@ -41,6 +45,7 @@ class Outcome:
     output_dir: Path | None
     wall_s: float
     kept_workspace: Path | None = None
+    meter: Meter | None = None
 
     @property
     def ok(self) -> bool:
@@ -54,10 +59,20 @@ async def node_version(sandbox: Sandbox, workdir: Path) -> str:
     return result.output.strip().lstrip("v")
 
 
-def generator_for(name: str) -> Generator:
-    if name == "scaffold":
+GENERATORS = ("auto", "anthropic", "scaffold")
+
+
+def generator_for(name: str, settings: Settings, provider: ModelProvider | None) -> Generator:
+    """``auto``: the model when an API key is set, else the scaffold."""
+    if name not in GENERATORS:
+        raise ValueError(f"unknown generator {name!r} (available: {', '.join(GENERATORS)})")
+    if name == "scaffold" or (name == "auto" and provider is None):
         return ScaffoldGenerator()
-    raise ValueError(f"unknown generator {name!r} (available: scaffold)")
+    if provider is None:
+        raise ValueError("--generator anthropic needs ANTHROPIC_API_KEY")
+    return ModelGenerator(
+        provider, max_rounds=settings.generate_max_rounds, max_tokens=settings.anthropic_max_tokens
+    )
 
 
 def signing_key_from(settings: Settings) -> Ed25519PrivateKey | None:
@@ -124,14 +139,20 @@ class LocalJobs:
         generator: str = "scaffold",
         reporter: Reporter | None = None,
         overwrite: bool = False,
+        http_client: httpx2.AsyncClient | None = None,
     ) -> Outcome:
         """The whole pipeline. A plugin that built and passed lands in ``out/<name>``;
         a failed one stays in its workspace for a look, and ``out`` is left alone."""
         started = time.monotonic()
+        meter = Meter(self.settings)
+        provider = provider_from_settings(self.settings, meter, http_client=http_client)
+        chosen = generator_for(generator, self.settings, provider)
+        # The model writes the spec only for a job it generates; otherwise the parser does.
+        model_job = not isinstance(chosen, ScaffoldGenerator)
         writer: SpecWriter = (
             GivenSpecWriter(spec)
             if spec is not None
-            else KeywordSpecWriter(self.settings.allowed_dependencies)
+            else spec_writer_for(self.settings, provider if model_job else None)
         )
         workspace = self.new_workspace()
         keep = False
@@ -141,7 +162,7 @@ class LocalJobs:
                 workspace,
                 reporter or SilentReporter(),
                 writer,
-                generator_for(generator),
+                chosen,
             )
             ctx.output_root, ctx.overwrite = out, overwrite
             ctx.signing_key = self.signing_key
@@ -150,9 +171,10 @@ class LocalJobs:
                 out.mkdir(parents=True, exist_ok=True)
                 output_dir = ctx.spec.directory_in(out)
                 replace_dir(ctx.plugin_dir, output_dir)
-                return Outcome(ctx, output_dir, time.monotonic() - started)
+                return Outcome(ctx, output_dir, time.monotonic() - started, meter=meter)
             keep = ctx.plugin_dir is not None
-            return Outcome(ctx, None, time.monotonic() - started, kept_workspace=ctx.plugin_dir)
+            wall = time.monotonic() - started
+            return Outcome(ctx, None, wall, kept_workspace=ctx.plugin_dir, meter=meter)
         finally:
             if not keep:
                 shutil.rmtree(workspace, ignore_errors=True)

@@ -6,7 +6,7 @@ Every limit and default the bot uses lives here, so there is one place to look.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -23,6 +23,58 @@ DEFAULT_ALLOWED_DEPENDENCIES: dict[str, str] = {
 }
 
 
+# The model used when ANTHROPIC_MODEL is not set: the newest Sonnet in the SDK's model list
+# (anthropic.types.Model), the balance of speed, price and coding strength an agent loop wants.
+DEFAULT_ANTHROPIC_MODEL = "claude-sonnet-5-5"
+DEFAULT_ANTHROPIC_BASE_URL = "https://api.anthropic.com"
+
+
+class ModelPrice(NamedTuple):
+    """USD per million tokens. ``cache_write`` is the 5-minute cache-write rate."""
+
+    input: float
+    output: float
+    cache_write: float
+    cache_read: float
+
+
+# Anthropic's published list prices (platform.claude.com/docs/en/about-claude/pricing),
+# checked 2026-11. Haiku 5.5: the band for prompts up to 100k tokens.
+MODEL_PRICES: dict[str, ModelPrice] = {
+    "claude-fable-5-1": ModelPrice(10.0, 50.0, 12.5, 0.25),
+    "claude-mythos-5-1": ModelPrice(10.0, 50.0, 12.5, 0.25),
+    "claude-fable-5": ModelPrice(10.0, 50.0, 12.5, 1.0),
+    "claude-mythos-5": ModelPrice(10.0, 50.0, 12.5, 1.0),
+    "claude-opus-5-5": ModelPrice(4.0, 20.0, 5.0, 0.2),
+    "claude-opus-5": ModelPrice(5.0, 25.0, 6.25, 0.5),
+    "claude-opus-4-8": ModelPrice(5.0, 25.0, 6.25, 0.5),
+    "claude-opus-4-7": ModelPrice(5.0, 25.0, 6.25, 0.5),
+    "claude-opus-4-6": ModelPrice(5.0, 25.0, 6.25, 0.5),
+    "claude-opus-4-5": ModelPrice(5.0, 25.0, 6.25, 0.5),
+    "claude-sonnet-5-5": ModelPrice(2.0, 10.0, 2.5, 0.1),
+    "claude-sonnet-5": ModelPrice(2.0, 10.0, 2.5, 0.2),
+    "claude-sonnet-4-6": ModelPrice(3.0, 15.0, 3.75, 0.3),
+    "claude-sonnet-4-5": ModelPrice(3.0, 15.0, 3.75, 0.3),
+    "claude-haiku-5-5": ModelPrice(0.1, 0.5, 0.125, 0.01),
+    "claude-haiku-4-5": ModelPrice(1.0, 5.0, 1.25, 0.1),
+}
+# A model missing from the table (a new id, a proxy's alias) is charged at the dearest
+# row: the budget then errs on the side of stopping early, never of overspending.
+FALLBACK_MODEL_PRICE = max(MODEL_PRICES.values(), key=lambda p: (p.output, p.input))
+
+# Models that answer tool_choice {"type": "tool"} or {"type": "any"} with a 400
+# ("not supported for this model"): they get tool_choice auto with a strict tool.
+# Matched as a prefix, so dated ids (claude-opus-5-5-2026...) are covered too.
+MODELS_WITHOUT_FORCED_TOOL_CHOICE: tuple[str, ...] = (
+    "claude-sonnet-5-5",
+    "claude-opus-5-5",
+    "claude-fable-5-1",
+    "claude-fable-5-2",
+    "claude-mythos-5-1",
+    "claude-mythos-5-2",
+)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=None, extra="ignore", populate_by_name=True)
 
@@ -37,6 +89,21 @@ class Settings(BaseSettings):
     anthropic_api_key: SecretStr | None = None
     anthropic_model: str | None = None
     anthropic_base_url: str | None = None
+    # Per request: connecting, and everything else (read, write, pool). A non-streaming
+    # call with a large max_tokens can take minutes, so the read timeout is generous.
+    anthropic_connect_timeout_s: float = Field(default=10.0, gt=0)
+    anthropic_timeout_s: float = Field(default=300.0, gt=0)
+    # Our own retry loop (the SDK's is off): on 429, 529, 5xx and connection errors.
+    anthropic_max_retries: int = Field(default=2, ge=0, le=10)
+    anthropic_retry_base_s: float = Field(default=1.0, ge=0)
+    anthropic_retry_cap_s: float = Field(default=60.0, ge=0)
+    anthropic_max_tokens: int = Field(default=8192, ge=1)
+    # Per job: the model stops the job when either is reached.
+    # Check/fix rounds (run_checks calls) the model gets in the generate phase.
+    generate_max_rounds: int = Field(default=5, ge=1, le=50)
+    job_budget_tokens: int = Field(default=2_000_000, gt=0)
+    job_budget_usd: float = Field(default=5.0, gt=0)
+    model_prices: dict[str, ModelPrice] = Field(default_factory=lambda: dict(MODEL_PRICES))
 
     # Storage and keys
     bot_data_dir: Path = Path("data")
@@ -68,6 +135,19 @@ class Settings(BaseSettings):
     allowed_dependencies: dict[str, str] = Field(
         default_factory=lambda: dict(DEFAULT_ALLOWED_DEPENDENCIES)
     )
+
+    @property
+    def effective_anthropic_model(self) -> str:
+        return self.anthropic_model or DEFAULT_ANTHROPIC_MODEL
+
+    def price_of(self, model: str) -> ModelPrice:
+        """The price row for ``model``: exact id, else the longest id it starts with."""
+        if model in self.model_prices:
+            return self.model_prices[model]
+        for known in sorted(self.model_prices, key=len, reverse=True):
+            if model.startswith(known + "-"):
+                return self.model_prices[known]
+        return FALLBACK_MODEL_PRICE
 
     @property
     def cache_dir(self) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from bot.deps import DependencyCache, InstallReport
 from bot.describe import SpecWriter
+from bot.llm import Usage
 from bot.pack import TemplatePack
 from bot.sandbox import Limits, Result, Sandbox
 from bot.spec import PluginSpec
@@ -83,6 +85,11 @@ class JobContext:
     test_results: TestResults | None = None
     records: dict[str, PhaseRecord] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
+    # Model generation: check/fix rounds used, summed usage, and a cancel signal.
+    rounds_used: int = 0
+    model_turns: int = 0
+    model_usage: Usage | None = None
+    cancel: asyncio.Event | None = None
 
     def command_limits(self) -> Limits:
         """Per-command limits, shortened so no command outlives the job's deadline."""

@@ -32,4 +32,8 @@ async def spec_phase(ctx: JobContext) -> None:
         )
         if items
     ]
-    ctx.reporter.phase_note("spec", f"{spec.name}: {', '.join(counts)}")
+    writer = getattr(ctx.spec_writer, "name", "keywords")
+    how = {"model": "written by the model", "keywords": "keyword parser, no model"}.get(writer)
+    ctx.reporter.phase_note(
+        "spec", f"{spec.name}: {', '.join(counts)}" + (f" ({how})" if how else "")
+    )

@@ -239,7 +239,7 @@ async def test_a_failed_create_leaves_the_output_alone_and_keeps_its_workspace(
     good = await jobs.create("a plugin that sends a greeting to a user", out=tmp_path)
     assert good.ok and good.output_dir is not None
     before = {f: (good.output_dir / f).read_bytes() for f in plugin_files(good.output_dir)}
-    monkeypatch.setattr("bot.local.generator_for", lambda name: BreakingGenerator())
+    monkeypatch.setattr("bot.local.generator_for", lambda *args: BreakingGenerator())
     bad = await jobs.create(
         "a plugin that sends a greeting to a user", out=tmp_path, overwrite=True
     )

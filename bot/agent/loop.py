@@ -1,0 +1,472 @@
+"""The generate loop: the model works on the scaffold through checked tools.
+
+A *round* is one ``run_checks`` call (a check/fix round): the model may read and write as
+many files as it likes between checks, but gets at most ``max_rounds`` builds and test runs
+(default 5, the original system's number). A separate cap on model turns
+(``max_turns``) stops a model that never checks; the job deadline and the token/cost budget
+bound the rest.
+
+No cheating past the checks: the scaffold's test count is taken *statically* before the
+model edits anything (``it(`` / ``test(`` calls in the scaffold's ``__tests__`` files, so
+no extra build is needed). A passing ``run_checks`` only counts when every component of the
+spec still has its test file with at least one test in it, and the number of tests the run
+reported is at least the scaffold's count. ``finish`` is accepted only after such a run with
+no edits since, and the same guard runs once more after the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from bot.agent import prompt
+from bot.agent.tools import (
+    PluginFiles,
+    ToolOutcome,
+    ToolRefused,
+    build_summary,
+    cap,
+    count_test_calls,
+    results_summary,
+    static_test_count,
+    tool_definitions,
+    validate_input,
+)
+from bot.deps import NODE_MODULES
+from bot.llm import BudgetExceeded, LLMError, ModelProvider, ModelReply, ToolCall, Usage
+from bot.pack import KEBAB_PLACEHOLDER
+from bot.pipeline.context import JobContext, PhaseFailed
+from bot.sandbox import ProcessFailed, Result
+from bot.spec import kebab
+from bot.testresults import ReportError, load_report, parse_vitest_report
+
+DEFAULT_MAX_ROUNDS = 5
+DEFAULT_MAX_TURNS = 40
+DEFAULT_MAX_TOKENS = 8192
+CHECK_DIR = ".plugin-bot"
+CHECK_REPORT = f"{CHECK_DIR}/agent-vitest-report.json"
+CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """What one run_checks produced."""
+
+    passed: bool
+    summary: str
+    tests_total: int = 0
+    install_failed: bool = False
+
+
+class Checks(Protocol):
+    """Builds and tests the plugin: the sandbox by default, a fake in unit tests."""
+
+    async def __call__(
+        self, ctx: JobContext, *, install: bool, cancel: asyncio.Event | None
+    ) -> CheckReport: ...
+
+
+def _cancelled_check(result: Result) -> None:
+    if result.cancelled:
+        raise PhaseFailed(CANCELLED, result=result)
+
+
+async def sandbox_checks(
+    ctx: JobContext, *, install: bool, cancel: asyncio.Event | None
+) -> CheckReport:
+    """Install if needed, then build and test in the sandbox with the network off."""
+    plugin_dir = ctx.require_plugin()
+    if install or not (plugin_dir / NODE_MODULES).is_dir():
+        try:
+            ctx.install = await ctx.deps.install(plugin_dir, ctx.pack.install, ctx.command_limits())
+        except ProcessFailed as exc:
+            _cancelled_check(exc.result)
+            tail = exc.result.output_tail(20)
+            return CheckReport(False, f"INSTALL FAILED:\n{tail}", install_failed=True)
+        except (OSError, ValueError) as exc:
+            return CheckReport(False, f"INSTALL FAILED: {exc}", install_failed=True)
+    build = await ctx.sandbox.run(ctx.pack.build, plugin_dir, ctx.command_limits(), cancel=cancel)
+    _cancelled_check(build)
+    if not build.ok:
+        return CheckReport(False, build_summary(build.output, build.output_tail(30)))
+    report_dir = plugin_dir / CHECK_DIR
+    shutil.rmtree(report_dir, ignore_errors=True)
+    report_dir.mkdir()
+    argv = ctx.pack.test_command(CHECK_REPORT)
+    try:
+        result = await ctx.sandbox.run(argv, plugin_dir, ctx.command_limits(), cancel=cancel)
+        _cancelled_check(result)
+        try:
+            results = parse_vitest_report(
+                load_report(plugin_dir / CHECK_REPORT),
+                root=plugin_dir,
+                command=argv,
+                exit_code=result.exit_code,
+                wall_s=result.wall_s,
+                log_sha256=result.output_sha256,
+                log_bytes=result.output_bytes,
+            )
+        except ReportError as exc:
+            return CheckReport(
+                False, f"BUILD OK. TESTS DID NOT REPORT ({exc}):\n{result.output_tail(30)}"
+            )
+    finally:
+        shutil.rmtree(report_dir, ignore_errors=True)
+    summary = "BUILD OK.\n" + results_summary(results)
+    return CheckReport(results.success, summary, results.total)
+
+
+@dataclass
+class _State:
+    files: PluginFiles
+    scaffold_tests: int
+    component_tests: list[str]
+    rounds: int = 0
+    dirty: bool = True
+    passed_tests: int | None = None  # test count of the last passing, guarded run
+    finished: str | None = None
+    last_summary: str = ""
+    guard_problems: list[str] = field(default_factory=list)
+
+
+class ModelGenerator:
+    """Generates the plugin with a model through tools (see the module docstring)."""
+
+    def __init__(
+        self,
+        provider: ModelProvider,
+        *,
+        max_rounds: int = DEFAULT_MAX_ROUNDS,
+        max_turns: int = DEFAULT_MAX_TURNS,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+        checks: Checks | None = None,
+        core_types_dir: Path | None = None,
+    ) -> None:
+        if max_rounds < 1 or max_turns < 1:
+            raise ValueError("max_rounds and max_turns must be at least 1")
+        self.provider = provider
+        self.max_rounds = max_rounds
+        self.max_turns = max_turns
+        self.max_tokens = max_tokens
+        self.checks: Checks = checks or sandbox_checks
+        self.core_types_dir = core_types_dir
+
+    @property
+    def name(self) -> str:
+        return self.provider.name
+
+    async def generate(self, ctx: JobContext) -> None:
+        ctx.model_usage = ctx.model_usage or Usage()
+        try:
+            await self._run(ctx)
+        finally:
+            usage = ctx.model_usage
+            ctx.reporter.phase_note(
+                "generate",
+                f"{self.provider.name} {self.provider.model}: {ctx.rounds_used} check round(s) "
+                f"of {self.max_rounds}, {ctx.model_turns} model turn(s), "
+                f"{usage.total_input} input + {usage.output_tokens} output tokens, "
+                f"{usage.cache_share:.0%} of input from cache",
+            )
+
+    # ------------------------------------------------------------------------ loop
+
+    async def _run(self, ctx: JobContext) -> None:
+        plugin_dir = ctx.require_plugin()
+        if ctx.spec is None:
+            raise PhaseFailed("no spec to generate from")
+        files = PluginFiles(plugin_dir, ctx.allowed_dependencies)
+        listed = files.files()
+        state = _State(
+            files=files,
+            scaffold_tests=static_test_count(files.root, listed),
+            component_tests=self._component_tests(ctx),
+        )
+        types_dir = self.core_types_dir or plugin_dir / prompt.CORE_TYPES
+        if self.core_types_dir is None and not types_dir.is_dir():
+            await self._install_for_digest(ctx)
+        system = prompt.system_blocks(types_dir)
+        tools = tool_definitions()
+        messages: list[dict[str, Any]] = [
+            {
+                "role": "user",
+                "content": prompt.first_message(
+                    ctx.spec.model_dump(mode="json"),
+                    files.list_files(),
+                    dict(ctx.allowed_dependencies),
+                ),
+            }
+        ]
+        while state.finished is None:
+            if ctx.model_turns >= self.max_turns:
+                raise self._out_of_rounds(state, f"the model used all {self.max_turns} turns")
+            reply = await self._complete(ctx, system, messages, tools)
+            ctx.model_turns += 1
+            messages.append({"role": "assistant", "content": _assistant_content(reply)})
+            if not reply.tool_calls:
+                messages.append(
+                    {
+                        "role": "user",
+                        "content": "Continue through the tools: edit, run_checks, and call "
+                        "finish once the checks pass.",
+                    }
+                )
+                continue
+            results: list[dict[str, Any]] = []
+            for call in reply.tool_calls:
+                _raise_if_cancelled(ctx)
+                outcome = await self._execute(ctx, state, call)
+                results.append(
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": call.id,
+                        "content": outcome.content,
+                        "is_error": outcome.is_error,
+                    }
+                )
+                if state.finished is not None:
+                    break
+            messages.append({"role": "user", "content": results})
+        problems = self._guard(state, state.passed_tests)
+        if problems or state.dirty or state.passed_tests is None:
+            raise PhaseFailed(
+                "the model's tests do not hold up: " + "; ".join(problems or ["no passing checks"])
+            )
+        ctx.reporter.phase_note("generate", f"model summary: {state.finished[:500]}")
+
+    async def _install_for_digest(self, ctx: JobContext) -> None:
+        """node_modules holds the .d.ts files the digest is cut from (and checks need it)."""
+        plugin_dir = ctx.require_plugin()
+        try:
+            ctx.install = await ctx.deps.install(plugin_dir, ctx.pack.install, ctx.command_limits())
+        except ProcessFailed as exc:
+            raise PhaseFailed(
+                f"installing the scaffold's dependencies failed: {exc}",
+                exc.result.output_tail(),
+                exc.result,
+            ) from None
+        except (OSError, ValueError) as exc:
+            raise PhaseFailed(f"cannot install the scaffold's dependencies: {exc}") from None
+
+    async def _complete(
+        self,
+        ctx: JobContext,
+        system: list[dict[str, Any]],
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]],
+    ) -> ModelReply:
+        limits = ctx.command_limits()  # PhaseFailed when the job is out of time
+        _raise_if_cancelled(ctx)
+        call = asyncio.ensure_future(
+            self.provider.complete(
+                system=system, messages=messages, tools=tools, max_tokens=self.max_tokens
+            )
+        )
+        waiters: set[asyncio.Future[Any]] = {call}
+        stop: asyncio.Future[Any] | None = None
+        if ctx.cancel is not None:
+            stop = asyncio.ensure_future(ctx.cancel.wait())
+            waiters.add(stop)
+        try:
+            done, _ = await asyncio.wait(
+                waiters, timeout=limits.timeout_s, return_when=asyncio.FIRST_COMPLETED
+            )
+            if call not in done:
+                call.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await call
+                if stop is not None and stop in done:
+                    raise PhaseFailed(CANCELLED)
+                raise PhaseFailed(f"the job ran out of time ({ctx.job_timeout_s:.0f}s)")
+            reply = call.result()
+        except BudgetExceeded as exc:
+            raise PhaseFailed(str(exc)) from None
+        except LLMError as exc:
+            raise PhaseFailed(f"the model call failed: {exc}") from None
+        finally:
+            if stop is not None:
+                stop.cancel()
+            if not call.done():
+                call.cancel()
+        ctx.model_usage = (ctx.model_usage or Usage()) + reply.usage
+        return reply
+
+    # ----------------------------------------------------------------------- tools
+
+    async def _execute(self, ctx: JobContext, state: _State, call: ToolCall) -> ToolOutcome:
+        try:
+            args = validate_input(call.name, call.input)
+            handler = self._handlers()[call.name]
+            return await handler(ctx, state, args)
+        except ToolRefused as exc:
+            return ToolOutcome(f"refused: {exc}", is_error=True)
+        except OSError as exc:  # the disk, not the model: say so, change nothing more
+            return ToolOutcome(f"failed: {exc.strerror or exc}", is_error=True)
+
+    def _handlers(
+        self,
+    ) -> dict[str, Callable[[JobContext, _State, dict[str, str]], Awaitable[ToolOutcome]]]:
+        return {
+            "list_files": self._list_files,
+            "read_file": self._read_file,
+            "write_file": self._write_file,
+            "delete_file": self._delete_file,
+            "request_dependency": self._request_dependency,
+            "run_checks": self._run_checks,
+            "finish": self._finish,
+        }
+
+    async def _list_files(
+        self, ctx: JobContext, state: _State, args: dict[str, str]
+    ) -> ToolOutcome:
+        return ToolOutcome(state.files.list_files())
+
+    async def _read_file(self, ctx: JobContext, state: _State, args: dict[str, str]) -> ToolOutcome:
+        return ToolOutcome(state.files.read_file(args["path"]))
+
+    async def _write_file(
+        self, ctx: JobContext, state: _State, args: dict[str, str]
+    ) -> ToolOutcome:
+        done = state.files.write_file(args["path"], args["content"])
+        state.dirty = True
+        return ToolOutcome(done)
+
+    async def _delete_file(
+        self, ctx: JobContext, state: _State, args: dict[str, str]
+    ) -> ToolOutcome:
+        done = state.files.delete_file(args["path"])
+        state.dirty = True
+        return ToolOutcome(done)
+
+    async def _request_dependency(
+        self, ctx: JobContext, state: _State, args: dict[str, str]
+    ) -> ToolOutcome:
+        done = state.files.request_dependency(args["name"])
+        state.dirty = True
+        return ToolOutcome(done)
+
+    async def _run_checks(
+        self, ctx: JobContext, state: _State, args: dict[str, str]
+    ) -> ToolOutcome:
+        if state.rounds >= self.max_rounds:
+            raise self._out_of_rounds(state, f"all {self.max_rounds} check rounds are used")
+        state.rounds += 1
+        ctx.rounds_used = state.rounds
+        install = state.files.package_changed
+        report = await self.checks(ctx, install=install, cancel=ctx.cancel)
+        _raise_if_cancelled(ctx)
+        if install and not report.install_failed:
+            state.files.package_changed = False
+        state.dirty = False
+        state.passed_tests = None
+        state.guard_problems = []
+        summary = report.summary
+        passed = report.passed
+        if passed:
+            problems = self._guard(state, report.tests_total)
+            if problems:
+                passed = False
+                state.guard_problems = problems
+                summary += "\nNOT ACCEPTED: " + "; ".join(problems)
+            else:
+                state.passed_tests = report.tests_total
+        left = self.max_rounds - state.rounds
+        state.last_summary = summary
+        if not passed and left == 0:
+            raise self._out_of_rounds(state, f"all {self.max_rounds} check/fix rounds are used")
+        if passed:
+            summary += "\nAll checks passed: call finish (edits after this need another check)."
+        else:
+            summary += f"\n{left} check round(s) left."
+        return ToolOutcome(cap(summary), is_error=not passed)
+
+    async def _finish(self, ctx: JobContext, state: _State, args: dict[str, str]) -> ToolOutcome:
+        if state.passed_tests is None or state.dirty:
+            why = (
+                "files changed since the last run_checks"
+                if state.dirty and state.rounds
+                else "the last run_checks did not pass"
+                if state.rounds
+                else "run_checks has not been called"
+            )
+            raise ToolRefused(f"finish needs a passing run_checks with no edits since ({why})")
+        problems = self._guard(state, state.passed_tests)
+        if problems:
+            raise ToolRefused("; ".join(problems))
+        state.finished = args["summary"]
+        return ToolOutcome("accepted")
+
+    # ----------------------------------------------------------------------- guard
+
+    @staticmethod
+    def _component_tests(ctx: JobContext) -> list[str]:
+        """The test file of every component of the spec, as the pack names it."""
+        assert ctx.spec is not None
+        paths: list[str] = []
+        kinds = {"actions": "action", "providers": "provider", "services": "service"}
+        kinds["evaluators"] = "evaluator"
+        by_kind: dict[str, list[str]] = {}
+        for kind, component in ctx.spec.components():
+            by_kind.setdefault(kind, []).append(component.name)
+        for entry in ctx.pack.files:
+            if entry.each is None or ".test." not in entry.output:
+                continue
+            for name in by_kind.get(kinds[entry.each], []):
+                paths.append(entry.output.replace(KEBAB_PLACEHOLDER, kebab(name)))
+        return paths
+
+    @staticmethod
+    def _guard(state: _State, tests_total: int | None) -> list[str]:
+        problems: list[str] = []
+        root = state.files.root
+        for rel in state.component_tests:
+            path = root / rel
+            if path.is_symlink() or not path.is_file():
+                problems.append(f"the component test file {rel} was removed")
+            elif count_test_calls(path.read_text("utf-8", "replace")) == 0:
+                problems.append(f"the component test file {rel} has no tests left")
+        if tests_total is not None and tests_total < state.scaffold_tests:
+            problems.append(
+                f"the run has {tests_total} tests, fewer than the scaffold's "
+                f"{state.scaffold_tests}; tests may be added, not removed"
+            )
+        return problems
+
+    def _out_of_rounds(self, state: _State, why: str) -> PhaseFailed:
+        detail = cap(state.last_summary) if state.last_summary else ""
+        message = f"the model did not finish with passing checks: {why}"
+        if state.guard_problems:
+            message += "; its checks passed only with tests removed: " + "; ".join(
+                state.guard_problems
+            )
+        return PhaseFailed(message, detail)
+
+
+def _raise_if_cancelled(ctx: JobContext) -> None:
+    if ctx.cancel is not None and ctx.cancel.is_set():
+        raise PhaseFailed(CANCELLED)
+
+
+def _assistant_content(reply: ModelReply) -> list[dict[str, Any]]:
+    if reply.content:
+        return list(reply.content)
+    blocks: list[dict[str, Any]] = []
+    if reply.text:
+        blocks.append({"type": "text", "text": reply.text})
+    for call in reply.tool_calls:
+        blocks.append({"type": "tool_use", "id": call.id, "name": call.name, "input": call.input})
+    return blocks or [{"type": "text", "text": "(no answer)"}]
+
+
+__all__ = [
+    "DEFAULT_MAX_ROUNDS",
+    "CheckReport",
+    "Checks",
+    "ModelGenerator",
+    "sandbox_checks",
+]
