@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import shutil
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,15 +40,13 @@ from bot.deps import NODE_MODULES
 from bot.llm import BudgetExceeded, LLMError, ModelProvider, ModelReply, ToolCall, Usage
 from bot.pack import KEBAB_PLACEHOLDER
 from bot.pipeline.context import JobContext, PhaseFailed
+from bot.pipeline.verify import run_tests
 from bot.sandbox import ProcessFailed, Result
 from bot.spec import kebab
-from bot.testresults import ReportError, load_report, parse_vitest_report
 
 DEFAULT_MAX_ROUNDS = 5
 DEFAULT_MAX_TURNS = 40
 DEFAULT_MAX_TOKENS = 8192
-CHECK_DIR = ".plugin-bot"
-CHECK_REPORT = f"{CHECK_DIR}/agent-vitest-report.json"
 CANCELLED = "cancelled"
 
 
@@ -94,29 +91,13 @@ async def sandbox_checks(
     _cancelled_check(build)
     if not build.ok:
         return CheckReport(False, build_summary(build.output, build.output_tail(30)))
-    report_dir = plugin_dir / CHECK_DIR
-    shutil.rmtree(report_dir, ignore_errors=True)
-    report_dir.mkdir()
-    argv = ctx.pack.test_command(CHECK_REPORT)
-    try:
-        result = await ctx.sandbox.run(argv, plugin_dir, ctx.command_limits(), cancel=cancel)
-        _cancelled_check(result)
-        try:
-            results = parse_vitest_report(
-                load_report(plugin_dir / CHECK_REPORT),
-                root=plugin_dir,
-                command=argv,
-                exit_code=result.exit_code,
-                wall_s=result.wall_s,
-                log_sha256=result.output_sha256,
-                log_bytes=result.output_bytes,
-            )
-        except ReportError as exc:
-            return CheckReport(
-                False, f"BUILD OK. TESTS DID NOT REPORT ({exc}):\n{result.output_tail(30)}"
-            )
-    finally:
-        shutil.rmtree(report_dir, ignore_errors=True)
+    run = await run_tests(ctx, plugin_dir, cancel=cancel)
+    _cancelled_check(run.result)
+    if run.results is None:
+        return CheckReport(
+            False, f"BUILD OK. TESTS DID NOT REPORT ({run.problem}):\n{run.result.output_tail(30)}"
+        )
+    results = run.results
     summary = "BUILD OK.\n" + results_summary(results)
     return CheckReport(results.success, summary, results.total)
 

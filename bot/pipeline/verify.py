@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bot.pipeline.context import JobContext, PhaseFailed
@@ -45,28 +46,50 @@ async def build_phase(ctx: JobContext) -> None:
         raise _failed("the build failed", ctx.build)
 
 
+@dataclass(frozen=True)
+class TestRun:
+    """One vitest run: the command's result and, when it reported, the parsed results."""
+
+    __test__ = False  # not a pytest class
+    result: Result
+    results: TestResults | None
+    problem: str | None = None  # why there are no results
+
+
+async def run_tests(
+    ctx: JobContext, plugin_dir: Path, cancel: asyncio.Event | None = None
+) -> TestRun:
+    """Run the pack's test command with vitest's JSON reporter and parse what it wrote."""
+    report_dir = plugin_dir / REPORT_DIR
+    _remove(report_dir)
+    report_dir.mkdir()
+    argv = ctx.pack.test_command(REPORT_FILE)
+    try:
+        result = await ctx.sandbox.run(argv, plugin_dir, ctx.command_limits(), cancel=cancel)
+        try:
+            results = parse_vitest_report(
+                load_report(plugin_dir / REPORT_FILE),
+                root=plugin_dir,
+                command=argv,
+                exit_code=result.exit_code,
+                wall_s=result.wall_s,
+                log_sha256=result.output_sha256,
+                log_bytes=result.output_bytes,
+            )
+        except ReportError as exc:
+            return TestRun(result, None, str(exc))
+    finally:
+        _remove(report_dir)
+    return TestRun(result, results)
+
+
 async def test_phase(ctx: JobContext) -> None:
     plugin_dir = ctx.require_plugin()
-    report_path = plugin_dir / REPORT_FILE
-    _remove(plugin_dir / REPORT_DIR)
-    report_path.parent.mkdir()
-    argv = ctx.pack.test_command(REPORT_FILE)
-    result = await ctx.sandbox.run(argv, plugin_dir, ctx.command_limits())
-    try:
-        raw = load_report(report_path)
-        results = parse_vitest_report(
-            raw,
-            root=plugin_dir,
-            command=argv,
-            exit_code=result.exit_code,
-            wall_s=result.wall_s,
-            log_sha256=result.output_sha256,
-            log_bytes=result.output_bytes,
-        )
-    except ReportError as exc:
-        raise _failed(f"no test results ({exc})", result) from None
-    finally:
-        _remove(plugin_dir / REPORT_DIR)
+    run = await run_tests(ctx, plugin_dir)
+    result = run.result
+    if run.results is None:
+        raise _failed(f"no test results ({run.problem})", result)
+    results = run.results
     durations: dict[str, float] = {
         name: round(ctx.records[name].wall_s, 3)
         for name in ("install", "build")

@@ -15,11 +15,12 @@ from typing import Any
 import pytest
 
 from bot.agent import DEFAULT_MAX_ROUNDS, AnthropicGenerator, ModelGenerator
-from bot.agent.loop import CHECK_REPORT, CheckReport, sandbox_checks
+from bot.agent.loop import CheckReport, sandbox_checks
 from bot.agent.tools import PluginFiles, build_summary, static_test_count
 from bot.llm import BudgetExceeded, LLMError, ModelReply, ToolCall, Usage
 from bot.pack import load_pack, render_pack
 from bot.pipeline.context import JobContext, PhaseFailed, PhaseRecord
+from bot.pipeline.verify import REPORT_FILE as CHECK_REPORT
 from bot.sandbox import Limits, Result, Sandbox
 from bot.settings import DEFAULT_ALLOWED_DEPENDENCIES, REPO_ROOT
 from bot.spec import PluginSpec, validate_spec
