@@ -30,9 +30,9 @@ from bot.local import GENERATORS, LocalJobs, Outcome
 from bot.manifest import (
     ManifestError,
     VerificationError,
+    add_verify_arguments,
     generate_key,
-    load_keys,
-    verify_manifest,
+    verify_from_args,
 )
 from bot.pack import PackError
 from bot.pipeline import CHECK_PHASES, PHASES
@@ -216,13 +216,7 @@ def _keygen(args: argparse.Namespace, settings: Settings, console: Console) -> i
 
 def _verify(args: argparse.Namespace, settings: Settings, console: Console) -> int:
     try:
-        result = verify_manifest(
-            args.dir,
-            load_keys(args.keys),
-            repository=args.repository,
-            plugin_path=args.plugin_path,
-            allow_retired=args.allow_retired,
-        )
+        result = verify_from_args(args)
     except VerificationError as exc:
         console.print(f"[red]✗ {escape(str(args.dir))}: {escape(str(exc))}[/] ({exc.reason})")
         return 1
@@ -255,13 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="install, build and test a plugin directory")
     check.add_argument("dir", type=Path)
     verify = sub.add_parser("verify", help="check the signed manifest of a plugin directory")
-    verify.add_argument("dir", type=Path)
-    verify.add_argument(
-        "--keys", type=Path, default=Path(".github/plugin-bot/keys.json"), help="trusted keys"
-    )
-    verify.add_argument("--repository", help="the repository the plugin must be made for")
-    verify.add_argument("--plugin-path", help="the path the plugin must be made for")
-    verify.add_argument("--allow-retired", action="store_true", help="accept retired keys")
+    add_verify_arguments(verify, keys=Path(".github/plugin-bot/keys.json"))
     keygen = sub.add_parser("keygen", help="a new Ed25519 signing key and its keys-file entry")
     keygen.add_argument("--out", type=Path, default=Path("."), help="where the key is written")
     keygen.add_argument("--passphrase", action="store_true", help="encrypt it (asks twice)")

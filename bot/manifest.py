@@ -409,15 +409,31 @@ def _subject_names(envelope: Mapping[str, Any]) -> list[str]:
         raise VerificationError("malformed", f"cannot read the subjects: {exc}") from None
 
 
+def add_verify_arguments(parser: argparse.ArgumentParser, keys: Path | None = None) -> None:
+    """The arguments of a ``verify`` command (this script's and ``plugin-bot verify``)."""
+    parser.add_argument("dir", type=Path)
+    parser.add_argument(
+        "--keys", type=Path, default=keys, required=keys is None, help="the trusted keys file"
+    )
+    parser.add_argument("--repository", help="the repository the plugin must be made for")
+    parser.add_argument("--plugin-path", help="the path the plugin must be made for")
+    parser.add_argument("--allow-retired", action="store_true", help="accept retired keys")
+
+
+def verify_from_args(args: argparse.Namespace) -> Verified:
+    return verify_manifest(
+        args.dir,
+        load_keys(args.keys),
+        repository=args.repository,
+        plugin_path=args.plugin_path,
+        allow_retired=args.allow_retired,
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Verify a plugin-bot manifest.")
     sub = parser.add_subparsers(dest="command", required=True)
-    verify = sub.add_parser("verify")
-    verify.add_argument("dir", type=Path)
-    verify.add_argument("--keys", type=Path, required=True)
-    verify.add_argument("--repository")
-    verify.add_argument("--plugin-path")
-    verify.add_argument("--allow-retired", action="store_true")
+    add_verify_arguments(sub.add_parser("verify"))
     listing = sub.add_parser("subjects", help="print the manifest's subjects, one per line")
     listing.add_argument("dir", type=Path)
     args = parser.parse_args(argv)
@@ -427,13 +443,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for name in _subject_names(_read_envelope(args.dir)):
                 print(name)
             return 0
-        result = verify_manifest(
-            args.dir,
-            load_keys(args.keys),
-            repository=args.repository,
-            plugin_path=args.plugin_path,
-            allow_retired=args.allow_retired,
-        )
+        result = verify_from_args(args)
     except ManifestError as exc:
         print(f"FAIL {args.dir}: {exc}", file=sys.stderr)
         return 1
