@@ -39,7 +39,7 @@ from bot.pipeline import CHECK_PHASES, PHASES
 from bot.pipeline.context import PhaseRecord
 from bot.sandbox import SandboxError
 from bot.settings import Settings, load_settings
-from bot.spec import PluginSpec, SpecError, problems_from, render_problems, validate_spec
+from bot.spec.schema import PluginSpec, SpecError, problems_from, render_problems, validate_spec
 
 MARKS = {"passed": "[green]✓[/]", "failed": "[red]✗[/]", "skipped": "[dim]–[/]"}
 

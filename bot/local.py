@@ -13,18 +13,17 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from bot.agent import ModelGenerator
 from bot.deps import DependencyCache
-from bot.describe import KeywordSpecWriter, SpecWriter
 from bot.llm import Meter, ModelProvider, provider_from_settings
 from bot.manifest import load_private_key
-from bot.model_spec import spec_writer_for
 from bot.pack import load_pack
 from bot.pipeline import CHECK_PHASES, PHASES, run_phases
 from bot.pipeline.context import Generator, JobContext, PhaseRecord, Reporter
 from bot.pipeline.generate import ScaffoldGenerator
-from bot.pipeline.spec import GivenSpecWriter
 from bot.sandbox import Sandbox, SandboxError, sandbox_from_settings
 from bot.settings import Settings
-from bot.spec import PluginSpec
+from bot.spec.model_writer import spec_writer_for
+from bot.spec.schema import PluginSpec
+from bot.spec.writers import GivenSpecWriter, KeywordSpecWriter, SpecWriter
 from bot.workspace import copy_plugin, replace_dir
 
 

@@ -1,7 +1,7 @@
 """Template packs: a directory with ``pack.toml``, Jinja2 templates and static files.
 
 ``load_pack`` reads and validates the pack description; ``render_pack`` turns a
-:class:`~bot.spec.PluginSpec` into a plugin directory. Everything in a spec comes from
+:class:`~bot.spec.schema.PluginSpec` into a plugin directory. Everything in a spec comes from
 a stranger, so spec text reaches generated code only through the ``js`` filter (a JSON
 string literal, valid in TypeScript and JSON alike) and reaches Markdown only through
 the ``md`` filter. Output paths are checked to stay inside the destination.
@@ -26,7 +26,7 @@ from jinja2 import (
 )
 
 from bot.settings import DEFAULT_ALLOWED_DEPENDENCIES
-from bot.spec import PluginSpec, camel, constant, kebab, pascal, words
+from bot.spec.schema import PluginSpec, camel, constant, kebab, pascal, words
 
 PACK_FILE = "pack.toml"
 TEMPLATE_SUFFIX = ".j2"

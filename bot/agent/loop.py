@@ -42,7 +42,7 @@ from bot.pack import KEBAB_PLACEHOLDER
 from bot.pipeline.context import JobContext, PhaseFailed
 from bot.pipeline.verify import run_tests
 from bot.sandbox import ProcessFailed, Result
-from bot.spec import kebab
+from bot.spec.schema import kebab
 
 DEFAULT_MAX_ROUNDS = 5
 DEFAULT_MAX_TURNS = 40

@@ -12,11 +12,11 @@ from typing import Any, Protocol
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from bot.deps import DependencyCache, InstallReport
-from bot.describe import SpecWriter
 from bot.llm import Usage
 from bot.pack import TemplatePack
 from bot.sandbox import Limits, Result, Sandbox
-from bot.spec import PluginSpec
+from bot.spec.schema import PluginSpec
+from bot.spec.writers import SpecWriter
 from bot.testresults import TestResults
 
 

@@ -3,17 +3,7 @@
 from __future__ import annotations
 
 from bot.pipeline.context import JobContext, PhaseFailed
-from bot.spec import PluginSpec, SpecError, render_problems
-
-
-class GivenSpecWriter:
-    """A spec the caller already has (``create --spec FILE``)."""
-
-    def __init__(self, spec: PluginSpec) -> None:
-        self.spec = spec
-
-    async def write(self, description: str) -> PluginSpec:
-        return self.spec
+from bot.spec.schema import SpecError, render_problems
 
 
 async def spec_phase(ctx: JobContext) -> None:

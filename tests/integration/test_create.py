@@ -12,7 +12,7 @@ from bot.cli import main
 from bot.local import LocalJobs
 from bot.manifest import MANIFEST_FILE, VerificationError, generate_key, load_keys, verify_manifest
 from bot.settings import Settings
-from bot.spec import validate_spec
+from bot.spec.schema import validate_spec
 from bot.testresults import RESULTS_FILE
 from bot.workspace import plugin_files
 

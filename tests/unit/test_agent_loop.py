@@ -23,7 +23,7 @@ from bot.pipeline.context import JobContext, PhaseFailed, PhaseRecord
 from bot.pipeline.verify import REPORT_FILE as CHECK_REPORT
 from bot.sandbox import Limits, Result, Sandbox
 from bot.settings import DEFAULT_ALLOWED_DEPENDENCIES, REPO_ROOT
-from bot.spec import PluginSpec, validate_spec
+from bot.spec.schema import PluginSpec, validate_spec
 
 PACK_ROOT = REPO_ROOT / "templates" / "elizaos-plugin"
 FIXTURES = Path(__file__).parent.parent / "fixtures"

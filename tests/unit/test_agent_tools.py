@@ -27,7 +27,7 @@ from bot.agent.tools import (
 )
 from bot.pack import load_pack, render_pack
 from bot.settings import DEFAULT_ALLOWED_DEPENDENCIES, REPO_ROOT
-from bot.spec import PluginSpec, validate_spec
+from bot.spec.schema import PluginSpec, validate_spec
 from bot.testresults import load_report, parse_vitest_report
 
 PACK_ROOT = REPO_ROOT / "templates" / "elizaos-plugin"

@@ -13,16 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.describe import (
-    MAX_INPUT_CHARS,
-    VERB_KIND,
-    VOCAB,
-    KeywordSpecWriter,
-    SpecWriter,
-    spec_from_description,
-    stem,
-)
-from bot.spec import (
+from bot.spec.keywords import VERB_KIND, VOCAB, stem
+from bot.spec.schema import (
     COMPONENT_NAME,
     CORE_SERVICE_TYPES,
     ENV_NAME,
@@ -39,6 +31,7 @@ from bot.spec import (
     validate_spec,
     words,
 )
+from bot.spec.writers import MAX_INPUT_CHARS, KeywordSpecWriter, SpecWriter, spec_from_description
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -843,7 +836,7 @@ def test_json_spec_in_any_surroundings(before: str, after: str) -> None:
 def test_same_result_under_other_hash_seeds() -> None:
     script = (
         "import json, sys\n"
-        "from bot.describe import spec_from_description\n"
+        "from bot.spec.writers import spec_from_description\n"
         "texts = json.load(sys.stdin)\n"
         "print(json.dumps([spec_from_description(t).model_dump() for t in texts]))\n"
     )

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from bot.describe import KeywordSpecWriter, SpecWriter
 from bot.llm import Meter, ModelAPIError, provider_from_settings
-from bot.model_spec import SPEC_TOOL_NAME, ModelSpecWriter, spec_writer_for
 from bot.settings import DEFAULT_ANTHROPIC_MODEL, Settings
-from bot.spec import PluginSpec, SpecError
+from bot.spec.model_writer import SPEC_TOOL_NAME, ModelSpecWriter, spec_writer_for
+from bot.spec.schema import PluginSpec, SpecError
+from bot.spec.writers import KeywordSpecWriter, SpecWriter
 from tests.fakes.messages_api import (
     ScriptedMessagesAPI,
     error_reply,

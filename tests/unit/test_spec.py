@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.settings import DEFAULT_ALLOWED_DEPENDENCIES
-from bot.spec import (
+from bot.spec.schema import (
     CORE_SERVICE_TYPES,
     MAX_ACTIONS,
     MAX_COMPONENT_NAME_LENGTH,

@@ -26,7 +26,7 @@ from bot.pack import (
     render_pack,
 )
 from bot.settings import DEFAULT_ALLOWED_DEPENDENCIES, REPO_ROOT
-from bot.spec import PluginSpec, SpecError, validate_spec
+from bot.spec.schema import PluginSpec, SpecError, validate_spec
 
 PACK_ROOT = REPO_ROOT / "templates" / "elizaos-plugin"
 

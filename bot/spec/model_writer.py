@@ -21,10 +21,10 @@ from typing import Any, Literal
 
 from anthropic import transform_schema
 
-from bot.describe import KeywordSpecWriter
 from bot.llm import ModelAPIError, ModelProvider, ModelReply
 from bot.settings import DEFAULT_ALLOWED_DEPENDENCIES, MODELS_WITHOUT_FORCED_TOOL_CHOICE, Settings
-from bot.spec import PluginSpec, SpecError, render_problems, validate_spec
+from bot.spec.schema import PluginSpec, SpecError, render_problems, validate_spec
+from bot.spec.writers import KeywordSpecWriter
 
 SPEC_TOOL_NAME = "submit_plugin_spec"
 SPEC_MAX_TOKENS = 8192

@@ -1,15 +1,6 @@
-"""Turn the text of a ``/create-plugin`` comment into a PluginSpec.
+"""The keyword parser: a PluginSpec from the words of a description, no model.
 
-Two ways in:
-
-* **A spec block.** If the text holds a fenced code block marked ```json, ```yaml,
-  ```yml or left bare, the first such block is the spec. ```json is read as JSON,
-  ```yaml/```yml as YAML (``safe_load`` rules, plus: no aliases, no repeated keys, only
-  plain mappings, lists, text, numbers, booleans and nulls), a bare block as JSON and
-  else YAML. The result goes through :func:`bot.spec.validate_spec`; a missing
-  ``description`` is filled from the prose around the block.
-
-* **Prose.** Otherwise the spec is derived from the words of the description, by
+The spec is derived from the words of the description, by
   whole words only: the text is lower-cased (after NFKD, so accents and full-width
   letters fold to ASCII) and cut into ``[a-z0-9]+`` tokens. A keyword matches a token,
   or a token whose simple inflection (an explicit table, then -s/-es/-ies/-ed/-ing
@@ -76,20 +67,15 @@ Work is bounded: the text is cut to ``MAX_INPUT_CHARS`` before anything, the pro
 
 from __future__ import annotations
 
-import json
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal
 
-import yaml
-from yaml.constructor import ConstructorError
-from yaml.nodes import MappingNode, Node, ScalarNode
-
-from bot.spec import (
+from bot.spec.blocks import collapse
+from bot.spec.schema import (
     CORE_SERVICE_TYPES,
-    INVISIBLE_CATEGORIES,
     MAX_ACTIONS,
     MAX_COMPONENT_NAME_LENGTH,
     MAX_DESCRIPTION_LENGTH,
@@ -108,16 +94,7 @@ from bot.spec import (
     words,
 )
 
-__all__ = [
-    "MAX_INPUT_CHARS",
-    "KeywordSpecWriter",
-    "SpecWriter",
-    "spec_from_description",
-]
-
-# A spec block can be longer than a description (it holds every component), so the
-# whole text is bounded separately; the prose is then cut to MAX_DESCRIPTION_LENGTH.
-MAX_INPUT_CHARS = 10 * MAX_DESCRIPTION_LENGTH
+__all__ = ["VERB_KIND", "VOCAB", "spec_from_prose", "stem"]
 
 Kind = Literal["action", "provider", "service", "evaluator"]
 
@@ -309,11 +286,6 @@ _TOKEN = re.compile(r"[a-z0-9]+|[,;:()\[\]{}\"!?.<>|]")
 # Sentences end at . ! ? before a space, at ";", at a blank line and before a list item;
 # a single line break is only a wrapped line.
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s|;|\n[ \t]*\n|\n(?=[ \t]*(?:[-*+]|\d+[.)])\s)")
-# An opening fence may carry an info string ("```yaml title=spec"); its first word is the
-# language. A line with more backticks after the fence is inline code, not a fence.
-_FENCE_OPEN = re.compile(r"^ {0,3}```+[ \t]*([^`\s]*)[^`]*$")
-_FENCE_CLOSE = re.compile(r"^ {0,3}```+[ \t]*$")
-SPEC_LANGUAGES = frozenset({"json", "yaml", "yml", ""})
 
 
 def stem(word: str) -> str:
@@ -352,31 +324,8 @@ def stem(word: str) -> str:
 # --------------------------------------------------------------------------- text
 
 
-def _clean(text: str) -> str:
-    """Drop what bot.spec refuses (control, format, surrogate and private-use characters);
-    line and other breaks become plain."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    out: list[str] = []
-    for ch in text:
-        if ch in "\n\t":
-            out.append(ch)
-            continue
-        category = unicodedata.category(ch)
-        if category in ("Zl", "Zp") or ch == "\x85":
-            out.append("\n")
-        elif category == "Cc" and ch.isspace():
-            out.append(" ")
-        elif category not in INVISIBLE_CATEGORIES:
-            out.append(ch)
-    return "".join(out)
-
-
-def _collapse(text: str) -> str:
-    return " ".join(text.split())
-
-
 def _shorten(text: str, limit: int) -> str:
-    text = _collapse(text)
+    text = collapse(text)
     if len(text) <= limit:
         return text
     return text[: limit - 3].rstrip() + "..."
@@ -385,170 +334,6 @@ def _shorten(text: str, limit: int) -> str:
 def _ascii_fold(text: str) -> str:
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
-
-
-@dataclass(frozen=True)
-class _Fence:
-    language: str
-    body: str
-    first_line: int  # 1-based line of the block's first content line in the text
-
-
-def _split_fences(text: str) -> tuple[_Fence | None, str]:
-    """The first spec block (if any) and the text outside every fenced block."""
-    lines = text.split("\n")
-    outside: list[str] = []
-    spec: _Fence | None = None
-    i = 0
-    while i < len(lines):
-        opening = _FENCE_OPEN.match(lines[i])
-        if not opening:
-            outside.append(lines[i])
-            i += 1
-            continue
-        language = opening.group(1).lower()
-        start = i + 1
-        end = start
-        while end < len(lines) and not _FENCE_CLOSE.match(lines[end]):
-            end += 1
-        if spec is None and language in SPEC_LANGUAGES:
-            spec = _Fence(language, "\n".join(lines[start:end]), start + 1)
-        i = end + 1
-    return spec, "\n".join(outside)
-
-
-# --------------------------------------------------------------------------- blocks
-
-
-class _SpecLoader(yaml.SafeLoader):
-    """safe_load, refusing aliases (expansion bombs) and repeated keys."""
-
-    def compose_node(self, parent: Node | None, index: int) -> Node | None:
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()  # type: ignore[no-untyped-call]
-            raise ConstructorError(
-                None, None, "aliases (*name) are not allowed in a spec", event.start_mark
-            )
-        return super().compose_node(parent, index)
-
-    def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[str] = set()
-        for key_node, _value in node.value:
-            if isinstance(key_node, ScalarNode):
-                if key_node.value in seen:
-                    raise ConstructorError(
-                        None, None, f"key {key_node.value!r} appears twice", key_node.start_mark
-                    )
-                seen.add(key_node.value)
-        return dict(super().construct_mapping(node, deep))
-
-
-def _json_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError(f"key {key!r} appears twice")
-        out[key] = value
-    return out
-
-
-def _block_name(fence: _Fence) -> str:
-    return f"```{fence.language} block" if fence.language else "``` block"
-
-
-def _load_json(fence: _Fence) -> Any:
-    try:
-        return json.loads(fence.body, object_pairs_hook=_json_pairs)
-    except json.JSONDecodeError as exc:
-        raise SpecError(
-            [
-                f"spec: invalid JSON at line {exc.lineno}, column {exc.colno} of the "
-                f"{_block_name(fence)}: {exc.msg}"
-            ]
-        ) from None
-
-
-def _load_yaml(fence: _Fence) -> Any:
-    try:
-        return yaml.load(fence.body, Loader=_SpecLoader)  # noqa: S506 - a SafeLoader
-    except yaml.MarkedYAMLError as exc:
-        where = ""
-        mark = exc.problem_mark or exc.context_mark
-        if mark is not None:
-            where = f" at line {mark.line + 1}, column {mark.column + 1}"
-        what = "; ".join(p for p in (exc.context, exc.problem) if p) or "unreadable"
-        raise SpecError(
-            [f"spec: invalid YAML{where} of the {_block_name(fence)}: {what}"]
-        ) from None
-    except yaml.YAMLError as exc:
-        first = str(exc).splitlines()[0] if str(exc) else "unreadable"
-        raise SpecError([f"spec: invalid YAML in the {_block_name(fence)}: {first}"]) from None
-
-
-def _load_block(fence: _Fence) -> Any:
-    if not fence.body.strip():
-        raise SpecError([f"spec: the {_block_name(fence)} is empty"])
-    try:
-        if fence.language == "json":
-            return _load_json(fence)
-        if fence.language in ("yaml", "yml"):
-            return _load_yaml(fence)
-        try:
-            return json.loads(fence.body, object_pairs_hook=_json_pairs)
-        except ValueError:
-            return _load_yaml(fence)
-    except RecursionError:
-        raise SpecError([f"spec: the {_block_name(fence)} is nested too deeply"]) from None
-    except ValueError as exc:
-        if isinstance(exc, SpecError):
-            raise
-        raise SpecError([f"spec: the {_block_name(fence)} can't be read: {exc}"]) from None
-
-
-_PLAIN = (str, int, float, bool, type(None))
-
-
-def _check_plain(data: Any, fence: _Fence) -> None:
-    """Only JSON's shapes: sets, dates, bytes and odd keys would make order or meaning vary."""
-    stack: list[Any] = [data]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            for key, value in item.items():
-                if not isinstance(key, str):
-                    raise SpecError(
-                        [f"spec: keys in the {_block_name(fence)} must be text, not {key!r}"]
-                    )
-                stack.append(value)
-        elif isinstance(item, list):
-            stack.extend(item)
-        elif not isinstance(item, _PLAIN):
-            raise SpecError(
-                [
-                    f"spec: the {_block_name(fence)} may hold only mappings, lists, text, "
-                    f"numbers, booleans and null, not {type(item).__name__}"
-                ]
-            )
-
-
-def _spec_from_block(
-    fence: _Fence, prose: str, allowed_dependencies: Mapping[str, str] | None
-) -> PluginSpec:
-    data = _load_block(fence)
-    if not isinstance(data, dict):
-        kind = "a list" if isinstance(data, list) else type(data).__name__
-        raise SpecError(
-            [
-                f"spec: the {_block_name(fence)} must be a mapping of fields (name, "
-                f"description, actions, ...), not {kind}"
-            ]
-        )
-    _check_plain(data, fence)
-    if data.get("description") is None:
-        filled = _collapse(prose)[:MAX_DESCRIPTION_LENGTH].strip()
-        if filled:
-            data = {**data, "description": filled}
-    return validate_spec(data, allowed_dependencies)
 
 
 # --------------------------------------------------------------------------- prose
@@ -1143,7 +928,7 @@ def _environment(toks: list[_Tok], topic: Sequence[str]) -> list[_Env]:
 
 
 def _sentence_texts(prose: str) -> list[str]:
-    return [s for s in (_collapse(p) for p in _SENTENCE_END.split(prose)) if s]
+    return [s for s in (collapse(p) for p in _SENTENCE_END.split(prose)) if s]
 
 
 def _build(candidates: list[_Candidate], topic: list[str], sentences: list[str]) -> dict[str, Any]:
@@ -1232,9 +1017,9 @@ def _build(candidates: list[_Candidate], topic: list[str], sentences: list[str])
     }
 
 
-def _spec_from_prose(prose: str, allowed_dependencies: Mapping[str, str] | None) -> PluginSpec:
+def spec_from_prose(prose: str, allowed_dependencies: Mapping[str, str] | None) -> PluginSpec:
     prose = prose[:MAX_DESCRIPTION_LENGTH]
-    description = _collapse(prose)
+    description = collapse(prose)
     if not description:
         raise SpecError(
             [
@@ -1275,36 +1060,3 @@ def _spec_from_prose(prose: str, allowed_dependencies: Mapping[str, str] | None)
         ],
     }
     return validate_spec(data, allowed_dependencies)
-
-
-def spec_from_description(
-    text: str, allowed_dependencies: Mapping[str, str] | None = None
-) -> PluginSpec:
-    """A validated PluginSpec for ``text``, or SpecError saying what is wrong."""
-    if not isinstance(text, str):
-        raise SpecError([f"description: must be text, not {type(text).__name__}"])
-    cleaned = _clean(text[:MAX_INPUT_CHARS])
-    fence, prose = _split_fences(cleaned)
-    if fence is not None:
-        return _spec_from_block(fence, prose, allowed_dependencies)
-    return _spec_from_prose(prose, allowed_dependencies)
-
-
-# --------------------------------------------------------------------------- writers
-
-
-@runtime_checkable
-class SpecWriter(Protocol):
-    """Something that turns a comment's description into a PluginSpec."""
-
-    async def write(self, description: str) -> PluginSpec: ...
-
-
-class KeywordSpecWriter:
-    """The deterministic writer: :func:`spec_from_description`, no model involved."""
-
-    def __init__(self, allowed_dependencies: Mapping[str, str] | None = None) -> None:
-        self.allowed_dependencies = allowed_dependencies
-
-    async def write(self, description: str) -> PluginSpec:
-        return spec_from_description(description, self.allowed_dependencies)
