@@ -635,6 +635,22 @@ class Store:
         async with self.engine.begin() as conn:
             await conn.execute(update(jobs).where(jobs.c.id == job_id).values(queue_ref=ref))
 
+    async def orphans(self, older_than: dt.timedelta) -> list[str]:
+        """Queued jobs no queue has taken (``queue_ref`` unset) for ``older_than``: the
+        process that submitted them stopped before handing them to the queue."""
+        cutoff = self.clock() - older_than
+        async with self.engine.begin() as conn:
+            rows = await conn.execute(
+                select(jobs.c.id)
+                .where(
+                    jobs.c.state == str(JobState.QUEUED),
+                    jobs.c.queue_ref.is_(None),
+                    jobs.c.updated_at < cutoff,
+                )
+                .order_by(jobs.c.created_at)
+            )
+            return list(rows.scalars())
+
     async def request_cancel(self, job_id: str) -> Job | None:
         """A queued job is cancelled at once (it leaves the queue); a running one is flagged
         and its worker stops it. A finished job is left as it is. None: no such job."""
@@ -812,6 +828,7 @@ class Store:
             }
             if retry:
                 values["state"] = str(JobState.QUEUED)
+                values["queue_ref"] = None
                 kind, message = EventKind.RETRYING, f"after a transient error: {outcome.error}"
             else:
                 values["state"] = str(outcome.state)
@@ -846,6 +863,7 @@ class Store:
                 }
                 if requeue:
                     values["state"] = str(JobState.QUEUED)
+                    values["queue_ref"] = None
                     message = (
                         f"worker {row.lease_owner} stopped during attempt {row.attempts}; "
                         f"retrying in a fresh workspace"
