@@ -26,6 +26,9 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from bot.errors import BotError
+from bot.jobs.commands import COMMANDS as JOB_COMMANDS
+from bot.jobs.commands import add_job_commands, run_job_command
 from bot.manifest import (
     ManifestError,
     VerificationError,
@@ -262,6 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     keygen = sub.add_parser("keygen", help="a new Ed25519 signing key and its keys-file entry")
     keygen.add_argument("--out", type=Path, default=Path("."), help="where the key is written")
     keygen.add_argument("--passphrase", action="store_true", help="encrypt it (asks twice)")
+    add_job_commands(sub)
     return parser
 
 
@@ -272,6 +276,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings()
         if args.command in {"verify", "keygen"}:
             return {"verify": _verify, "keygen": _keygen}[args.command](args, settings, console)
+        if args.command in JOB_COMMANDS:
+            spec = _load_spec(args.spec, settings) if getattr(args, "spec", None) else None
+            return asyncio.run(run_job_command(args, settings, console, spec))
         handler = {"create": _create, "check": _check}[args.command]
         return asyncio.run(handler(args, settings, console))
     except SpecError as exc:
@@ -281,7 +288,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         console.print("[red]invalid settings in the environment:[/]\n" + escape(problems))
     except yaml.YAMLError as exc:
         console.print(f"[red]the spec file is not valid YAML:[/] {escape(str(exc))}")
-    except (SandboxError, PackError, ManifestError, OSError, ValueError) as exc:
+    except (SandboxError, PackError, ManifestError, OSError, ValueError, BotError) as exc:
         console.print(f"[red]error:[/] {escape(str(exc))}")
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]")

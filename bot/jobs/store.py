@@ -29,7 +29,6 @@ import datetime as dt
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +40,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from bot.jobs import limits as lim
 from bot.jobs.limits import JobLimits, RateLimited, Scope, Slot
+from bot.jobs.states import FINISHED_STATES as FINISHED_STATES
+from bot.jobs.states import ErrorKind as ErrorKind
+from bot.jobs.states import EventKind as EventKind
+from bot.jobs.states import JobState as JobState
 from bot.jobs.tables import commands, deliveries, job_events, jobs
 from bot.pipeline.context import JobRequest, Origin
 from bot.settings import Settings
@@ -56,43 +59,6 @@ _CLAIM_SCAN = 200  # queued jobs looked at per claim, oldest first
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-class JobState(StrEnum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-    @property
-    def finished(self) -> bool:
-        return self in FINISHED_STATES
-
-
-FINISHED_STATES = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED})
-
-
-class ErrorKind(StrEnum):
-    """Why a job failed, which decides whether it may be retried."""
-
-    OWN = "own"  # the plugin's own code or spec: a retry would fail the same way
-    TRANSIENT = "transient"  # model overloaded, network: worth another attempt
-    LOST = "lost"  # its worker stopped (lease expired) and no attempt is left
-    INTERNAL = "internal"  # the bot itself failed
-
-
-class EventKind(StrEnum):
-    SUBMITTED = "submitted"
-    CLAIMED = "claimed"
-    PHASE_STARTED = "phase_started"
-    PHASE_NOTE = "phase_note"
-    PHASE_FINISHED = "phase_finished"
-    CANCEL_REQUESTED = "cancel_requested"
-    RETRYING = "retrying"  # back in the queue after a transient failure
-    RECOVERED = "recovered"  # back in the queue after its worker was lost
-    FINISHED = "finished"
-    PUBLISHED = "published"
 
 
 @dataclass(frozen=True)

@@ -55,8 +55,9 @@ async def work_phase(ctx: JobContext) -> None:
 
 async def _sleep(ctx: JobContext, seconds: str) -> None:
     # The marker lets a test find the process (and prove it is gone after a cancel).
-    result = await ctx.run(["sh", "-c", f"sleep {seconds}; : {MARKER}-{ctx.request.job_id}"],
-                           ctx.workspace)
+    result = await ctx.run(
+        ["sh", "-c", f"sleep {seconds}; : {MARKER}-{ctx.request.job_id}"], ctx.workspace
+    )
     if not result.ok:
         raise PhaseFailed(f"sleep {result.describe_outcome()}")
 

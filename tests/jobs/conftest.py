@@ -129,23 +129,23 @@ async def running_worker(
 
 
 async def wait_for(
-    check: Callable[[], Awaitable[Any]], *, timeout: float = 30.0, every: float = 0.05
+    check: Callable[[], Awaitable[Any]], *, within: float = 30.0, every: float = 0.05
 ) -> Any:
-    """Poll ``check`` until it returns something truthy; fail after ``timeout``."""
-    deadline = asyncio.get_running_loop().time() + timeout
+    """Poll ``check`` until it returns something truthy; fail after ``within`` seconds."""
+    deadline = asyncio.get_running_loop().time() + within
     while True:
         value = await check()
         if value:
             return value
         if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"not reached within {timeout}s (last: {value!r})")
+            raise AssertionError(f"not reached within {within}s (last: {value!r})")
         await asyncio.sleep(every)
 
 
-async def finished(store: Store, job_id: str, *, timeout: float = 30.0) -> Job:
+async def finished(store: Store, job_id: str, *, within: float = 30.0) -> Job:
     async def check() -> Job | None:
         job = await store.get_job(job_id)
         return job if job is not None and job.state.finished else None
 
-    result: Job = await wait_for(check, timeout=timeout)
+    result: Job = await wait_for(check, within=within)
     return result

@@ -4,6 +4,8 @@ PostgreSQL with procrastinate. Real databases, real workers, the quick pipeline.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import itertools
 from pathlib import Path
 
 from bot.jobs import queue as jobs_queue
@@ -74,7 +76,7 @@ async def test_a_cancel_stops_a_running_job_kills_its_command_and_it_never_publi
     async with running_worker(store, queue, settings):
         await wait_for(lambda: _running_command(job_id))
         await jobs_queue.cancel(store, queue, job_id)
-        job = await finished(store, job_id, timeout=15)
+        job = await finished(store, job_id, within=15)
     assert job.state == JobState.CANCELLED
     assert job.progress["work"]["state"] == "cancelled"
     assert job.progress["publish"]["state"] == "skipped"
@@ -152,7 +154,8 @@ async def test_a_job_lost_twice_fails_clearly_and_is_never_left_running(
 ) -> None:
     job_id = await submit(store, queue, "a plugin")
     for attempt in (1, 2):
-        job = await wait_for(lambda: store.claim_next(f"dead-{attempt}", lease_s=0.3))
+        owner = f"dead-{attempt}"
+        job = await wait_for(lambda o=owner: store.claim_next(o, lease_s=0.3))
         assert job.id == job_id and job.attempts == attempt
         await asyncio.sleep(0.4)
         await store.recover_expired()
@@ -160,14 +163,20 @@ async def test_a_job_lost_twice_fails_clearly_and_is_never_left_running(
     assert job is not None
     assert job.state == JobState.FAILED
     assert job.error_kind == ErrorKind.LOST
-    assert job.error == "the worker running attempt 2 of 2 stopped (no heartbeat); not retried again"
+    assert job.error == (
+        "the worker running attempt 2 of 2 stopped (no heartbeat); not retried again"
+    )
 
 
 async def test_running_limits_queue_jobs_and_finished_jobs_never_hold_a_slot(
     store: Store, queue: Queue, settings: Settings
 ) -> None:
-    one_at_a_time = JobLimits(running_installation=1, per_hour_installation=100,
-                              per_hour_requester=100, per_hour_repository=100)
+    one_at_a_time = JobLimits(
+        running_installation=1,
+        per_hour_installation=100,
+        per_hour_requester=100,
+        per_hour_repository=100,
+    )
     origin = Origin(installation_id=7, repository="o/r", requester="alice")
     first = await jobs_queue.submit(store, queue, NewJob("a plugin sleep 1", origin), one_at_a_time)
     assert isinstance(first, Accepted) and first.position == 1
@@ -189,7 +198,7 @@ async def test_running_limits_queue_jobs_and_finished_jobs_never_hold_a_slot(
     spans = sorted((j.started_at, j.finished_at) for j in jobs if j is not None)
     assert all(j is not None and j.state == JobState.SUCCEEDED for j in jobs)
     # Never two at once for the installation, yet every one ran: finished ones freed the slot.
-    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:], strict=False))
+    assert all(a[1] <= b[0] for a, b in itertools.pairwise(spans))
 
 
 async def _state_is(store: Store, job_id: str, state: JobState) -> bool:
@@ -212,8 +221,9 @@ async def test_the_hourly_rate_refuses_with_the_time_the_next_slot_frees(
     assert refused.scope == "installation" and refused.limit == 3
     oldest = await store.get_job(accepted[0])
     assert oldest is not None
-    assert refused.retry_at == oldest.created_at + __import__("datetime").timedelta(hours=1)
+    assert refused.retry_at == oldest.created_at + dt.timedelta(hours=1)
     # Another installation is not affected.
-    other = await jobs_queue.submit(store, queue, NewJob("x", Origin(installation_id=10,
-                                                                      requester="bob")), limits)
+    other = await jobs_queue.submit(
+        store, queue, NewJob("x", Origin(installation_id=10, requester="bob")), limits
+    )
     assert isinstance(other, Accepted)
