@@ -568,9 +568,19 @@ class Store:
         phase: str | None = None,
         message: str = "",
         data: Mapping[str, Any] | None = None,
+        progress: Mapping[str, Any] | None = None,
+        owner: str | None = None,
     ) -> None:
+        """Append to the job's timeline; with ``progress`` (and the lease ``owner``), also
+        set the job's current phase and progress in the same transaction."""
         async with self.engine.begin() as conn:
             await self._event(conn, job_id, kind, phase=phase, message=message, data=data)
+            if progress is not None:
+                await conn.execute(
+                    update(jobs)
+                    .where(jobs.c.id == job_id, jobs.c.lease_owner == owner)
+                    .values(phase=phase, progress=dict(progress), updated_at=self.clock())
+                )
 
     # ------------------------------------------------------------------ the GitHub front's writes
 

@@ -64,7 +64,8 @@ def local_publisher_for(settings: Settings) -> PublisherFor:
     def publisher_for(job: Job) -> Publisher:
         if job.repository is not None:
             return CannotPublish("this worker was started without the GitHub publisher")
-        return LocalExport(settings.results_dir / job.id)
+        # The folder is the job's own: a retried attempt replaces what an earlier one left.
+        return LocalExport(settings.results_dir / job.id, overwrite=True)
 
     return publisher_for
 

@@ -11,6 +11,7 @@ import sys
 from bot.jobs.queue import queue_for
 from bot.jobs.store import Store
 from bot.jobs.worker import Worker
+from bot.pipeline.publish import LocalExport
 from bot.settings import Settings
 from tests.fakes.quick_pipeline import QUICK_PHASES
 
@@ -22,7 +23,15 @@ async def main(concurrency: int) -> None:
     await queue.open()
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    worker = Worker(store, queue, settings, concurrency=concurrency, phases=QUICK_PHASES)
+    worker = Worker(
+        store,
+        queue,
+        settings,
+        concurrency=concurrency,
+        phases=QUICK_PHASES,
+        # Every job, GitHub-born or not, lands in results/<job id>/ here.
+        publisher_for=lambda job: LocalExport(settings.results_dir / job.id),
+    )
     print(f"ready {worker.name}", flush=True)
     try:
         await worker.run(stop)
