@@ -16,7 +16,7 @@ from bot.settings import Settings
 from tests.fakes.quick_pipeline import QUICK_PHASES
 
 
-async def main(concurrency: int) -> None:
+async def main(concurrency: int, empty: bool) -> None:
     settings = Settings()
     store = Store.from_settings(settings)
     queue = queue_for(store, settings)
@@ -28,7 +28,7 @@ async def main(concurrency: int) -> None:
         queue,
         settings,
         concurrency=concurrency,
-        phases=QUICK_PHASES,
+        phases=[] if empty else QUICK_PHASES,  # empty: only the queue and store are measured
         # Every job, GitHub-born or not, lands in results/<job id>/ here.
         publisher_for=lambda job: LocalExport(settings.results_dir / job.id),
     )
@@ -41,4 +41,4 @@ async def main(concurrency: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 2))
+    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 2, "--empty" in sys.argv))
