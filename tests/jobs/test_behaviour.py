@@ -10,7 +10,7 @@ from pathlib import Path
 
 from bot.jobs import queue as jobs_queue
 from bot.jobs.limits import JobLimits, RateLimited
-from bot.jobs.queue import Queue
+from bot.jobs.queue import ProcrastinateQueue, Queue
 from bot.jobs.store import Accepted, ErrorKind, EventKind, JobState, NewJob, Store
 from bot.pipeline.context import Origin
 from bot.pipeline.publish import LocalExport
@@ -60,6 +60,10 @@ async def test_cancelling_a_queued_job_removes_it_and_it_never_runs(
     job_id = await submit(store, queue, "a weather plugin")
     cancelled = await jobs_queue.cancel(store, queue, job_id)
     assert cancelled is not None and cancelled.state == JobState.CANCELLED
+    if isinstance(queue, ProcrastinateQueue):  # gone from procrastinate's queue too
+        assert cancelled.queue_ref is not None
+        status = await queue.app.job_manager.get_job_status_async(int(cancelled.queue_ref))
+        assert status.value == "cancelled"
     other = await submit(store, queue, "another plugin")
     async with running_worker(store, queue, settings):
         await finished(store, other)
