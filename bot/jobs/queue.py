@@ -34,11 +34,15 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 TASK_NAME = "plugin_bot.run_job"
+SWEEP_TASK = "plugin_bot.retention_sweep"
 ORPHAN_AFTER = dt.timedelta(seconds=10)
 
 
 class Queue(Protocol):
     name: str
+    # True: the queue runs the retention sweep itself (once per period across all workers);
+    # False: each worker's watch loop runs it.
+    runs_sweep: bool
 
     async def open(self) -> None: ...
 
@@ -76,6 +80,7 @@ class EmbeddedQueue:
     """The job rows are the queue; workers claim from them directly."""
 
     name = "embedded"
+    runs_sweep = False
 
     def __init__(self, store: Store, settings: Settings) -> None:
         self.store = store
@@ -129,6 +134,17 @@ class EmbeddedQueue:
             return None
 
 
+def cron_every(seconds: float) -> str:
+    """A procrastinate cron line (a 6th column is seconds) for "every ``seconds``"."""
+    s = max(1, round(seconds))
+    if s < 60:
+        return f"* * * * * */{s}"
+    minutes = round(s / 60)
+    if minutes < 60:
+        return f"*/{minutes} * * * *"
+    return f"0 */{min(23, max(1, round(minutes / 60)))} * * *"
+
+
 def conninfo_of(url: str) -> str:
     """A libpq connection string from a SQLAlchemy ``postgresql+psycopg://`` URL."""
     from sqlalchemy.engine import make_url
@@ -140,6 +156,7 @@ class ProcrastinateQueue:
     """procrastinate carries job ids; the job rows keep the state."""
 
     name = "procrastinate"
+    runs_sweep = True
 
     def __init__(self, store: Store, settings: Settings) -> None:
         import procrastinate
@@ -153,6 +170,11 @@ class ProcrastinateQueue:
         )
         self._worker: Worker | None = None
         self.app.task(name=TASK_NAME, pass_context=False)(self._run_job)
+        # One sweep per period for all workers: procrastinate defers each period once.
+        sweep = self.app.task(name=SWEEP_TASK, pass_context=False)(self._sweep)
+        self.app.periodic(cron=cron_every(settings.retention_sweep_s), periodic_id="retention")(
+            sweep
+        )
 
     async def open(self) -> None:
         await self.app.open_async()
@@ -194,6 +216,10 @@ class ProcrastinateQueue:
         if isinstance(answer, Blocked):
             # A running limit is full: the job waits its turn, in the queue, as a row.
             await self._defer(job_id, delay_s=self.settings.queue_poll_s * 2)
+
+    async def _sweep(self, timestamp: int) -> None:
+        if self._worker is not None:
+            await self._worker.sweep()
 
     async def consume(self, worker: Worker, stop: asyncio.Event) -> None:
         self._worker = worker

@@ -227,7 +227,7 @@ class Worker:
             if now >= next_recovery:
                 next_recovery = now + s.recovery_poll_s
                 await self._guard(self.recover())
-            if now >= self._next_sweep:
+            if not self.queue.runs_sweep and now >= self._next_sweep:
                 self._next_sweep = now + s.retention_sweep_s
                 await self._guard(self.sweep())
             with contextlib.suppress(TimeoutError):
