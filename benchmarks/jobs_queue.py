@@ -62,11 +62,14 @@ def drop_postgres(admin_url: str, name: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def start_workers(env: dict[str, str], count: int) -> list[subprocess.Popen[str]]:
+def start_workers(
+    env: dict[str, str], count: int, *, empty: bool = True
+) -> list[subprocess.Popen[str]]:
     processes = []
+    argv = [sys.executable, "-m", "tests.fakes.job_worker", str(CONCURRENCY)]
     for _ in range(count):
         process = subprocess.Popen(
-            [sys.executable, "-m", "tests.fakes.job_worker", str(CONCURRENCY), "--empty"],
+            [*argv, "--empty"] if empty else argv,
             cwd=REPO,
             env=env,
             stdout=subprocess.PIPE,
