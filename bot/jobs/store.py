@@ -101,14 +101,14 @@ def _begin_immediate(conn: SyncConnection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def create_engine(url: str, *, busy_timeout_ms: int = 10_000) -> AsyncEngine:
+def create_engine(url: str, *, busy_timeout_ms: int = 10_000, pool_size: int = 5) -> AsyncEngine:
     """An engine for ``url``; SQLite gets WAL, a busy timeout and immediate transactions."""
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": busy_timeout_ms / 1000})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas(busy_timeout_ms))
         event.listen(engine.sync_engine, "begin", _begin_immediate)
         return engine
-    return create_async_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    return create_async_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=5)
 
 
 class Store:
@@ -119,8 +119,12 @@ class Store:
         self.clock = clock
 
     @classmethod
-    def from_url(cls, url: str, *, busy_timeout_ms: int = 10_000, clock: Clock = utcnow) -> Store:
-        return cls(create_engine(url, busy_timeout_ms=busy_timeout_ms), clock=clock)
+    def from_url(
+        cls, url: str, *, busy_timeout_ms: int = 10_000, pool_size: int = 5, clock: Clock = utcnow
+    ) -> Store:
+        return cls(
+            create_engine(url, busy_timeout_ms=busy_timeout_ms, pool_size=pool_size), clock=clock
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Clock = utcnow) -> Store:
@@ -129,6 +133,8 @@ class Store:
         return cls.from_url(
             settings.effective_database_url,
             busy_timeout_ms=settings.database_busy_timeout_ms,
+            # Each running job writes its events; the watch loop and the queue need one more.
+            pool_size=settings.worker_concurrency + 3,
             clock=clock,
         )
 
