@@ -91,10 +91,11 @@ def stop_workers(processes: list[subprocess.Popen[str]]) -> None:
 async def wait_finished(store: Store, ids: list[str]) -> None:
     pending = set(ids)
     while pending:
-        for job in await store.list_jobs(
-            state=[JobState.SUCCEEDED, JobState.FAILED], limit=100_000
-        ):
+        for job in await store.list_jobs(state=JobState.SUCCEEDED, limit=100_000):
             pending.discard(job.id)
+        failed = await store.list_jobs(state=JobState.FAILED, limit=1)
+        if failed:
+            raise RuntimeError(f"a benchmark job failed: {failed[0].error}")
         await asyncio.sleep(0.05)
 
 
