@@ -36,6 +36,7 @@ log = structlog.get_logger(__name__)
 TASK_NAME = "plugin_bot.run_job"
 SWEEP_TASK = "plugin_bot.retention_sweep"
 ORPHAN_AFTER = dt.timedelta(seconds=10)
+STALE_AFTER = dt.timedelta(minutes=2)
 
 
 class Queue(Protocol):
@@ -191,7 +192,9 @@ class ProcrastinateQueue:
         try:
             ref = await self.app.configure_task(TASK_NAME, **options).defer_async(job_id=job_id)
         except procrastinate.exceptions.AlreadyEnqueued:
-            return  # already waiting in procrastinate: one is enough
+            # Already waiting in procrastinate: one is enough; note that we looked.
+            await self.store.set_queue_ref(job_id, None)
+            return
         await self.store.set_queue_ref(job_id, str(ref))
 
     async def enqueue(self, job_id: str) -> None:
@@ -202,7 +205,7 @@ class ProcrastinateQueue:
             await self.app.job_manager.cancel_job_by_id_async(int(job.queue_ref), abort=True)
 
     async def adopt_orphans(self) -> None:
-        for job_id in await self.store.orphans(ORPHAN_AFTER):
+        for job_id in await self.store.orphans(ORPHAN_AFTER, STALE_AFTER):
             log.info("queue.orphan_adopted", job_id=job_id)
             await self._defer(job_id)
 

@@ -441,21 +441,28 @@ class Store:
             if pr_url is not None:
                 await self._event(conn, job_id, EventKind.PUBLISHED, message=pr_url)
 
-    async def set_queue_ref(self, job_id: str, ref: str) -> None:
+    async def set_queue_ref(self, job_id: str, ref: str | None) -> None:
+        """Record the queue's id for the job (None: keep it) and when it was handed over."""
+        values: dict[str, Any] = {"updated_at": self.clock()}
+        if ref is not None:
+            values["queue_ref"] = ref
         async with self.engine.begin() as conn:
-            await conn.execute(update(jobs).where(jobs.c.id == job_id).values(queue_ref=ref))
+            await conn.execute(update(jobs).where(jobs.c.id == job_id).values(**values))
 
-    async def orphans(self, older_than: dt.timedelta) -> list[str]:
-        """Queued jobs no queue has taken (``queue_ref`` unset) for ``older_than``: the
-        process that submitted them stopped before handing them to the queue."""
-        cutoff = self.clock() - older_than
+    async def orphans(self, older_than: dt.timedelta, stale_after: dt.timedelta) -> list[str]:
+        """Queued jobs the queue may have lost: never handed to it (``queue_ref`` unset) for
+        ``older_than`` — their submitter stopped first — or not handed over again for
+        ``stale_after`` (the queue's own job failed, say, before claiming the row)."""
+        now = self.clock()
         async with self.engine.begin() as conn:
             rows = await conn.execute(
                 select(jobs.c.id)
                 .where(
                     jobs.c.state == str(JobState.QUEUED),
-                    jobs.c.queue_ref.is_(None),
-                    jobs.c.updated_at < cutoff,
+                    or_(
+                        and_(jobs.c.queue_ref.is_(None), jobs.c.updated_at < now - older_than),
+                        jobs.c.updated_at < now - stale_after,
+                    ),
                 )
                 .order_by(jobs.c.created_at)
             )

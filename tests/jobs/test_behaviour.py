@@ -269,3 +269,21 @@ async def test_the_periodic_sweep_deletes_workspaces_of_jobs_finished_long_ago(
 
 async def _gone(path: Path) -> bool:
     return not path.exists()
+
+
+async def test_a_job_the_queue_lost_is_handed_to_it_again(
+    store: Store, queue: Queue, settings: Settings
+) -> None:
+    """Its submitter died before enqueueing it, or the queue's own job for it failed."""
+    never_enqueued = await store.submit(NewJob("a plugin", LOCAL), ROOMY)
+    assert isinstance(never_enqueued, Accepted)
+    lost = await submit(store, queue, "another plugin")
+    async with store.engine.begin() as conn:
+        if isinstance(queue, ProcrastinateQueue):
+            await conn.execute(text("DELETE FROM procrastinate_jobs"))
+        old = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+        await conn.execute(update(jobs).values(updated_at=old))
+    async with running_worker(store, queue, settings):
+        for job_id in (never_enqueued.job_id, lost):
+            job = await finished(store, job_id)
+            assert job.state == JobState.SUCCEEDED and job.attempts == 1
