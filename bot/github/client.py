@@ -33,6 +33,11 @@ def api_base_url(api_url: str) -> str:
     return api_url.rstrip("/") + "/"
 
 
+def _wait(seconds: float) -> timedelta:
+    # githubkit sleeps 60 s for a falsy wait: a zero timedelta must not become a minute.
+    return timedelta(seconds=max(seconds, 0.001))
+
+
 class RetryPolicy:
     """Rate limits: wait what GitHub says (``retry-after`` / ``x-ratelimit-reset``), for any
     method, since a rate-limited request was not processed. 5xx: exponential backoff, for
@@ -50,13 +55,13 @@ class RetryPolicy:
             wait = exc.retry_after.total_seconds()
             if wait > self.max_wait_s:
                 return RetryOption(False)
-            return RetryOption(True, timedelta(seconds=max(wait, 0.0)))
+            return RetryOption(True, _wait(wait))
         if (
             isinstance(exc, RequestFailed)
             and exc.response.status_code >= 500
             and exc.request.method.upper() in IDEMPOTENT_METHODS
         ):
-            return RetryOption(True, timedelta(seconds=self.base_s * 2**retry_count))
+            return RetryOption(True, _wait(self.base_s * 2**retry_count))
         return RetryOption(False)
 
 
