@@ -134,7 +134,7 @@ def _sha(*parts: object) -> str:
 
 
 def git_blob_sha(content: bytes) -> str:
-    return hashlib.sha1(f"blob {len(content)}\0".encode() + content).hexdigest()  # noqa: S324
+    return hashlib.sha1(f"blob {len(content)}\0".encode() + content).hexdigest()
 
 
 @dataclass
@@ -284,17 +284,19 @@ class FakeGitHub:
 
     def _fault(self, method: str, template: str, *, after: bool) -> Fault | None:
         for fault in self.faults:
-            if (fault.method, fault.template, fault.after) == (method, template, after):
-                if fault.times > 0:
-                    fault.times -= 1
-                    return fault
+            key = (fault.method, fault.template, fault.after)
+            if key == (method, template, after) and fault.times > 0:
+                fault.times -= 1
+                return fault
         return None
 
     def _violation(self, status: int, message: str) -> httpx.Response:
         self.violations.append(message)
         return self._answer(status, {"message": message})
 
-    def _answer(self, status: int, body: Any, headers: dict[str, str] | None = None) -> httpx.Response:
+    def _answer(
+        self, status: int, body: Any, headers: dict[str, str] | None = None
+    ) -> httpx.Response:
         content = b"" if body is None else json.dumps(body).encode()
         all_headers = {"content-type": "application/json; charset=utf-8", **(headers or {})}
         return httpx.Response(status, content=content, headers=all_headers)
@@ -364,7 +366,9 @@ class FakeGitHub:
         answer["expires_at"] = expires.strftime("%Y-%m-%dT%H:%M:%SZ")
         return 201, answer
 
-    def _installation(self, request: httpx.Request, p: dict[str, str], body: Any) -> tuple[int, Any]:
+    def _installation(
+        self, request: httpx.Request, p: dict[str, str], body: Any
+    ) -> tuple[int, Any]:
         answer = self._ex("GET", "/repos/{owner}/{repo}/installation", 200)
         answer["id"] = self.installation_id
         return 200, answer
@@ -433,14 +437,17 @@ class FakeGitHub:
     def _comment_json(self, comment: Comment) -> dict[str, Any]:
         answer = self._ex("POST", "/repos/{owner}/{repo}/issues/{issue_number}/comments", 201)
         answer.update(id=comment.id, body=comment.body)
-        answer["html_url"] = self._url(
-            self.owner, self.repo, "issues", comment.issue
-        ) + f"#issuecomment-{comment.id}"
+        answer["html_url"] = (
+            self._url(self.owner, self.repo, "issues", comment.issue)
+            + f"#issuecomment-{comment.id}"
+        )
         answer["user"]["login"] = comment.login
         answer["user"]["type"] = "Bot" if comment.bot else "User"
         return dict(answer)
 
-    def _list_comments(self, request: httpx.Request, p: dict[str, str], body: Any) -> tuple[int, Any]:
+    def _list_comments(
+        self, request: httpx.Request, p: dict[str, str], body: Any
+    ) -> tuple[int, Any]:
         issue = int(p["issue_number"])
         page = int(request.url.params.get("page", "1"))
         per_page = int(request.url.params.get("per_page", "30"))
@@ -448,7 +455,9 @@ class FakeGitHub:
         chunk = mine[(page - 1) * per_page : page * per_page]
         return 200, [self._comment_json(c) for c in chunk]
 
-    def _create_comment(self, request: httpx.Request, p: dict[str, str], body: Any) -> tuple[int, Any]:
+    def _create_comment(
+        self, request: httpx.Request, p: dict[str, str], body: Any
+    ) -> tuple[int, Any]:
         comment = Comment(
             next(self._ids), int(p["issue_number"]), body["body"], f"{self.app_slug}[bot]", True
         )
@@ -456,7 +465,9 @@ class FakeGitHub:
         self.comments[comment.id] = comment
         return 201, self._comment_json(comment)
 
-    def _edit_comment(self, request: httpx.Request, p: dict[str, str], body: Any) -> tuple[int, Any]:
+    def _edit_comment(
+        self, request: httpx.Request, p: dict[str, str], body: Any
+    ) -> tuple[int, Any]:
         comment = self.comments.get(int(p["comment_id"]))
         if comment is None:
             return 404, {"message": "Not Found"}
@@ -469,7 +480,9 @@ class FakeGitHub:
         answer["content"] = content
         return dict(answer)
 
-    def _react_comment(self, request: httpx.Request, p: dict[str, str], body: Any) -> tuple[int, Any]:
+    def _react_comment(
+        self, request: httpx.Request, p: dict[str, str], body: Any
+    ) -> tuple[int, Any]:
         self.reactions.append(("comment", int(p["comment_id"]), body["content"]))
         return 201, self._reaction(body["content"])
 
@@ -582,7 +595,9 @@ class FakeGitHub:
         answer["parents"] = [{**sample, "sha": parent} for parent in commit["parents"]]
         return answer
 
-    def _create_commit(self, request: httpx.Request, p: dict[str, str], body: Any) -> tuple[int, Any]:
+    def _create_commit(
+        self, request: httpx.Request, p: dict[str, str], body: Any
+    ) -> tuple[int, Any]:
         if body["tree"] not in self.trees:
             return 422, {"message": "no such tree"}
         sha = _sha("commit", body["tree"], tuple(body["parents"]), body["message"])
