@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Literal
 
-from bot.local import LocalJobs, Outcome
+from bot.runner import Outcome, Runner
 from bot.settings import Settings
 
 DESCRIPTIONS = [
@@ -25,7 +25,7 @@ DESCRIPTIONS = [
 PHASES = ["spec", "scaffold", "generate", "install", "build", "test"]
 
 
-async def one(jobs: LocalJobs, description: str, out: Path) -> Outcome:
+async def one(jobs: Runner, description: str, out: Path) -> Outcome:
     outcome = await jobs.create(description, out=out, overwrite=True)
     if not outcome.ok:
         failed = outcome.ctx.failed_phase
@@ -34,8 +34,10 @@ async def one(jobs: LocalJobs, description: str, out: Path) -> Outcome:
 
 
 def row(label: str, outcomes: list[Outcome]) -> dict[str, float]:
-    med = {p: statistics.median(o.ctx.records[p].wall_s for o in outcomes) for p in PHASES}
-    npm_runs = sorted({len(o.ctx.install.commands) for o in outcomes if o.ctx.install})
+    med = {p: statistics.median(o.ctx.result.records[p].wall_s for o in outcomes) for p in PHASES}
+    npm_runs = sorted(
+        {len(o.ctx.result.install.commands) for o in outcomes if o.ctx.result.install}
+    )
     total = statistics.median(o.wall_s for o in outcomes)
     cells = "  ".join(f"{med[p]:7.2f}" for p in PHASES)
     print(f"{label:<9} {len(outcomes):>4}  {cells}  {total:7.2f}  {npm_runs}")
@@ -47,7 +49,7 @@ async def main(runs: int, sandbox: Literal["bwrap", "none"]) -> None:
     root.chmod(0o755)  # the sandbox uid must reach the workspaces
     try:
         settings = Settings(bot_data_dir=root / "data", sandbox=sandbox)
-        jobs = LocalJobs(settings)
+        jobs = Runner(settings)
         out = root / "out"
         print(
             f"{'scenario':<9} {'runs':>4}  "
@@ -72,7 +74,7 @@ async def main(runs: int, sandbox: Literal["bwrap", "none"]) -> None:
         print(f"install npm-warm/cold = {npm_med['install'] / cold_med['install']:.3f}")
         print(
             f"warm install median   = {warm_med['install']:.2f}s "
-            f"(max {max(o.ctx.records['install'].wall_s for o in warm):.2f}s)"
+            f"(max {max(o.ctx.result.records['install'].wall_s for o in warm):.2f}s)"
         )
     finally:
         shutil.rmtree(root, ignore_errors=True)

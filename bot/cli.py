@@ -26,7 +26,6 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from bot.local import GENERATORS, LocalJobs, Outcome
 from bot.manifest import (
     ManifestError,
     VerificationError,
@@ -35,13 +34,19 @@ from bot.manifest import (
     verify_from_args,
 )
 from bot.pack import PackError
-from bot.pipeline import CHECK_PHASES, PHASES
+from bot.pipeline import CHECK_PHASES, PHASE_NAMES
 from bot.pipeline.context import PhaseRecord
+from bot.runner import GENERATORS, Outcome, Runner
 from bot.sandbox import SandboxError
 from bot.settings import Settings, load_settings
 from bot.spec.schema import PluginSpec, SpecError, problems_from, render_problems, validate_spec
 
-MARKS = {"passed": "[green]✓[/]", "failed": "[red]✗[/]", "skipped": "[dim]–[/]"}
+MARKS = {
+    "passed": "[green]✓[/]",
+    "failed": "[red]✗[/]",
+    "cancelled": "[yellow]⊘[/]",
+    "skipped": "[dim]–[/]",
+}
 
 
 class PhaseSpinner(SpinnerColumn):
@@ -110,8 +115,8 @@ class ProgressReporter:
 def _summary(console: Console, outcome: Outcome) -> None:
     ctx = outcome.ctx
     table = Table(show_header=False, box=None, padding=(0, 2))
-    if ctx.spec is not None:
-        spec = ctx.spec
+    if ctx.result.spec is not None:
+        spec = ctx.result.spec
         table.add_row("plugin", f"{spec.name} {spec.version}")
         for kind, items in (
             ("actions", spec.actions),
@@ -123,34 +128,38 @@ def _summary(console: Console, outcome: Outcome) -> None:
                 table.add_row(kind, ", ".join(i.name for i in items))
         if spec.environment:
             table.add_row("settings", ", ".join(v.name for v in spec.environment))
-    if ctx.files:
-        table.add_row("files", str(len(ctx.files)))
-    table.add_row("generator", ctx.generator.name)
-    if ctx.model_usage is not None and outcome.meter is not None:
-        usage = ctx.model_usage
+    if ctx.result.files:
+        table.add_row("files", str(len(ctx.result.files)))
+    generator = ctx.tools.generator
+    table.add_row(
+        "generator", generator.name + (f" ({generator.model})" if generator.model else "")
+    )
+    meter = outcome.meter
+    if meter.calls:
+        usage = meter.usage
         table.add_row(
             "model",
-            f"{ctx.rounds_used} check rounds, {ctx.model_turns} turns, "
+            f"{ctx.result.rounds_used} check rounds, {ctx.result.model_turns} turns, "
             f"{usage.total_input} in / {usage.output_tokens} out tokens, "
-            f"{usage.cache_share:.0%} of input from cache, ${outcome.meter.cost_usd:.4f}",
+            f"{usage.cache_share:.0%} of input from cache, ${meter.cost_usd:.4f}",
         )
-    results = ctx.test_results
+    results = ctx.result.test_results
     if results is not None:
         line = f"{results.passed} passed, {results.failed} failed"
         if results.skipped:
             line += f", {results.skipped} skipped"
         table.add_row("tests", f"{line} ({len(results.files)} files)")
     durations = "  ".join(
-        f"{r.name} {r.wall_s:.1f}s" for r in ctx.records.values() if r.state != "skipped"
+        f"{r.name} {r.wall_s:.1f}s" for r in ctx.result.records.values() if r.state != "skipped"
     )
     table.add_row("durations", f"{durations}  (total {outcome.wall_s:.1f}s)")
-    if "sign" in ctx.records and ctx.records["sign"].state == "passed":
-        if ctx.manifest is not None:
-            table.add_row("manifest", f"signed: {ctx.manifest.name}")
+    if "sign" in ctx.result.records and ctx.result.records["sign"].state == "passed":
+        if ctx.result.manifest is not None:
+            table.add_row("manifest", f"signed: {ctx.result.manifest.name}")
         else:
             table.add_row("manifest", "[yellow]not signed[/]: no signing key (SIGNING_KEY_PATH)")
-    if outcome.output_dir is not None:
-        table.add_row("written to", str(outcome.output_dir))
+    if outcome.published is not None:
+        table.add_row("written to", outcome.published.url or outcome.published.location)
     if outcome.kept_workspace is not None:
         table.add_row("kept for a look", str(outcome.kept_workspace))
     console.print(table)
@@ -175,8 +184,8 @@ async def _create(args: argparse.Namespace, settings: Settings, console: Console
     if not description.strip():
         console.print("[red]a DESCRIPTION or --spec FILE is needed[/]")
         return 2
-    jobs = LocalJobs(settings)
-    phases = [name for name, _ in PHASES]
+    jobs = Runner(settings)
+    phases = list(PHASE_NAMES)
     with ProgressReporter(console, phases) as reporter:
         outcome = await jobs.create(
             description,
@@ -191,7 +200,7 @@ async def _create(args: argparse.Namespace, settings: Settings, console: Console
 
 
 async def _check(args: argparse.Namespace, settings: Settings, console: Console) -> int:
-    jobs = LocalJobs(settings)
+    jobs = Runner(settings)
     phases = [name for name, _ in CHECK_PHASES]
     with ProgressReporter(console, phases) as reporter:
         outcome = await jobs.check(args.dir, reporter=reporter)

@@ -134,18 +134,25 @@ class DependencyCache:
     def _npm_flags(self) -> list[str]:
         return [f"--cache={self.npm_cache.resolve()}", "--prefer-offline", *NPM_QUIET]
 
-    async def _run(self, argv: Sequence[str], workdir: Path, limits: Limits) -> Result:
+    async def _run(
+        self, argv: Sequence[str], workdir: Path, limits: Limits, cancel: asyncio.Event | None
+    ) -> Result:
         # Network only here: the caches could not serve this lockfile.
         self.npm_cache.mkdir(parents=True, exist_ok=True)
         result = await self.sandbox.run(
-            argv, workdir, limits, network=True, writable=[self.npm_cache]
+            argv, workdir, limits, network=True, writable=[self.npm_cache], cancel=cancel
         )
         if not result.ok:
             raise ProcessFailed(result)
         return result
 
     async def install(
-        self, workdir: Path, install_argv: Sequence[str], limits: Limits
+        self,
+        workdir: Path,
+        install_argv: Sequence[str],
+        limits: Limits,
+        *,
+        cancel: asyncio.Event | None = None,
     ) -> InstallReport:
         """Give ``workdir`` a node_modules for its lockfile, from the cache when it can."""
         started = time.monotonic()
@@ -156,7 +163,7 @@ class DependencyCache:
         lock = _read_json(lock_path) if lock_path.exists() else {}
         if not lock or not lock_satisfies(package, lock):
             argv = ["npm", "install", "--package-lock-only", "--ignore-scripts", *self._npm_flags()]
-            commands.append(await self._run(argv, workdir, limits))
+            commands.append(await self._run(argv, workdir, limits, cancel))
             lock = _read_json(lock_path)
             lock_updated = True
         key = lock_key(lock, self.node_version)
@@ -168,7 +175,9 @@ class DependencyCache:
                 _file_lock(self.trees / f"{key}.lock"),
             ):
                 if not (tree / COMPLETE_MARKER).exists():
-                    commands.append(await self._build_tree(tree, workdir, install_argv, limits))
+                    commands.append(
+                        await self._build_tree(tree, workdir, install_argv, limits, cancel)
+                    )
                     built = True
         target = workdir / NODE_MODULES
         if target.exists() or target.is_symlink():
@@ -183,14 +192,19 @@ class DependencyCache:
         )
 
     async def _build_tree(
-        self, tree: Path, workdir: Path, install_argv: Sequence[str], limits: Limits
+        self,
+        tree: Path,
+        workdir: Path,
+        install_argv: Sequence[str],
+        limits: Limits,
+        cancel: asyncio.Event | None,
     ) -> Result:
         staging = self.trees / f".{tree.name}.{uuid.uuid4().hex[:8]}"
         staging.mkdir(parents=True)
         try:
             for name in (PACKAGE_JSON, PACKAGE_LOCK):
                 shutil.copy2(workdir / name, staging / name)
-            result = await self._run([*install_argv, *self._npm_flags()], staging, limits)
+            result = await self._run([*install_argv, *self._npm_flags()], staging, limits, cancel)
             if not (staging / NODE_MODULES).is_dir():
                 raise RuntimeError("the install wrote no node_modules")
             await asyncio.to_thread(make_read_only, staging / NODE_MODULES)

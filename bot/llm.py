@@ -13,12 +13,14 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import anthropic
 import httpx2
 
 from bot.settings import DEFAULT_ANTHROPIC_BASE_URL, Settings
+
+if TYPE_CHECKING:  # the SDK costs a second to import: only a job that calls the model pays
+    import anthropic
 
 
 class LLMError(Exception):
@@ -255,6 +257,8 @@ class AnthropicProvider:
         self.meter = meter
         self.sleep = sleep
         self._model = model or settings.effective_anthropic_model
+        import anthropic
+
         self.client = anthropic.AsyncAnthropic(
             api_key=settings.anthropic_api_key.get_secret_value(),
             # Always explicit: the SDK would otherwise read ANTHROPIC_BASE_URL itself, or
@@ -294,6 +298,8 @@ class AnthropicProvider:
         tool_choice: Mapping[str, Any] | None = None,
         max_tokens: int = 8192,
     ) -> ModelReply:
+        import anthropic
+
         extra: dict[str, Any] = {}
         if tools:
             extra["tools"] = [dict(t) for t in tools]

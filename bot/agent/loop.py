@@ -37,17 +37,16 @@ from bot.agent.tools import (
     validate_input,
 )
 from bot.deps import NODE_MODULES
-from bot.llm import BudgetExceeded, LLMError, ModelProvider, ModelReply, ToolCall, Usage
+from bot.llm import BudgetExceeded, LLMError, ModelProvider, ModelReply, ToolCall
 from bot.pack import KEBAB_PLACEHOLDER
-from bot.pipeline.context import JobContext, PhaseFailed
+from bot.pipeline.context import JobCancelled, JobContext, PhaseFailed
 from bot.pipeline.verify import run_tests
-from bot.sandbox import ProcessFailed, Result
+from bot.sandbox import ProcessFailed
 from bot.spec.schema import kebab
 
 DEFAULT_MAX_ROUNDS = 5
 DEFAULT_MAX_TURNS = 40
 DEFAULT_MAX_TOKENS = 8192
-CANCELLED = "cancelled"
 
 
 @dataclass(frozen=True)
@@ -63,36 +62,27 @@ class CheckReport:
 class Checks(Protocol):
     """Builds and tests the plugin: the sandbox by default, a fake in unit tests."""
 
-    async def __call__(
-        self, ctx: JobContext, *, install: bool, cancel: asyncio.Event | None
-    ) -> CheckReport: ...
+    async def __call__(self, ctx: JobContext, *, install: bool) -> CheckReport: ...
 
 
-def _cancelled_check(result: Result) -> None:
-    if result.cancelled:
-        raise PhaseFailed(CANCELLED, result=result)
-
-
-async def sandbox_checks(
-    ctx: JobContext, *, install: bool, cancel: asyncio.Event | None
-) -> CheckReport:
+async def sandbox_checks(ctx: JobContext, *, install: bool) -> CheckReport:
     """Install if needed, then build and test in the sandbox with the network off."""
     plugin_dir = ctx.require_plugin()
     if install or not (plugin_dir / NODE_MODULES).is_dir():
         try:
-            ctx.install = await ctx.deps.install(plugin_dir, ctx.pack.install, ctx.command_limits())
+            ctx.result.install = await ctx.tools.deps.install(
+                plugin_dir, ctx.tools.pack.install, ctx.command_limits(), cancel=ctx.tools.cancel
+            )
         except ProcessFailed as exc:
-            _cancelled_check(exc.result)
+            ctx.raise_if_cancelled()
             tail = exc.result.output_tail(20)
             return CheckReport(False, f"INSTALL FAILED:\n{tail}", install_failed=True)
         except (OSError, ValueError) as exc:
             return CheckReport(False, f"INSTALL FAILED: {exc}", install_failed=True)
-    build = await ctx.sandbox.run(ctx.pack.build, plugin_dir, ctx.command_limits(), cancel=cancel)
-    _cancelled_check(build)
+    build = await ctx.run(ctx.tools.pack.build, plugin_dir)
     if not build.ok:
         return CheckReport(False, build_summary(build.output, build.output_tail(30)))
-    run = await run_tests(ctx, plugin_dir, cancel=cancel)
-    _cancelled_check(run.result)
+    run = await run_tests(ctx, plugin_dir)
     if run.results is None:
         return CheckReport(
             False, f"BUILD OK. TESTS DID NOT REPORT ({run.problem}):\n{run.result.output_tail(30)}"
@@ -141,16 +131,20 @@ class ModelGenerator:
     def name(self) -> str:
         return self.provider.name
 
+    @property
+    def model(self) -> str:
+        return self.provider.model
+
     async def generate(self, ctx: JobContext) -> None:
-        ctx.model_usage = ctx.model_usage or Usage()
         try:
             await self._run(ctx)
         finally:
-            usage = ctx.model_usage
-            ctx.reporter.phase_note(
+            usage = ctx.tools.meter.usage
+            ctx.tools.reporter.phase_note(
                 "generate",
-                f"{self.provider.name} {self.provider.model}: {ctx.rounds_used} check round(s) "
-                f"of {self.max_rounds}, {ctx.model_turns} model turn(s), "
+                f"{self.provider.name} {self.provider.model}: "
+                f"{ctx.result.rounds_used} check round(s) of {self.max_rounds}, "
+                f"{ctx.result.model_turns} model turn(s), "
                 f"{usage.total_input} input + {usage.output_tokens} output tokens, "
                 f"{usage.cache_share:.0%} of input from cache",
             )
@@ -159,9 +153,9 @@ class ModelGenerator:
 
     async def _run(self, ctx: JobContext) -> None:
         plugin_dir = ctx.require_plugin()
-        if ctx.spec is None:
+        if ctx.result.spec is None:
             raise PhaseFailed("no spec to generate from")
-        files = PluginFiles(plugin_dir, ctx.allowed_dependencies)
+        files = PluginFiles(plugin_dir, ctx.tools.allowed_dependencies)
         listed = files.files()
         state = _State(
             files=files,
@@ -177,17 +171,17 @@ class ModelGenerator:
             {
                 "role": "user",
                 "content": prompt.first_message(
-                    ctx.spec.model_dump(mode="json"),
+                    ctx.result.spec.model_dump(mode="json"),
                     files.list_files(),
-                    dict(ctx.allowed_dependencies),
+                    dict(ctx.tools.allowed_dependencies),
                 ),
             }
         ]
         while state.finished is None:
-            if ctx.model_turns >= self.max_turns:
+            if ctx.result.model_turns >= self.max_turns:
                 raise self._out_of_rounds(state, f"the model used all {self.max_turns} turns")
             reply = await self._complete(ctx, system, messages, tools)
-            ctx.model_turns += 1
+            ctx.result.model_turns += 1
             messages.append({"role": "assistant", "content": _assistant_content(reply)})
             if not reply.tool_calls:
                 messages.append(
@@ -200,7 +194,7 @@ class ModelGenerator:
                 continue
             results: list[dict[str, Any]] = []
             for call in reply.tool_calls:
-                _raise_if_cancelled(ctx)
+                ctx.raise_if_cancelled()
                 outcome = await self._execute(ctx, state, call)
                 results.append(
                     {
@@ -218,13 +212,15 @@ class ModelGenerator:
             raise PhaseFailed(
                 "the model's tests do not hold up: " + "; ".join(problems or ["no passing checks"])
             )
-        ctx.reporter.phase_note("generate", f"model summary: {state.finished[:500]}")
+        ctx.tools.reporter.phase_note("generate", f"model summary: {state.finished[:500]}")
 
     async def _install_for_digest(self, ctx: JobContext) -> None:
         """node_modules holds the .d.ts files the digest is cut from (and checks need it)."""
         plugin_dir = ctx.require_plugin()
         try:
-            ctx.install = await ctx.deps.install(plugin_dir, ctx.pack.install, ctx.command_limits())
+            ctx.result.install = await ctx.tools.deps.install(
+                plugin_dir, ctx.tools.pack.install, ctx.command_limits(), cancel=ctx.tools.cancel
+            )
         except ProcessFailed as exc:
             raise PhaseFailed(
                 f"installing the scaffold's dependencies failed: {exc}",
@@ -242,17 +238,15 @@ class ModelGenerator:
         tools: list[dict[str, Any]],
     ) -> ModelReply:
         limits = ctx.command_limits()  # PhaseFailed when the job is out of time
-        _raise_if_cancelled(ctx)
+        ctx.raise_if_cancelled()
         call = asyncio.ensure_future(
             self.provider.complete(
                 system=system, messages=messages, tools=tools, max_tokens=self.max_tokens
             )
         )
         waiters: set[asyncio.Future[Any]] = {call}
-        stop: asyncio.Future[Any] | None = None
-        if ctx.cancel is not None:
-            stop = asyncio.ensure_future(ctx.cancel.wait())
-            waiters.add(stop)
+        stop = asyncio.ensure_future(ctx.tools.cancel.wait())
+        waiters.add(stop)
         try:
             done, _ = await asyncio.wait(
                 waiters, timeout=limits.timeout_s, return_when=asyncio.FIRST_COMPLETED
@@ -261,20 +255,18 @@ class ModelGenerator:
                 call.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await call
-                if stop is not None and stop in done:
-                    raise PhaseFailed(CANCELLED)
-                raise PhaseFailed(f"the job ran out of time ({ctx.job_timeout_s:.0f}s)")
+                if stop in done:
+                    raise JobCancelled()
+                raise PhaseFailed(f"the job ran out of time ({ctx.tools.job_timeout_s:.0f}s)")
             reply = call.result()
         except BudgetExceeded as exc:
             raise PhaseFailed(str(exc)) from None
         except LLMError as exc:
             raise PhaseFailed(f"the model call failed: {exc}") from None
         finally:
-            if stop is not None:
-                stop.cancel()
+            stop.cancel()
             if not call.done():
                 call.cancel()
-        ctx.model_usage = (ctx.model_usage or Usage()) + reply.usage
         return reply
 
     # ----------------------------------------------------------------------- tools
@@ -337,10 +329,10 @@ class ModelGenerator:
         if state.rounds >= self.max_rounds:
             raise self._out_of_rounds(state, f"all {self.max_rounds} check rounds are used")
         state.rounds += 1
-        ctx.rounds_used = state.rounds
+        ctx.result.rounds_used = state.rounds
         install = state.files.package_changed
-        report = await self.checks(ctx, install=install, cancel=ctx.cancel)
-        _raise_if_cancelled(ctx)
+        report = await self.checks(ctx, install=install)
+        ctx.raise_if_cancelled()
         if install and not report.install_failed:
             state.files.package_changed = False
         state.dirty = False
@@ -387,14 +379,14 @@ class ModelGenerator:
     @staticmethod
     def _component_tests(ctx: JobContext) -> list[str]:
         """The test file of every component of the spec, as the pack names it."""
-        assert ctx.spec is not None
+        assert ctx.result.spec is not None
         paths: list[str] = []
         kinds = {"actions": "action", "providers": "provider", "services": "service"}
         kinds["evaluators"] = "evaluator"
         by_kind: dict[str, list[str]] = {}
-        for kind, component in ctx.spec.components():
+        for kind, component in ctx.result.spec.components():
             by_kind.setdefault(kind, []).append(component.name)
-        for entry in ctx.pack.files:
+        for entry in ctx.tools.pack.files:
             if entry.each is None or ".test." not in entry.output:
                 continue
             for name in by_kind.get(kinds[entry.each], []):
@@ -426,11 +418,6 @@ class ModelGenerator:
                 state.guard_problems
             )
         return PhaseFailed(message, detail)
-
-
-def _raise_if_cancelled(ctx: JobContext) -> None:
-    if ctx.cancel is not None and ctx.cancel.is_set():
-        raise PhaseFailed(CANCELLED)
 
 
 def _assistant_content(reply: ModelReply) -> list[dict[str, Any]]:

@@ -1,22 +1,25 @@
 """The pipeline: phase functions with one signature, run top to bottom.
 
     spec      description -> validated PluginSpec
-    scaffold  render the template pack into a fresh workspace
+    scaffold  the publisher's preflight, then the template pack rendered into the workspace
     generate  the generator turns the scaffold into the plugin
     install   dependencies from the lockfile, through the shared cache  ┐
-    build     type-check and bundle, no network                         ├ verify
+    build     type-check and bundle, no network                         ├ the checks
     test      vitest with its JSON reporter -> test-results.json        ┘
     sign      DSSE-signed in-toto statement over every file (when a key is set)
+    publish   the publisher delivers the plugin (a local folder, a pull request)
 
-A phase reads and writes the JobContext and raises PhaseFailed to stop the job.
+A phase reads the JobContext's request and tools, writes its result, and raises
+PhaseFailed to stop the job (JobCancelled when the job's cancel signal is set).
 """
 
 from __future__ import annotations
 
 import time
 
-from bot.pipeline.context import JobContext, Phase, PhaseFailed, PhaseRecord
+from bot.pipeline.context import JobCancelled, JobContext, Phase, PhaseFailed, PhaseRecord
 from bot.pipeline.generate import generate_phase
+from bot.pipeline.publish import publish_phase
 from bot.pipeline.scaffold import scaffold_phase
 from bot.pipeline.sign import sign_phase
 from bot.pipeline.spec import spec_phase
@@ -30,33 +33,50 @@ PHASES: list[tuple[str, Phase]] = [
     ("build", build_phase),
     ("test", test_phase),
     ("sign", sign_phase),
+    ("publish", publish_phase),
 ]
 CHECK_PHASES: list[tuple[str, Phase]] = [p for p in PHASES if p[0] in {"install", "build", "test"}]
+PHASE_NAMES: tuple[str, ...] = tuple(name for name, _ in PHASES)
 
-__all__ = ["CHECK_PHASES", "PHASES", "JobContext", "PhaseFailed", "PhaseRecord", "run_phases"]
+__all__ = [
+    "CHECK_PHASES",
+    "PHASES",
+    "PHASE_NAMES",
+    "JobContext",
+    "PhaseFailed",
+    "PhaseRecord",
+    "run_phases",
+]
 
 
 async def run_phases(ctx: JobContext, phases: list[tuple[str, Phase]]) -> bool:
-    """Run phases in order until one fails; every phase gets a record."""
+    """Run phases in order until one fails or the job is cancelled; each gets a record."""
+    records = ctx.result.records
     for name, _ in phases:
-        ctx.records[name] = PhaseRecord(name)
+        records[name] = PhaseRecord(name)
     for name, phase in phases:
-        record = ctx.records[name]
+        record = records[name]
         record.state = "running"
-        ctx.reporter.phase_started(name)
+        ctx.tools.reporter.phase_started(name)
         started = time.monotonic()
         try:
+            ctx.raise_if_cancelled()
             await phase(ctx)
+        except JobCancelled as exc:
+            record.state, record.error = "cancelled", exc.message
         except PhaseFailed as exc:
             record.state, record.error, record.detail = "failed", exc.message, exc.detail
         except Exception as exc:  # any failure must still name its phase
             record.state, record.error = "failed", f"{type(exc).__name__}: {exc}"
         else:
             record.state = "passed"
+        if record.state == "failed" and ctx.cancelled:
+            # A command killed by the cancel fails; the job was still cancelled, not broken.
+            record.state, record.error, record.detail = "cancelled", "the job was cancelled", ""
         record.wall_s = time.monotonic() - started
-        ctx.reporter.phase_finished(name, record)
-        if record.state == "failed":
-            for rest in ctx.records.values():
+        ctx.tools.reporter.phase_finished(name, record)
+        if record.state != "passed":
+            for rest in records.values():
                 if rest.state == "pending":
                     rest.state = "skipped"
             return False

@@ -1,23 +1,35 @@
-"""What every phase gets: the job's context, its records, and how it fails."""
+"""What every phase gets: what the job was asked, the tools it uses, and what it produced.
+
+``JobContext`` is three small parts and a clock:
+
+* ``request`` (:class:`JobRequest`): the description, a given spec, and where the job came
+  from (:class:`Origin`: repository, issue, comment, requester, delivery). Never changed.
+* ``tools`` (:class:`JobTools`): the sandbox, caches, template pack, spec writer, generator,
+  reporter, publisher, meter, signing key, limits and the cancel signal.
+* ``result`` (:class:`JobResult`): what the phases made, in order: spec, plugin directory,
+  files, install, build, test results, manifest, where it was published, phase records.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Literal, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from bot.deps import DependencyCache, InstallReport
-from bot.llm import Usage
+from bot.llm import Meter
 from bot.pack import TemplatePack
 from bot.sandbox import Limits, Result, Sandbox
 from bot.spec.schema import PluginSpec
 from bot.spec.writers import SpecWriter
 from bot.testresults import TestResults
+
+PhaseState = Literal["pending", "running", "passed", "failed", "cancelled", "skipped"]
 
 
 class PhaseFailed(Exception):
@@ -30,6 +42,23 @@ class PhaseFailed(Exception):
         super().__init__(message)
 
 
+class JobCancelled(PhaseFailed):
+    """The job was cancelled while a phase ran; the phase and the rest stop."""
+
+    def __init__(self, result: Result | None = None) -> None:
+        super().__init__("the job was cancelled", result=result)
+
+
+@dataclass
+class PhaseRecord:
+    name: str
+    state: PhaseState = "pending"
+    wall_s: float = 0.0
+    note: str = ""
+    error: str = ""
+    detail: str = ""
+
+
 class Reporter(Protocol):
     def phase_started(self, phase: str) -> None: ...
 
@@ -39,77 +68,148 @@ class Reporter(Protocol):
 
 
 class Generator(Protocol):
-    """Turns the scaffold in ``ctx.plugin_dir`` into the plugin (in place)."""
+    """Turns the scaffold in ``ctx.result.plugin_dir`` into the plugin (in place)."""
 
     @property
     def name(self) -> str: ...
 
+    @property
+    def model(self) -> str | None:
+        """The model that writes the code, or None when no model does."""
+        ...
+
     async def generate(self, ctx: JobContext) -> None: ...
 
 
-@dataclass
-class PhaseRecord:
-    name: str
-    state: str = "pending"  # pending | running | passed | failed | skipped
-    wall_s: float = 0.0
-    note: str = ""
-    error: str = ""
-    detail: str = ""
+@dataclass(frozen=True)
+class Published:
+    """Where a finished plugin went: a local directory, or a branch and pull request."""
+
+    location: str
+    url: str | None = None
+    branch: str | None = None
+    commit: str | None = None
 
 
-@dataclass
-class JobContext:
+class Publisher(Protocol):
+    """The last step of a job, injected by whoever runs it (the CLI, the GitHub worker).
+
+    ``preflight`` runs before anything is built: it refuses a target that must not be
+    replaced and records what the job starts from (``ctx.result.base_commit``).
+    ``publish`` delivers exactly the plugin directory's files.
+    """
+
+    async def preflight(self, ctx: JobContext) -> None: ...
+
+    async def publish(self, ctx: JobContext) -> Published: ...
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a job came from; every field is None for a local ``create``."""
+
+    repository: str | None = None
+    installation_id: int | None = None
+    issue: int | None = None
+    comment_id: int | None = None
+    requester: str | None = None
+    delivery_id: str | None = None
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """What the job was asked."""
+
+    job_id: str
     description: str
-    workspace: Path
-    pack: TemplatePack
+    spec: PluginSpec | None = None  # a spec given as it is (``create --spec FILE``)
+    origin: Origin = field(default_factory=Origin)
+
+
+@dataclass
+class JobTools:
+    """What the job works with: shared across jobs (sandbox, caches, pack) or its own."""
+
     sandbox: Sandbox
     limits: Limits
     deps: DependencyCache
+    pack: TemplatePack
     spec_writer: SpecWriter
     generator: Generator
     reporter: Reporter
-    job_timeout_s: float
+    meter: Meter
     allowed_dependencies: Mapping[str, str]
-    # Where `create` exports the plugin; scaffold refuses to clobber it unless allowed.
-    output_root: Path | None = None
-    overwrite: bool = False
-    # Signing: no key means the plugin is not signed (and the summary says so).
-    signing_key: Ed25519PrivateKey | None = None
-    provenance: Mapping[str, Any] = field(default_factory=dict)
-    manifest: Path | None = None
+    job_timeout_s: float
+    publisher: Publisher | None = None  # None: the job stops after its checks (``check``)
+    signing_key: Ed25519PrivateKey | None = None  # None: not signed, and the summary says so
+    cancel: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+@dataclass
+class JobResult:
+    """What the phases produced, in the order they produce it."""
+
     spec: PluginSpec | None = None
+    base_commit: str | None = None  # what the publisher starts from (set in preflight)
+    branch: str | None = None
     plugin_dir: Path | None = None
     files: list[str] = field(default_factory=list)
     install: InstallReport | None = None
     build: Result | None = None
     test_results: TestResults | None = None
-    records: dict[str, PhaseRecord] = field(default_factory=dict)
-    started: float = field(default_factory=time.monotonic)
-    # Model generation: check/fix rounds used, summed usage, and a cancel signal.
-    rounds_used: int = 0
+    manifest: Path | None = None
+    published: Published | None = None
+    rounds_used: int = 0  # model check/fix rounds
     model_turns: int = 0
-    model_usage: Usage | None = None
-    cancel: asyncio.Event | None = None
+    records: dict[str, PhaseRecord] = field(default_factory=dict)
+
+
+@dataclass
+class JobContext:
+    request: JobRequest
+    tools: JobTools
+    workspace: Path
+    result: JobResult = field(default_factory=JobResult)
+    started: float = field(default_factory=time.monotonic)
 
     def command_limits(self) -> Limits:
         """Per-command limits, shortened so no command outlives the job's deadline."""
-        remaining = self.job_timeout_s - (time.monotonic() - self.started)
+        remaining = self.tools.job_timeout_s - (time.monotonic() - self.started)
         if remaining <= 0:
-            raise PhaseFailed(f"the job ran out of time ({self.job_timeout_s:.0f}s)")
-        return self.limits.with_timeout(remaining)
+            raise PhaseFailed(f"the job ran out of time ({self.tools.job_timeout_s:.0f}s)")
+        return self.tools.limits.with_timeout(remaining)
+
+    def raise_if_cancelled(self, result: Result | None = None) -> None:
+        if self.tools.cancel.is_set():
+            raise JobCancelled(result)
+
+    async def run(self, argv: Sequence[str], workdir: Path) -> Result:
+        """A sandboxed command of this job: its deadline, its cancel signal, no network."""
+        self.raise_if_cancelled()
+        result = await self.tools.sandbox.run(
+            argv, workdir, self.command_limits(), cancel=self.tools.cancel
+        )
+        self.raise_if_cancelled(result)
+        return result
 
     def require_plugin(self) -> Path:
-        if self.plugin_dir is None:
+        if self.result.plugin_dir is None:
             raise PhaseFailed("no plugin scaffolded yet")
-        return self.plugin_dir
+        return self.result.plugin_dir
 
     @property
     def succeeded(self) -> bool:
-        return bool(self.records) and all(r.state == "passed" for r in self.records.values())
+        return bool(self.result.records) and all(
+            r.state == "passed" for r in self.result.records.values()
+        )
+
+    @property
+    def cancelled(self) -> bool:
+        return self.tools.cancel.is_set()
 
     @property
     def failed_phase(self) -> PhaseRecord | None:
-        return next((r for r in self.records.values() if r.state == "failed"), None)
+        return next((r for r in self.result.records.values() if r.state == "failed"), None)
 
 
 Phase = Callable[[JobContext], Awaitable[None]]

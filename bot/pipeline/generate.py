@@ -9,11 +9,12 @@ class ScaffoldGenerator:
     """No model: the scaffold's working, simple handlers are the plugin."""
 
     name = "scaffold"
+    model: str | None = None
 
     async def generate(self, ctx: JobContext) -> None:
-        ctx.reporter.phase_note("generate", "scaffold generator: the template's code is kept")
+        ctx.tools.reporter.phase_note("generate", "scaffold generator: the template's code is kept")
 
 
 async def generate_phase(ctx: JobContext) -> None:
     ctx.require_plugin()
-    await ctx.generator.generate(ctx)
+    await ctx.tools.generator.generate(ctx)

@@ -7,25 +7,26 @@ from bot.pipeline.context import JobContext, PhaseFailed
 
 
 async def scaffold_phase(ctx: JobContext) -> None:
-    if ctx.spec is None:
+    spec = ctx.result.spec
+    if spec is None:
         raise PhaseFailed("no spec to scaffold")
     try:
-        plugin_dir = ctx.spec.directory_in(ctx.workspace)
+        plugin_dir = spec.directory_in(ctx.workspace)
     except ValueError as exc:
         raise PhaseFailed("the plugin's directory name is unsafe", str(exc)) from None
-    if ctx.output_root is not None:
-        target = ctx.spec.directory_in(ctx.output_root)
-        if target.exists() and not ctx.overwrite:
-            raise PhaseFailed(f"{target} already exists (use --force to replace it)")
+    if ctx.tools.publisher is not None:
+        # Before any work: a target that must not be replaced stops the job here.
+        await ctx.tools.publisher.preflight(ctx)
     if plugin_dir.exists():
         raise PhaseFailed(f"the workspace already holds {plugin_dir.name}")
+    pack = ctx.tools.pack
     try:
-        ctx.files = render_pack(
-            ctx.pack, ctx.spec, plugin_dir, allowed_dependencies=ctx.allowed_dependencies
+        ctx.result.files = render_pack(
+            pack, spec, plugin_dir, allowed_dependencies=ctx.tools.allowed_dependencies
         )
     except PackError as exc:
         raise PhaseFailed("the template pack could not render this spec", str(exc)) from None
-    ctx.plugin_dir = plugin_dir
-    ctx.reporter.phase_note(
-        "scaffold", f"{len(ctx.files)} files from {ctx.pack.name} {ctx.pack.version}"
+    ctx.result.plugin_dir = plugin_dir
+    ctx.tools.reporter.phase_note(
+        "scaffold", f"{len(ctx.result.files)} files from {pack.name} {pack.version}"
     )

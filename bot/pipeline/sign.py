@@ -21,27 +21,28 @@ def _bot_version() -> str:
 
 def predicate_for(ctx: JobContext) -> dict[str, Any]:
     """How the plugin was made; fields a local run does not have are null."""
-    spec, results = ctx.spec, ctx.test_results
+    spec, results = ctx.result.spec, ctx.result.test_results
     if spec is None or results is None:
         raise PhaseFailed("nothing to sign: no spec or no test results")
-    given = dict(ctx.provenance)
+    origin, tools = ctx.request.origin, ctx.tools
     return {
-        "job": {"id": ctx.workspace.name},
-        "repository": given.get("repository"),
-        "issue": given.get("issue"),
-        "comment": given.get("comment"),
-        "requester": given.get("requester"),
-        "delivery": given.get("delivery"),
-        "baseCommit": given.get("base_commit"),
+        "job": {"id": ctx.request.job_id},
+        "repository": origin.repository,
+        "issue": origin.issue,
+        "comment": origin.comment_id,
+        "requester": origin.requester,
+        "delivery": origin.delivery_id,
+        "baseCommit": ctx.result.base_commit,
+        "branch": ctx.result.branch,
         "plugin": {
             "name": spec.name,
             "version": spec.version,
             "path": f"{PLUGINS_ROOT}/{spec.directory_name}",
         },
         "spec": spec.model_dump(mode="json"),
-        "template": {"name": ctx.pack.name, "version": ctx.pack.version},
-        "generator": {"name": ctx.generator.name, "model": given.get("model")},
-        "tools": {"plugin-bot": _bot_version(), "node": ctx.deps.node_version},
+        "template": {"name": tools.pack.name, "version": tools.pack.version},
+        "generator": {"name": tools.generator.name, "model": tools.generator.model},
+        "tools": {"plugin-bot": _bot_version(), "node": tools.deps.node_version},
         "tests": {
             "tool": results.tool,
             "total": results.total,
@@ -55,9 +56,11 @@ def predicate_for(ctx: JobContext) -> dict[str, Any]:
 
 async def sign_phase(ctx: JobContext) -> None:
     plugin_dir = ctx.require_plugin()
-    if ctx.signing_key is None:
-        ctx.reporter.phase_note("sign", "not signed: no signing key (set SIGNING_KEY_PATH)")
+    if ctx.tools.signing_key is None:
+        ctx.tools.reporter.phase_note("sign", "not signed: no signing key (set SIGNING_KEY_PATH)")
         return
     files = [f for f in plugin_files(plugin_dir) if f != MANIFEST_FILE]
-    ctx.manifest = write_manifest(plugin_dir, predicate_for(ctx), ctx.signing_key, files)
-    ctx.reporter.phase_note("sign", f"{len(files)} files signed into {MANIFEST_FILE}")
+    ctx.result.manifest = write_manifest(
+        plugin_dir, predicate_for(ctx), ctx.tools.signing_key, files
+    )
+    ctx.tools.reporter.phase_note("sign", f"{len(files)} files signed into {MANIFEST_FILE}")

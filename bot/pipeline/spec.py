@@ -8,10 +8,10 @@ from bot.spec.schema import SpecError, render_problems
 
 async def spec_phase(ctx: JobContext) -> None:
     try:
-        ctx.spec = await ctx.spec_writer.write(ctx.description)
+        ctx.result.spec = await ctx.tools.spec_writer.write(ctx.request.description)
     except SpecError as exc:
         raise PhaseFailed("the plugin spec is invalid", render_problems(exc.problems)) from None
-    spec = ctx.spec
+    spec = ctx.result.spec
     counts = [
         f"{len(items)} {kind}{'s' if len(items) > 1 else ''}"
         for kind, items in (
@@ -22,8 +22,9 @@ async def spec_phase(ctx: JobContext) -> None:
         )
         if items
     ]
-    writer = getattr(ctx.spec_writer, "name", "keywords")
-    how = {"model": "written by the model", "keywords": "keyword parser, no model"}.get(writer)
-    ctx.reporter.phase_note(
+    how = {"model": "written by the model", "keywords": "keyword parser, no model"}.get(
+        ctx.tools.spec_writer.name
+    )
+    ctx.tools.reporter.phase_note(
         "spec", f"{spec.name}: {', '.join(counts)}" + (f" ({how})" if how else "")
     )

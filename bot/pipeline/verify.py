@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -27,23 +26,26 @@ def _failed(message: str, result: Result) -> PhaseFailed:
 async def install_phase(ctx: JobContext) -> None:
     plugin_dir = ctx.require_plugin()
     try:
-        ctx.install = await ctx.deps.install(plugin_dir, ctx.pack.install, ctx.command_limits())
+        ctx.result.install = await ctx.tools.deps.install(
+            plugin_dir, ctx.tools.pack.install, ctx.command_limits(), cancel=ctx.tools.cancel
+        )
     except ProcessFailed as exc:
+        ctx.raise_if_cancelled()
         raise _failed("installing dependencies failed", exc.result) from None
     except (OSError, ValueError) as exc:  # a missing or malformed package.json / lockfile
         raise PhaseFailed(f"cannot install dependencies: {exc}") from None
-    report = ctx.install
+    report = ctx.result.install
     how = "from the cache" if report.cache_hit else "installed with npm (now cached)"
     if report.lock_updated:
         how += ", lockfile updated for added dependencies"
-    ctx.reporter.phase_note("install", how)
+    ctx.tools.reporter.phase_note("install", how)
 
 
 async def build_phase(ctx: JobContext) -> None:
     plugin_dir = ctx.require_plugin()
-    ctx.build = await ctx.sandbox.run(ctx.pack.build, plugin_dir, ctx.command_limits())
-    if not ctx.build.ok:
-        raise _failed("the build failed", ctx.build)
+    ctx.result.build = await ctx.run(ctx.tools.pack.build, plugin_dir)
+    if not ctx.result.build.ok:
+        raise _failed("the build failed", ctx.result.build)
 
 
 @dataclass(frozen=True)
@@ -56,16 +58,14 @@ class TestRun:
     problem: str | None = None  # why there are no results
 
 
-async def run_tests(
-    ctx: JobContext, plugin_dir: Path, cancel: asyncio.Event | None = None
-) -> TestRun:
+async def run_tests(ctx: JobContext, plugin_dir: Path) -> TestRun:
     """Run the pack's test command with vitest's JSON reporter and parse what it wrote."""
     report_dir = plugin_dir / REPORT_DIR
     _remove(report_dir)
     report_dir.mkdir()
-    argv = ctx.pack.test_command(REPORT_FILE)
+    argv = ctx.tools.pack.test_command(REPORT_FILE)
     try:
-        result = await ctx.sandbox.run(argv, plugin_dir, ctx.command_limits(), cancel=cancel)
+        result = await ctx.run(argv, plugin_dir)
         try:
             results = parse_vitest_report(
                 load_report(plugin_dir / REPORT_FILE),
@@ -91,14 +91,14 @@ async def test_phase(ctx: JobContext) -> None:
         raise _failed(f"no test results ({run.problem})", result)
     results = run.results
     durations: dict[str, float] = {
-        name: round(ctx.records[name].wall_s, 3)
+        name: round(ctx.result.records[name].wall_s, 3)
         for name in ("install", "build")
-        if name in ctx.records
+        if name in ctx.result.records
     }
     durations["test"] = round(result.wall_s, 3)
-    ctx.test_results = results = replace(results, durations_s=durations)
+    ctx.result.test_results = results = replace(results, durations_s=durations)
     results.write(plugin_dir)
-    ctx.reporter.phase_note("test", f"{results.passed}/{results.total} passed")
+    ctx.tools.reporter.phase_note("test", f"{results.passed}/{results.total} passed")
     if not results.success:
         raise PhaseFailed(_test_failure_summary(results, result), _failure_detail(results, result))
 

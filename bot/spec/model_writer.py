@@ -19,12 +19,9 @@ import json
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from anthropic import transform_schema
-
 from bot.llm import ModelAPIError, ModelProvider, ModelReply
-from bot.settings import DEFAULT_ALLOWED_DEPENDENCIES, MODELS_WITHOUT_FORCED_TOOL_CHOICE, Settings
+from bot.settings import DEFAULT_ALLOWED_DEPENDENCIES, MODELS_WITHOUT_FORCED_TOOL_CHOICE
 from bot.spec.schema import PluginSpec, SpecError, render_problems, validate_spec
-from bot.spec.writers import KeywordSpecWriter
 
 SPEC_TOOL_NAME = "submit_plugin_spec"
 SPEC_MAX_TOKENS = 8192
@@ -115,6 +112,8 @@ class ModelSpecWriter:
         else:
             # Strict tools accept a subset of JSON Schema: the SDK moves the rest (lengths,
             # counts, patterns) into descriptions. The pydantic model checks them anyway.
+            from anthropic import transform_schema
+
             tool["input_schema"] = transform_schema(PluginSpec)
             tool["strict"] = True
         return tool
@@ -231,21 +230,3 @@ class ModelSpecWriter:
         if spec is not None:
             return spec
         raise SpecError(problems)
-
-
-class KeywordFallbackWriter(KeywordSpecWriter):
-    """The deterministic parser, used when no model is configured."""
-
-    name: Literal["keywords"] = "keywords"
-
-
-def spec_writer_for(
-    settings: Settings, provider: ModelProvider | None
-) -> ModelSpecWriter | KeywordFallbackWriter:
-    """The model writer when there is a provider, else the deterministic one.
-
-    ``.name`` is ``"model"`` or ``"keywords"``: the job reports which one wrote the spec.
-    """
-    if provider is None:
-        return KeywordFallbackWriter(settings.allowed_dependencies)
-    return ModelSpecWriter(provider, settings.allowed_dependencies)

@@ -36,11 +36,18 @@ def spec_from_description(
 class SpecWriter(Protocol):
     """Something that turns a comment's description into a PluginSpec."""
 
+    @property
+    def name(self) -> str:
+        """Who wrote the spec, for the job's notes: ``keywords``, ``model`` or ``given``."""
+        ...
+
     async def write(self, description: str) -> PluginSpec: ...
 
 
 class KeywordSpecWriter:
     """The deterministic writer: :func:`spec_from_description`, no model involved."""
+
+    name = "keywords"
 
     def __init__(self, allowed_dependencies: Mapping[str, str] | None = None) -> None:
         self.allowed_dependencies = allowed_dependencies
@@ -51,6 +58,8 @@ class KeywordSpecWriter:
 
 class GivenSpecWriter:
     """A spec the caller already has (``create --spec FILE``)."""
+
+    name = "given"
 
     def __init__(self, spec: PluginSpec) -> None:
         self.spec = spec

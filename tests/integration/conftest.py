@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.local import LocalJobs
+from bot.runner import Outcome, Runner
 from bot.settings import Settings
 
 
@@ -27,11 +27,17 @@ def settings(data_dir: Path) -> Settings:
 
 
 @pytest.fixture
-def jobs(settings: Settings) -> LocalJobs:
-    return LocalJobs(settings)
+def jobs(settings: Settings) -> Runner:
+    return Runner(settings)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/integration" in str(item.path):
             item.add_marker(pytest.mark.integration)
+
+
+def exported(outcome: Outcome) -> Path | None:
+    """Where ``create`` wrote the plugin (its LocalExport), or None when it wrote nothing."""
+    published = outcome.published
+    return Path(published.location) if published is not None else None

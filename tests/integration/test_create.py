@@ -9,12 +9,13 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
-from bot.local import LocalJobs
 from bot.manifest import MANIFEST_FILE, VerificationError, generate_key, load_keys, verify_manifest
+from bot.runner import Runner
 from bot.settings import Settings
 from bot.spec.schema import validate_spec
 from bot.testresults import RESULTS_FILE
 from bot.workspace import plugin_files
+from tests.integration.conftest import exported
 
 HOSTILE = 'say "hi" `rm -rf /` ${process.exit(1)} */ </script> \\ and\na second line'
 
@@ -70,13 +71,13 @@ def declared_tests(plugin_dir: Path) -> int:
 
 
 async def test_every_component_kind_builds_and_passes_its_tests(
-    jobs: LocalJobs, tmp_path: Path
+    jobs: Runner, tmp_path: Path
 ) -> None:
     spec = validate_spec(ALL_KINDS)
     outcome = await jobs.create(spec.description, spec=spec, out=tmp_path)
     assert outcome.ctx.failed_phase is None, outcome.ctx.failed_phase
     assert outcome.ok
-    plugin = outcome.output_dir
+    plugin = exported(outcome)
     assert plugin == tmp_path.resolve() / "plugin-forecast"
 
     results = json.loads((plugin / RESULTS_FILE).read_text())
@@ -104,7 +105,7 @@ async def test_every_component_kind_builds_and_passes_its_tests(
 
 
 async def test_second_plugin_installs_from_the_cache_without_npm(
-    jobs: LocalJobs, tmp_path: Path
+    jobs: Runner, tmp_path: Path
 ) -> None:
     first = await jobs.create(
         "a weather plugin that reports the temperature for a city", out=tmp_path
@@ -114,33 +115,33 @@ async def test_second_plugin_installs_from_the_cache_without_npm(
         "a plugin that translates a message into a given language", out=tmp_path
     )
     assert second.ok, second.ctx.failed_phase
-    install = second.ctx.install
+    install = second.ctx.result.install
     assert install is not None
     assert install.cache_hit
     assert install.commands == ()  # npm never ran: nothing could be downloaded
-    assert install.key == first.ctx.install.key  # type: ignore[union-attr]
+    assert install.key == first.ctx.result.install.key  # type: ignore[union-attr]
 
 
 async def test_check_reruns_a_plugin_directory_without_changing_it(
-    jobs: LocalJobs, tmp_path: Path
+    jobs: Runner, tmp_path: Path
 ) -> None:
     made = await jobs.create("a plugin that calculates a tip for an amount", out=tmp_path)
-    assert made.ok and made.output_dir is not None
-    before = plugin_files(made.output_dir)
-    checked = await jobs.check(made.output_dir)
+    assert made.ok and exported(made) is not None
+    before = plugin_files(exported(made))
+    checked = await jobs.check(exported(made))
     assert checked.ok
-    assert checked.ctx.test_results is not None
-    assert checked.ctx.test_results.passed == made.ctx.test_results.passed  # type: ignore[union-attr]
-    assert plugin_files(made.output_dir) == before
+    assert checked.ctx.result.test_results is not None
+    assert checked.ctx.result.test_results.passed == made.ctx.result.test_results.passed  # type: ignore[union-attr]
+    assert plugin_files(exported(made)) == before
 
 
 @pytest.fixture(scope="session")
 def greeting_plugin(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    jobs = LocalJobs(Settings(bot_data_dir=data_dir, sandbox="bwrap"))
+    jobs = Runner(Settings(bot_data_dir=data_dir, sandbox="bwrap"))
     out = tmp_path_factory.mktemp("made")
     made = asyncio.run(jobs.create("a plugin that sends a greeting to a user", out=out))
-    assert made.ok and made.output_dir is not None
-    return made.output_dir
+    assert made.ok and exported(made) is not None
+    return exported(made)
 
 
 @pytest.fixture
@@ -152,7 +153,7 @@ def made_plugin(greeting_plugin: Path, tmp_path: Path) -> Path:
 
 
 async def test_a_type_error_fails_the_build_phase_with_the_compiler_output(
-    jobs: LocalJobs, made_plugin: Path
+    jobs: Runner, made_plugin: Path
 ) -> None:
     index = made_plugin / "src" / "index.ts"
     index.write_text(index.read_text() + "\nconst broken: number = 'not a number';\n")
@@ -161,10 +162,10 @@ async def test_a_type_error_fails_the_build_phase_with_the_compiler_output(
     failed = checked.ctx.failed_phase
     assert failed is not None and failed.name == "build"
     assert "error TS2322" in failed.detail
-    assert checked.ctx.records["test"].state == "skipped"
+    assert checked.ctx.result.records["test"].state == "skipped"
 
 
-async def test_a_failing_test_is_counted_and_named(jobs: LocalJobs, made_plugin: Path) -> None:
+async def test_a_failing_test_is_counted_and_named(jobs: Runner, made_plugin: Path) -> None:
     test_file = made_plugin / "__tests__" / "plugin.test.ts"
     text = test_file.read_text()
     test_file.write_text(
@@ -173,7 +174,7 @@ async def test_a_failing_test_is_counted_and_named(jobs: LocalJobs, made_plugin:
         )
     )
     checked = await jobs.check(made_plugin)
-    results = checked.ctx.test_results
+    results = checked.ctx.result.test_results
     assert results is not None
     assert results.failed == 1 and results.passed == results.total - 1
     failed = checked.ctx.failed_phase
@@ -227,25 +228,26 @@ class BreakingGenerator:
     """A generator whose code does not compile."""
 
     name = "breaking"
+    model = None
 
     async def generate(self, ctx) -> None:  # type: ignore[no-untyped-def]
-        index = ctx.plugin_dir / "src" / "index.ts"
+        index = ctx.result.plugin_dir / "src" / "index.ts"
         index.write_text(index.read_text() + "\nconst broken: number = 'no';\n")
 
 
 async def test_a_failed_create_leaves_the_output_alone_and_keeps_its_workspace(
-    jobs: LocalJobs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    jobs: Runner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     good = await jobs.create("a plugin that sends a greeting to a user", out=tmp_path)
-    assert good.ok and good.output_dir is not None
-    before = {f: (good.output_dir / f).read_bytes() for f in plugin_files(good.output_dir)}
-    monkeypatch.setattr("bot.local.generator_for", lambda *args: BreakingGenerator())
+    assert good.ok and exported(good) is not None
+    before = {f: (exported(good) / f).read_bytes() for f in plugin_files(exported(good))}
+    monkeypatch.setattr("bot.runner.generator_for", lambda *args: BreakingGenerator())
     bad = await jobs.create(
         "a plugin that sends a greeting to a user", out=tmp_path, overwrite=True
     )
-    assert not bad.ok and bad.output_dir is None
+    assert not bad.ok and exported(bad) is None
     assert bad.ctx.failed_phase is not None and bad.ctx.failed_phase.name == "build"
-    after = {f: (good.output_dir / f).read_bytes() for f in plugin_files(good.output_dir)}
+    after = {f: (exported(good) / f).read_bytes() for f in plugin_files(exported(good))}
     assert after == before
     assert bad.kept_workspace is not None
     assert "const broken" in (bad.kept_workspace / "src" / "index.ts").read_text()
@@ -255,29 +257,29 @@ async def test_a_signed_plugin_verifies_and_its_test_results_are_covered(
     data_dir: Path, tmp_path: Path
 ) -> None:
     key_path, entry = generate_key(tmp_path / "keys")
-    jobs = LocalJobs(Settings(bot_data_dir=data_dir, sandbox="bwrap", signing_key_path=key_path))
+    jobs = Runner(Settings(bot_data_dir=data_dir, sandbox="bwrap", signing_key_path=key_path))
     made = await jobs.create("a plugin that sends a greeting to a user", out=tmp_path / "out")
-    assert made.ok and made.output_dir is not None and made.ctx.manifest is not None
+    assert made.ok and exported(made) is not None and made.ctx.result.manifest is not None
     keys_file = tmp_path / "keys.json"
     keys_file.write_text(json.dumps([entry]))
     keys = load_keys(keys_file)
-    path = f"plugins/{made.output_dir.name}"
-    verified = verify_manifest(made.output_dir, keys, plugin_path=path)
+    path = f"plugins/{exported(made).name}"
+    verified = verify_manifest(exported(made), keys, plugin_path=path)
     names = {s["name"] for s in verified.statement["subject"]}
-    assert RESULTS_FILE in names and names == set(plugin_files(made.output_dir)) - {MANIFEST_FILE}
+    assert RESULTS_FILE in names and names == set(plugin_files(exported(made))) - {MANIFEST_FILE}
     predicate = verified.statement["predicate"]
-    assert predicate["tests"]["passed"] == made.ctx.test_results.passed  # type: ignore[union-attr]
-    assert predicate["spec"]["name"] == made.ctx.spec.name  # type: ignore[union-attr]
+    assert predicate["tests"]["passed"] == made.ctx.result.test_results.passed  # type: ignore[union-attr]
+    assert predicate["spec"]["name"] == made.ctx.result.spec.name  # type: ignore[union-attr]
     assert predicate["template"] == {"name": "elizaos-plugin", "version": "1.0.0"}
-    (made.output_dir / RESULTS_FILE).write_text("{}")
+    (exported(made) / RESULTS_FILE).write_text("{}")
     with pytest.raises(VerificationError, match=RESULTS_FILE):
-        verify_manifest(made.output_dir, keys, plugin_path=path)
+        verify_manifest(exported(made), keys, plugin_path=path)
 
 
 async def test_without_a_key_the_plugin_is_not_signed_and_says_so(
-    jobs: LocalJobs, tmp_path: Path
+    jobs: Runner, tmp_path: Path
 ) -> None:
     made = await jobs.create("a plugin that sends a greeting to a user", out=tmp_path)
-    assert made.ok and made.ctx.manifest is None
-    assert made.ctx.records["sign"].state == "passed"
-    assert not (made.output_dir / MANIFEST_FILE).exists()  # type: ignore[operator]
+    assert made.ok and made.ctx.result.manifest is None
+    assert made.ctx.result.records["sign"].state == "passed"
+    assert not (exported(made) / MANIFEST_FILE).exists()  # type: ignore[operator]

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from bot.local import LocalJobs
+from bot.runner import Runner
 from bot.settings import Settings
 from tests.fakes.messages_api import ScriptedMessagesAPI, tool_use_reply, usage
+from tests.integration.conftest import exported
 
 SPEC = {
     "name": "plugin-greeter",
@@ -57,7 +58,7 @@ async def test_the_model_writes_fixes_and_finishes_a_plugin_that_verifies(
         ),
         tool_use_reply(("finish", {"summary": "added a greeting helper"}), usage_=cached),
     )
-    jobs = LocalJobs(model_settings)
+    jobs = Runner(model_settings)
     outcome = await jobs.create(
         "a plugin that sends a greeting to a user",
         out=tmp_path,
@@ -67,10 +68,9 @@ async def test_the_model_writes_fixes_and_finishes_a_plugin_that_verifies(
     api.assert_done()
     ctx = outcome.ctx
     assert outcome.ok, ctx.failed_phase
-    assert ctx.spec is not None and ctx.spec.name == "plugin-greeter"
-    assert ctx.rounds_used == 2
-    assert ctx.model_usage is not None and ctx.model_usage.cache_share > 0
-    assert outcome.meter is not None and outcome.meter.cost_usd > 0
+    assert ctx.result.spec is not None and ctx.result.spec.name == "plugin-greeter"
+    assert ctx.result.rounds_used == 2
+    assert outcome.meter.usage.cache_share > 0 and outcome.meter.cost_usd > 0
 
     # The second check round saw the real compiler error, with file and line.
     third = json.dumps(api.bodies[3])
@@ -80,7 +80,7 @@ async def test_the_model_writes_fixes_and_finishes_a_plugin_that_verifies(
     assert body["system"][-1]["cache_control"] == {"type": "ephemeral"}
     assert body["tools"][-1]["cache_control"] == {"type": "ephemeral"}
 
-    plugin = outcome.output_dir
+    plugin = exported(outcome)
     assert plugin is not None
     assert (plugin / "src" / "greeting.ts").read_text() == FIXED
     results = json.loads((plugin / "test-results.json").read_text())
@@ -90,8 +90,8 @@ async def test_the_model_writes_fixes_and_finishes_a_plugin_that_verifies(
 async def test_auto_without_a_key_uses_the_scaffold_and_the_keyword_parser(
     data_dir: Path, tmp_path: Path
 ) -> None:
-    jobs = LocalJobs(Settings(bot_data_dir=data_dir, sandbox="bwrap", anthropic_api_key=None))
+    jobs = Runner(Settings(bot_data_dir=data_dir, sandbox="bwrap", anthropic_api_key=None))
     outcome = await jobs.create("a plugin that sends a greeting", out=tmp_path, generator="auto")
     assert outcome.ok
-    assert outcome.ctx.generator.name == "scaffold"
-    assert getattr(outcome.ctx.spec_writer, "name", None) == "keywords"
+    assert outcome.ctx.tools.generator.name == "scaffold"
+    assert getattr(outcome.ctx.tools.spec_writer, "name", None) == "keywords"

@@ -8,7 +8,7 @@ import json
 import shutil
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +17,20 @@ import pytest
 from bot.agent import DEFAULT_MAX_ROUNDS, AnthropicGenerator, ModelGenerator
 from bot.agent.loop import CheckReport, sandbox_checks
 from bot.agent.tools import PluginFiles, build_summary, static_test_count
-from bot.llm import BudgetExceeded, LLMError, ModelReply, ToolCall, Usage
+from bot.llm import BudgetExceeded, LLMError, Meter, ModelReply, ToolCall, Usage
 from bot.pack import load_pack, render_pack
-from bot.pipeline.context import JobContext, PhaseFailed, PhaseRecord
+from bot.pipeline.context import (
+    JobCancelled,
+    JobContext,
+    JobRequest,
+    JobResult,
+    JobTools,
+    PhaseFailed,
+    PhaseRecord,
+)
 from bot.pipeline.verify import REPORT_FILE as CHECK_REPORT
 from bot.sandbox import Limits, Result, Sandbox
-from bot.settings import DEFAULT_ALLOWED_DEPENDENCIES, REPO_ROOT
+from bot.settings import DEFAULT_ALLOWED_DEPENDENCIES, REPO_ROOT, Settings
 from bot.spec.schema import PluginSpec, validate_spec
 
 PACK_ROOT = REPO_ROOT / "templates" / "elizaos-plugin"
@@ -56,6 +64,7 @@ class ScriptedProvider:
     def __init__(self, script: Sequence[Any]) -> None:
         self.script = list(script)
         self.requests: list[dict[str, Any]] = []
+        self.meter = Meter(Settings(anthropic_api_key=None))  # what the job's meter counts
 
     async def complete(
         self,
@@ -78,8 +87,10 @@ class ScriptedProvider:
             raise step
         if callable(step):
             result: ModelReply = await step()
+            self.meter.add(self.model, result.usage)
             return result
         assert isinstance(step, ModelReply)
+        self.meter.add(self.model, step.usage)
         return step
 
 
@@ -115,9 +126,7 @@ class FakeChecks:
     def __init__(self) -> None:
         self.installs: list[bool] = []
 
-    async def __call__(
-        self, ctx: JobContext, *, install: bool, cancel: asyncio.Event | None
-    ) -> CheckReport:
+    async def __call__(self, ctx: JobContext, *, install: bool) -> CheckReport:
         self.installs.append(install)
         root = ctx.require_plugin()
         files = PluginFiles(root, {}).files()
@@ -140,28 +149,43 @@ def spec() -> PluginSpec:
     )
 
 
+TOOL_FIELDS = {f.name for f in fields(JobTools)}
+RESULT_FIELDS = {f.name for f in fields(JobResult)}
+
+
 def make_ctx(tmp_path: Path, generator: Any, **overrides: Any) -> JobContext:
+    """A job with a rendered scaffold; overrides name JobTools or JobResult fields."""
     pack = load_pack(PACK_ROOT)
     the_spec = spec()
     root = tmp_path / "work" / "plugin-weather"
     render_pack(pack, the_spec, root)
-    fields: dict[str, Any] = {
-        "description": "x",
-        "workspace": tmp_path / "work",
-        "pack": pack,
+    provider = getattr(generator, "provider", None)
+    tools: dict[str, Any] = {
         "sandbox": None,
         "limits": Limits(timeout_s=60),
         "deps": None,
+        "pack": pack,
         "spec_writer": None,
         "generator": generator,
         "reporter": Recorder(),
+        "meter": getattr(provider, "meter", None) or Meter(Settings(anthropic_api_key=None)),
         "job_timeout_s": 600,
         "allowed_dependencies": DEFAULT_ALLOWED_DEPENDENCIES,
-        "spec": the_spec,
-        "plugin_dir": root,
     }
-    fields.update(overrides)
-    return JobContext(**fields)
+    result: dict[str, Any] = {"spec": the_spec, "plugin_dir": root}
+    for name, value in overrides.items():
+        if name in TOOL_FIELDS:
+            tools[name] = value
+        elif name in RESULT_FIELDS:
+            result[name] = value
+        else:
+            raise TypeError(f"make_ctx: unknown field {name}")
+    return JobContext(
+        JobRequest(job_id="test-job", description="x"),
+        JobTools(**tools),
+        tmp_path / "work",
+        JobResult(**result),
+    )
 
 
 def types_dir(tmp_path: Path) -> Path:
@@ -236,12 +260,12 @@ async def test_fixes_a_compile_error_after_seeing_it(tmp_path: Path) -> None:
     third = results_of(provider.requests[2])
     assert third[1]["is_error"] is False and "TESTS PASSED" in third[1]["content"]
 
-    assert ctx.rounds_used == 2
-    assert ctx.model_turns == 3
-    usage = ctx.model_usage
+    assert ctx.result.rounds_used == 2
+    assert ctx.result.model_turns == 3
+    usage = ctx.tools.meter.usage
     assert usage == Usage(1000, 75, 3000, 6000)
     assert usage is not None and usage.cache_share == pytest.approx(6000 / 10000)
-    note = ctx.reporter.notes[-1]  # type: ignore[attr-defined]
+    note = ctx.tools.reporter.notes[-1]  # type: ignore[attr-defined]
     assert "2 check round(s) of 5" in note and "60% of input from cache" in note
 
 
@@ -339,8 +363,8 @@ async def test_max_rounds_reached_is_a_clear_failure(tmp_path: Path) -> None:
         await gen.generate(ctx)
     assert "all 2 check/fix rounds are used" in failed.value.message
     assert "src/helper.ts:3:7 error TS2322" in failed.value.detail
-    assert ctx.rounds_used == 2
-    assert any("2 check round(s) of 2" in n for n in ctx.reporter.notes)  # type: ignore[attr-defined]
+    assert ctx.result.rounds_used == 2
+    assert any("2 check round(s) of 2" in n for n in ctx.tools.reporter.notes)  # type: ignore[attr-defined]
 
 
 async def test_default_round_limit_is_five(tmp_path: Path) -> None:
@@ -372,8 +396,8 @@ async def test_budget_exceeded_mid_loop_fails_with_its_message(tmp_path: Path) -
     with pytest.raises(PhaseFailed) as failed:
         await gen.generate(ctx)
     assert failed.value.message == message
-    assert ctx.model_usage == Usage(100, 10)
-    assert ctx.rounds_used == 1
+    assert ctx.tools.meter.usage == Usage(100, 10)
+    assert ctx.result.rounds_used == 1
 
 
 async def test_an_llm_error_fails_the_phase(tmp_path: Path) -> None:
@@ -474,7 +498,7 @@ async def test_cancel_while_waiting_for_the_model(tmp_path: Path) -> None:
     cancel = asyncio.Event()
     ctx = make_ctx(tmp_path, gen, cancel=cancel)
     asyncio.get_running_loop().call_later(0.1, cancel.set)
-    with pytest.raises(PhaseFailed, match=r"^cancelled$"):
+    with pytest.raises(JobCancelled):
         await asyncio.wait_for(gen.generate(ctx), 5)
 
 
@@ -484,14 +508,13 @@ async def test_cancel_during_checks_kills_the_sandbox_run(tmp_path: Path) -> Non
     gen = ModelGenerator(provider, core_types_dir=types_dir(tmp_path))
     cancel = asyncio.Event()
     ctx = make_ctx(tmp_path, gen, cancel=cancel, sandbox=Sandbox())
-    ctx.pack = replace(ctx.pack, build=("sleep", "30"))
+    ctx.tools.pack = replace(ctx.tools.pack, build=("sleep", "30"))
     (ctx.require_plugin() / "node_modules").mkdir()
     asyncio.get_running_loop().call_later(0.3, cancel.set)
     started = time.monotonic()
-    with pytest.raises(PhaseFailed, match=r"^cancelled$") as failed:
+    with pytest.raises(JobCancelled):
         await gen.generate(ctx)
     assert time.monotonic() - started < 10
-    assert failed.value.result is not None and failed.value.result.cancelled
 
 
 async def test_the_job_deadline_stops_the_loop(tmp_path: Path) -> None:
@@ -554,17 +577,17 @@ async def test_sandbox_checks_summarise_compiler_errors(tmp_path: Path) -> None:
     cancel = asyncio.Event()
     ctx = make_ctx(tmp_path, None, sandbox=sandbox, cancel=cancel)
     (ctx.require_plugin() / "node_modules").mkdir()
-    report = await sandbox_checks(ctx, install=False, cancel=cancel)
+    report = await sandbox_checks(ctx, install=False)
     assert not report.passed
     assert "src/helper.ts:3:7 error TS2322" in report.summary
-    assert sandbox.calls == [(ctx.pack.build, cancel)]
+    assert sandbox.calls == [(ctx.tools.pack.build, cancel)]
 
 
 async def test_sandbox_checks_summarise_failing_tests(tmp_path: Path) -> None:
     sandbox = FakeSandbox(None, FIXTURES / "vitest" / "failing-report.json")
     ctx = make_ctx(tmp_path, None, sandbox=sandbox)
     (ctx.require_plugin() / "node_modules").mkdir()
-    report = await sandbox_checks(ctx, install=False, cancel=None)
+    report = await sandbox_checks(ctx, install=False)
     assert not report.passed
     assert report.summary.startswith("BUILD OK.\nTESTS FAILED: ")
     assert "1 failed" in report.summary and "could not run" in report.summary

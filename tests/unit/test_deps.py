@@ -43,6 +43,7 @@ class FakeNpm:
         *,
         network: bool = False,
         writable: list[Path] | None = None,
+        cancel: asyncio.Event | None = None,
     ) -> Result:
         self.calls.append((list(argv), workdir, network))
         self.writable.append(list(writable or []))

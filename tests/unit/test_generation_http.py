@@ -21,7 +21,7 @@ import pytest
 
 from bot.agent import ModelGenerator
 from bot.llm import Meter, Usage
-from bot.pipeline.context import JobContext, PhaseFailed
+from bot.pipeline.context import JobCancelled, JobContext, PhaseFailed
 from bot.sandbox import DirectBackend, Sandbox
 from bot.settings import Settings
 from tests.fakes.messages_api import (
@@ -134,14 +134,14 @@ async def test_http_compile_error_is_seen_and_fixed_with_cache_reads(tmp_path: P
     third = tool_results(api.bodies[2])
     assert third[1]["is_error"] is False and "TESTS PASSED" in third[1]["content"]
 
-    assert ctx.rounds_used == 2
-    assert ctx.model_turns == 3
+    assert ctx.result.rounds_used == 2
+    assert ctx.result.model_turns == 3
     expected = Usage(500 + 300 + 200, 40 + 30 + 5, 3000, 3000 + 3000)
-    assert ctx.model_usage == expected
+    assert ctx.tools.meter.usage == expected
     assert meter.usage == expected and meter.calls == 3 and meter.cost_usd > 0
-    assert ctx.model_usage is not None
-    assert ctx.model_usage.cache_share == pytest.approx(6000 / 10000)
-    assert ctx.model_usage.cache_share > 0
+    assert ctx.tools.meter.usage is not None
+    assert ctx.tools.meter.usage.cache_share == pytest.approx(6000 / 10000)
+    assert ctx.tools.meter.usage.cache_share > 0
 
     # Prompt caching: the last system block and the last tool are the cache breakpoints,
     # and the prefix is identical every request so the cache can serve it.
@@ -152,7 +152,7 @@ async def test_http_compile_error_is_seen_and_fixed_with_cache_reads(tmp_path: P
         assert all("cache_control" not in t for t in body["tools"][:-1])
         assert body["system"] == api.bodies[0]["system"]
         assert body["tools"] == api.bodies[0]["tools"]
-    note = ctx.reporter.notes[-1]  # type: ignore[attr-defined]
+    note = ctx.tools.reporter.notes[-1]  # type: ignore[attr-defined]
     assert "2 check round(s) of 5" in note and "60% of input from cache" in note
 
 
@@ -200,7 +200,7 @@ async def test_http_hostile_paths_are_refused_and_disk_untouched(tmp_path: Path)
     assert "symlink" in results[3]["content"]
     assert "symlink" in results[4]["content"]
     assert "symlink" in results[5]["content"]
-    assert ctx.rounds_used == 1
+    assert ctx.result.rounds_used == 1
 
 
 # ------------------------------------------------------------------------------- 3
@@ -232,7 +232,7 @@ async def test_http_malformed_tool_input_is_an_error_and_the_loop_goes_on(
     after = tool_results(api.bodies[2])
     assert [r["is_error"] for r in after] == [False, False]
     assert snapshot(ctx.require_plugin()) == {**before, "src/a.ts": ("file", FIXED.encode())}
-    assert ctx.rounds_used == 1
+    assert ctx.result.rounds_used == 1
 
 
 # ------------------------------------------------------------------------------- 4
@@ -250,7 +250,7 @@ async def test_http_429_with_retry_after_then_success(tmp_path: Path) -> None:
     assert api.delays == [2.0]
     assert len(api.bodies) == 3
     assert api.bodies[0] == api.bodies[1]  # the retry re-sent the same request
-    assert ctx.model_turns == 2 and ctx.rounds_used == 1
+    assert ctx.result.model_turns == 2 and ctx.result.rounds_used == 1
     assert meter.calls == 2  # the 429 is not counted as a call with usage
 
 
@@ -269,7 +269,7 @@ async def test_http_529_three_times_fails_clearly(tmp_path: Path) -> None:
     assert message == "the model call failed: the model API is overloaded (529) after 3 attempts"
     assert len(api.bodies) == 3
     assert len(api.delays) == 2
-    assert ctx.model_turns == 0 and meter.calls == 0
+    assert ctx.result.model_turns == 0 and meter.calls == 0
 
 
 # ------------------------------------------------------------------------------- 6
@@ -286,8 +286,8 @@ async def test_http_budget_exhausted_mid_loop_sends_nothing_more(tmp_path: Path)
     api.assert_done()
     assert failed.value.message == "token budget of 1,000 reached (used 1,100)"
     assert len(api.bodies) == 1  # the second call was stopped before any request
-    assert ctx.rounds_used == 1 and ctx.model_turns == 1
-    assert ctx.model_usage == Usage(900, 200) == meter.usage
+    assert ctx.result.rounds_used == 1 and ctx.result.model_turns == 1
+    assert ctx.tools.meter.usage == Usage(900, 200) == meter.usage
     assert (ctx.require_plugin() / "src/helper.ts").read_text() == FIXED
 
 
@@ -323,7 +323,7 @@ async def test_http_cancel_mid_round_kills_the_process_tree(tmp_path: Path) -> N
     )
     cancel = asyncio.Event()
     ctx = make_ctx(tmp_path, gen, cancel=cancel, sandbox=Sandbox(backend=DirectBackend()))
-    ctx.pack = replace(ctx.pack, build=("sh", "-c", script))
+    ctx.tools.pack = replace(ctx.tools.pack, build=("sh", "-c", script))
     (ctx.require_plugin() / "node_modules").mkdir()  # so the checks do not install
 
     seen: list[int] = []
@@ -346,13 +346,13 @@ async def test_http_cancel_mid_round_kills_the_process_tree(tmp_path: Path) -> N
             await asyncio.wait_for(gen.generate(ctx), 20)
     finally:
         watcher.cancel()
-    assert failed.value.message == "cancelled"
+    assert isinstance(failed.value, JobCancelled)
     assert time.monotonic() - started < 15
     assert len(seen) >= 3, "the build never started"
     assert failed.value.result is not None and failed.value.result.cancelled
     api.assert_done()
     assert len(api.bodies) == 1  # no request after the cancel
-    assert ctx.rounds_used == 1
+    assert ctx.result.rounds_used == 1
     # the whole tree is gone, the background sleep included
     for _ in range(50):
         if not processes_with(marker):

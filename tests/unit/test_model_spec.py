@@ -8,8 +8,10 @@ from typing import Any
 import pytest
 
 from bot.llm import Meter, ModelAPIError, provider_from_settings
+from bot.pipeline.context import JobRequest
+from bot.runner import spec_writer_for_job
 from bot.settings import DEFAULT_ANTHROPIC_MODEL, Settings
-from bot.spec.model_writer import SPEC_TOOL_NAME, ModelSpecWriter, spec_writer_for
+from bot.spec.model_writer import SPEC_TOOL_NAME, ModelSpecWriter
 from bot.spec.schema import PluginSpec, SpecError
 from bot.spec.writers import KeywordSpecWriter, SpecWriter
 from tests.fakes.messages_api import (
@@ -171,7 +173,7 @@ async def test_other_api_errors_are_not_retried_by_the_writer() -> None:
 async def test_spec_writer_for_without_key_uses_keywords() -> None:
     settings = Settings()
     provider = provider_from_settings(settings, Meter(settings))
-    spec_writer = spec_writer_for(settings, provider)
+    spec_writer = spec_writer_for_job(JobRequest(job_id="t", description="x"), settings, provider)
     assert provider is None
     assert spec_writer.name == "keywords"
     assert isinstance(spec_writer, KeywordSpecWriter)
@@ -183,7 +185,7 @@ async def test_spec_writer_for_without_key_uses_keywords() -> None:
 def test_spec_writer_for_with_key_uses_the_model() -> None:
     settings = Settings(anthropic_api_key="sk-ant-test")
     provider = provider_from_settings(settings, Meter(settings))
-    spec_writer = spec_writer_for(settings, provider)
+    spec_writer = spec_writer_for_job(JobRequest(job_id="t", description="x"), settings, provider)
     assert spec_writer.name == "model"
     assert isinstance(spec_writer, ModelSpecWriter)
     assert isinstance(spec_writer, SpecWriter)

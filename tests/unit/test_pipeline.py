@@ -7,7 +7,7 @@ import pytest
 
 from bot.cli import main
 from bot.pipeline import run_phases
-from bot.pipeline.context import JobContext, PhaseFailed, PhaseRecord
+from bot.pipeline.context import JobContext, JobRequest, JobTools, PhaseFailed, PhaseRecord
 from bot.workspace import WorkspaceError, plugin_files
 
 
@@ -26,16 +26,12 @@ class Recorder:
 
 
 def context(reporter: Recorder) -> JobContext:
-    fields: dict[str, Any] = dict.fromkeys(
-        ("workspace", "pack", "sandbox", "limits", "deps", "spec_writer", "generator")
+    # Phases here touch nothing but the reporter and the records.
+    unused: dict[str, Any] = dict.fromkeys(
+        ("sandbox", "limits", "deps", "pack", "spec_writer", "generator", "meter")
     )
-    return JobContext(
-        description="x",
-        reporter=reporter,
-        job_timeout_s=60,
-        allowed_dependencies={},
-        **fields,
-    )
+    tools = JobTools(reporter=reporter, job_timeout_s=60, allowed_dependencies={}, **unused)
+    return JobContext(JobRequest(job_id="t", description="x"), tools, Path("/nonexistent"))
 
 
 async def ok(ctx: JobContext) -> None:
@@ -54,7 +50,7 @@ async def test_a_failed_phase_stops_the_run_and_skips_the_rest() -> None:
     reporter = Recorder()
     ctx = context(reporter)
     assert not await run_phases(ctx, [("a", ok), ("b", fails), ("c", ok)])
-    assert [r.state for r in ctx.records.values()] == ["passed", "failed", "skipped"]
+    assert [r.state for r in ctx.result.records.values()] == ["passed", "failed", "skipped"]
     assert ctx.failed_phase is not None and ctx.failed_phase.name == "b"
     assert ctx.failed_phase.detail == "detail lines"
     assert ("start", "c") not in reporter.events
