@@ -8,11 +8,11 @@ mention people, link, embed images or HTML, or hide text with control characters
 from __future__ import annotations
 
 import datetime as dt
-import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
+
+from bot.neutralise import md_block, md_text
 
 TRACKING_MARKER_PREFIX = "<!-- plugin-bot:tracking"
 ONBOARDING_BRANCH = "plugin-bot/onboarding"
@@ -20,46 +20,22 @@ HELP_URL_HINT = "`/plugin-help`"
 
 # ---------------------------------------------------------------------- neutralising
 
-_INVISIBLE = frozenset({"Cc", "Cf", "Cs", "Co", "Zl", "Zp"})
-# Characters Markdown or HTML give meaning to; escaped so they read as themselves.
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+!|~@:])")
-_FENCE_RUN = re.compile(r"`{3,}|~{3,}")
-
-
-def _visible(text: str, keep_newlines: bool) -> str:
-    kept = []
-    for char in text:
-        if char == "\n" and keep_newlines:
-            kept.append(char)
-        elif char == "\t":
-            kept.append(" ")
-        elif unicodedata.category(char) not in _INVISIBLE:
-            kept.append(char)
-    return "".join(kept)
-
 
 def md(text: str, limit: int = 500) -> str:
-    """Outside text as inert inline Markdown: one line, every special character escaped,
-    so no mention (``@``), link (``:``, ``[]()``), image, HTML or heading survives."""
-    flat = " ".join(_visible(text, keep_newlines=False).split())
-    if len(flat) > limit:
-        flat = flat[: limit - 1] + "…"
-    return _MD_SPECIAL.sub(r"\\\1", flat)
+    """Outside text as inert inline Markdown (bot.neutralise: no mention, link, HTML)."""
+    return md_text(text, inline=True, limit=limit)
 
 
 def code_block(text: str, limit: int = 3000) -> str:
-    """Outside text as a fenced block: nothing inside a fence renders, and a fence in the
-    text cannot close ours (runs of backticks are broken up)."""
-    body = _visible(text, keep_newlines=True)
-    if len(body) > limit:
-        body = "…" + body[-(limit - 1) :]
-    body = _FENCE_RUN.sub(lambda m: " ".join(m.group(0)), body)
-    return f"```text\n{body.rstrip()}\n```"
+    """Outside text (a log tail) as a fenced block, its last ``limit`` characters."""
+    if len(text) > limit:
+        text = "…" + text[-(limit - 1) :]
+    return md_block(text, "text")
 
 
 def quote(text: str, limit: int = 2000) -> str:
     """A commenter's request as a Markdown quote, each line neutralised."""
-    lines = _visible(text, keep_newlines=True)[:limit].splitlines() or [""]
+    lines = text[:limit].splitlines() or [""]
     return "\n".join("> " + md(line, limit) for line in lines)
 
 
