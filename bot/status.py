@@ -298,6 +298,10 @@ class PullRequestView:
     close_issue: bool
 
 
+def commit_message(name: str, job_id: str, requester: str) -> str:
+    return f"Add plugin {name}\n\nBuilt by plugin-bot job {job_id} for {requester}."
+
+
 def pull_request_title(name: str) -> str:
     return f"Add plugin {name}"
 
