@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from bot.neutralise import md_block, md_text
+from bot.neutralise import md_block, md_code, md_text
 
 TRACKING_MARKER_PREFIX = "<!-- plugin-bot:tracking"
 ONBOARDING_BRANCH = "plugin-bot/onboarding"
@@ -33,6 +33,11 @@ def code_block(text: str, limit: int = 3000) -> str:
     return md_block(text, "text")
 
 
+def code(text: str, limit: int = 200) -> str:
+    """Outside text as an inline code span: shown verbatim, never rendered or linked."""
+    return md_code(text, limit=limit)
+
+
 def quote(text: str, limit: int = 2000) -> str:
     """A commenter's request as a Markdown quote, each line neutralised."""
     lines = text[:limit].splitlines() or [""]
@@ -44,12 +49,12 @@ def quote(text: str, limit: int = 2000) -> str:
 
 def user(login: str) -> str:
     """A login in a reply, in code so it does not notify anyone."""
-    return f"`{md(login, 64)}`"
+    return f"{code(login, 64)}"
 
 
 def refused_permission(login: str, permission: str, needed: str) -> str:
     return (
-        f"🚫 {user(login)} has `{md(permission, 20)}` access to this repository; "
+        f"🚫 {user(login)} has {code(permission, 20)} access to this repository; "
         f"this command needs `{needed}` or higher, or a place in `trigger.users` / "
         f"`trigger.teams` of `.github/plugin-bot.yml`."
     )
@@ -74,7 +79,7 @@ def queued(job_id: str, position: int) -> str:
 
 def unknown_command(typed: str, suggestion: str | None) -> str:
     hint = f" Did you mean `{suggestion}`?" if suggestion else ""
-    return f"❓ `{md(typed, 40)}` is not a plugin-bot command.{hint} {HELP_URL_HINT} lists them."
+    return f"❓ {code(typed, 40)} is not a plugin-bot command.{hint} {HELP_URL_HINT} lists them."
 
 
 def empty_description() -> str:
@@ -82,7 +87,7 @@ def empty_description() -> str:
 
 
 def no_such_job(job_id: str) -> str:
-    return f"❓ No job `{md(job_id, 64)}` on this issue. `/plugin-jobs` lists them."
+    return f"❓ No job {code(job_id, 64)} on this issue. `/plugin-jobs` lists them."
 
 
 def cancel_requested(job_id: str) -> str:
@@ -111,7 +116,7 @@ def plugin_exists(folder: str, branch: str) -> str:
 def job_line(job_id: str, state: str, phase: str | None, name: str | None, pr: str | None) -> str:
     parts = [f"`{job_id}`", state]
     if name:
-        parts.append(f"`{md(name, 80)}`")
+        parts.append(f"{code(name, 80)}")
     if phase and state == "running":
         parts.append(f"phase {phase}")
     if pr:
@@ -243,7 +248,7 @@ def _ending(view: TrackingView) -> str:
 
 
 def tracking_comment(view: TrackingView) -> str:
-    name = f"`{md(view.plugin_name, 214)}`" if view.plugin_name else "a plugin"
+    name = f"{code(view.plugin_name, 214)}" if view.plugin_name else "a plugin"
     lines = [
         tracking_marker(view.job_id),
         f"### plugin-bot: {name}",
@@ -308,7 +313,7 @@ def pull_request_title(name: str) -> str:
 
 def _components_table(components: Sequence[Component]) -> str:
     rows = "\n".join(
-        f"| {c.kind} | `{md(c.name, 64)}` | {md(c.description, 200)} |" for c in components
+        f"| {c.kind} | {code(c.name, 64)} | {md(c.description, 200)} |" for c in components
     )
     return "| kind | name | what it does |\n|---|---|---|\n" + rows
 
@@ -316,7 +321,7 @@ def _components_table(components: Sequence[Component]) -> str:
 def _tests_table(tests: Sequence[TestRow]) -> str:
     marks = {"passed": "✅", "failed": "❌", "skipped": "➖", "todo": "📝"}
     rows = "\n".join(
-        f"| {marks.get(t.state, t.state)} | `{md(t.file, 120)}` | {md(t.name, 200)} |"
+        f"| {marks.get(t.state, t.state)} | {code(t.file, 120)} | {md(t.name, 200)} |"
         for t in tests
     )
     return "| | file | test |\n|---|---|---|\n" + rows
@@ -340,13 +345,13 @@ def _verification(view: PullRequestView) -> str:
 def pull_request_body(view: PullRequestView) -> str:
     usage = []
     if view.model:
-        usage.append(f"model `{md(view.model, 80)}`")
+        usage.append(f"model {code(view.model, 80)}")
     if view.tokens is not None:
         usage.append(f"{view.tokens} tokens")
     if view.cost_usd is not None:
         usage.append(f"${view.cost_usd:.4f}")
     parts = [
-        f"Plugin `{md(view.plugin_name, 214)}` in `{view.plugin_path}/`, built by plugin-bot "
+        f"Plugin {code(view.plugin_name, 214)} in `{view.plugin_path}/`, built by plugin-bot "
         f"job `{view.job_id}` for {user(view.requester)} (#{view.issue_number}).",
         "",
         "**Asked for:**",

@@ -1,0 +1,395 @@
+"""From a signed webhook to a pull request, through the real server, dispatcher, runner,
+publisher and tracking comment; GitHub is the stand-in that validates every request.
+
+The pipeline is the real one (spec, scaffold with the publisher's preflight, sign,
+publish) with its npm install/build/test replaced by a fast phase that writes real test
+results: that part is proven in tests/integration.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from bot import status
+from bot.github.client import GitHubApp
+from bot.github.dispatcher import Dispatcher
+from bot.github.jobs import GitHubJobs
+from bot.github.ports import JobView
+from bot.github.webhooks import signature_of
+from bot.manifest import MANIFEST_FILE, generate_key, load_keys, verify_manifest
+from bot.pipeline import PHASE_NAMES
+from bot.pipeline.context import JobContext, Phase
+from bot.pipeline.generate import generate_phase
+from bot.pipeline.publish import publish_phase
+from bot.pipeline.scaffold import scaffold_phase
+from bot.pipeline.sign import sign_phase
+from bot.pipeline.spec import spec_phase
+from bot.runner import Runner
+from bot.sandbox import DirectBackend, Sandbox
+from bot.server import create_app
+from bot.settings import Settings
+from bot.testresults import TestCase, TestResults
+from tests.fakes.github import FakeGitHub, webhook_example, webhook_sender
+from tests.fakes.store import MemoryStore
+from tests.github.conftest import SECRET
+
+COMMAND = "/create-plugin a weather plugin that reports the current temperature for a city"
+ISSUE = 1
+COMMENT_ID = 492700400  # the example payload's comment
+PULLS = "/repos/{owner}/{repo}/pulls"
+
+
+async def fast_test_phase(ctx: JobContext) -> None:
+    """Real test results, as the test phase writes them, without npm."""
+    plugin_dir = ctx.require_plugin()
+    tests = [TestCase("src/__tests__/plugin.test.ts", "loads in a runtime", "passed", 3.0)]
+    results = TestResults(
+        tool="vitest",
+        command=["npx", "vitest", "run"],
+        exit_code=0,
+        total=1,
+        passed=1,
+        failed=0,
+        skipped=0,
+        todo=0,
+        files=[],
+        tests=tests,
+        wall_s=0.1,
+        log_sha256="0" * 64,
+        log_bytes=0,
+    )
+    ctx.result.test_results = results
+    results.write(plugin_dir)
+    ctx.tools.reporter.phase_note("test", "1/1 passed")
+
+
+FAST_PHASES: list[tuple[str, Phase]] = [
+    ("spec", spec_phase),
+    ("scaffold", scaffold_phase),
+    ("generate", generate_phase),
+    ("test", fast_test_phase),
+    ("sign", sign_phase),
+    ("publish", publish_phase),
+]
+
+
+class WorkerKilled(BaseException):
+    """The process dies (SIGKILL): nothing after it runs, no handler sees it."""
+
+
+@dataclass
+class Bot:
+    settings: Settings
+    github: FakeGitHub
+    store: MemoryStore
+    app: GitHubApp
+    http: httpx.AsyncClient
+    dispatcher: Dispatcher
+    keys: Path
+
+    async def send(self, payload: dict[str, Any], event: str = "issue_comment") -> httpx.Response:
+        body = json.dumps(payload).encode()
+        headers = {
+            "content-type": "application/json",
+            "x-github-event": event,
+            "x-github-delivery": str(uuid.uuid4()),
+            "x-hub-signature-256": signature_of(SECRET, body),
+        }
+        return await self.http.post("/webhook", content=body, headers=headers)
+
+    async def comment(self, body: str = COMMAND) -> httpx.Response:
+        payload = webhook_example("issue_comment", "created")
+        payload["comment"]["body"] = body
+        return await self.send(payload)
+
+    async def dispatch(self) -> None:
+        while await self.dispatcher.run_once():
+            pass
+
+    def jobs_runner(self) -> GitHubJobs:
+        """A worker process: its own runner, as after a restart."""
+        runner = Runner(self.settings, sandbox=Sandbox(backend=DirectBackend()))
+        return GitHubJobs(self.settings, self.app, runner, generator="scaffold", phases=FAST_PHASES)
+
+    async def work(self, job: JobView) -> None:
+        outcome = await self.jobs_runner().run(job)
+        self.store.finish(job.id, state="succeeded" if outcome.ok else "failed")
+
+    def replies(self) -> list[str]:
+        return [c.body for c in self.github.bot_comments(ISSUE)]
+
+
+@pytest.fixture
+async def bot(
+    settings: Settings, github: FakeGitHub, app: GitHubApp, tmp_path: Path
+) -> AsyncIterator[Bot]:
+    key_path, entry = generate_key(tmp_path / "keys")
+    keys = tmp_path / "keys.json"
+    keys.write_text(json.dumps([entry]))
+    data = tmp_path / "data"
+    settings = settings.model_copy(
+        update={"bot_data_dir": data, "signing_key_path": key_path, "sandbox": "none"}
+    )
+    app = GitHubApp(settings)
+    store = MemoryStore()
+    github.collaborators["Codertocat"] = "write"
+    dispatcher = Dispatcher(settings, app, store, store, phases=PHASE_NAMES)
+    asgi = httpx.ASGITransport(app=create_app(settings, store, app))
+    async with httpx.AsyncClient(transport=asgi, base_url="http://bot.test") as http:
+        yield Bot(settings, github, store, app, http, dispatcher, keys)
+
+
+def materialise(files: dict[str, bytes], prefix: str, into: Path) -> Path:
+    for path, data in files.items():
+        if path.startswith(prefix):
+            target = into / path.removeprefix(prefix)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+    return into
+
+
+async def test_a_comment_becomes_one_pull_request_with_exactly_the_signed_files(
+    bot: Bot, tmp_path: Path
+) -> None:
+    answer = await bot.comment()
+    assert answer.status_code == 202
+    await bot.dispatch()
+    assert bot.github.reactions == [("comment", COMMENT_ID, "eyes")]
+    [job] = bot.store.jobs.values()
+    [tracking] = bot.github.bot_comments(ISSUE)
+    assert job.tracking_comment_id == tracking.id
+    assert tracking.body.startswith(status.tracking_marker(job.id))
+
+    await bot.work(bot.store.jobs[job.id])
+
+    # One pull request, on its own branch from the recorded base, draft by default.
+    [pull] = bot.github.pulls
+    branch = f"plugin-bot/plugin-weather-{job.id[:8]}"
+    assert (pull.head, pull.base, pull.draft) == (branch, "master", True)
+    assert bot.github.commits[bot.github.refs[branch]]["parents"] == [job.base_sha]
+    # Exactly the signed set, and it verifies against the keys for this repository.
+    files = bot.github.files_at(branch)
+    plugin = materialise(files, "plugins/plugin-weather/", tmp_path / "checkout")
+    verified = verify_manifest(
+        plugin,
+        load_keys(bot.keys),
+        repository="Codertocat/Hello-World",
+        plugin_path="plugins/plugin-weather",
+    )
+    statement_files = {s["name"] for s in verified.statement["subject"]}
+    assert {
+        p.removeprefix("plugins/plugin-weather/") for p in files if p.startswith("plugins/")
+    } == (statement_files | {MANIFEST_FILE})
+    assert set(files) - {
+        f"plugins/plugin-weather/{n}" for n in statement_files | {MANIFEST_FILE}
+    } == {"README.md"}
+    # The body: who asked, the components, the tests, how to verify; no Closes by default.
+    assert "for `Codertocat` (#1)" in pull.body
+    assert "| ✅ | `src/__tests__/plugin.test.ts` | loads in a runtime |" in pull.body
+    assert "verify_manifest.py verify plugins/plugin-weather" in pull.body
+    assert "Closes #1" not in pull.body
+
+    # One tracking comment, edited through the phases, ending with the link.
+    assert bot.github.bot_comments(ISSUE) == [tracking]
+    history = tracking.history
+    assert len(history) >= 4
+    assert all(body.startswith(status.tracking_marker(job.id)) for body in history)
+    # Edits are throttled (phases without a pause share one), but they move forward in
+    # phase order and an intermediate state is shown before the last.
+    done_counts = [body.count("✅") for body in history]
+    assert done_counts == sorted(done_counts) and done_counts[-1] == len(FAST_PHASES)
+    assert any("🔄 publish" in body for body in history[1:-1])
+    final = history[-1]
+    for name, _ in FAST_PHASES:
+        assert f"✅ {name} (" in final
+    assert final.endswith(f"**Done:** the pull request is {pull_url(1)}")
+
+
+def pull_url(number: int) -> str:
+    return f"https://github.com/Codertocat/Hello-World/pull/{number}"
+
+
+async def test_a_crash_between_commit_and_pull_request_recovers_to_exactly_one(
+    bot: Bot,
+) -> None:
+    await bot.comment()
+    await bot.dispatch()
+    [job] = bot.store.jobs.values()
+
+    def kill_at_pull_request(method: str, template: str) -> None:
+        if (method, template) == ("POST", PULLS):
+            bot.github.on_request = None
+            raise WorkerKilled
+
+    bot.github.on_request = kill_at_pull_request
+    with pytest.raises(WorkerKilled):
+        await bot.jobs_runner().run(job)
+    branch = f"plugin-bot/plugin-weather-{job.id[:8]}"
+    assert branch in bot.github.refs and bot.github.pulls == []
+
+    # Recovery: attempt 2 on a fresh worker, fresh workspace, same job and comment.
+    bot.store.finish(job.id, attempt=2)
+    await bot.work(bot.store.jobs[job.id])
+    assert len(bot.github.pulls) == 1
+    assert len(bot.github.calls("POST", "/git/refs")) == 1
+    [tracking] = bot.github.bot_comments(ISSUE)
+    assert "attempt 2" in tracking.body and tracking.body.endswith(pull_url(1))
+
+
+async def test_recovery_that_gives_up_leaves_the_comment_failed_not_running(bot: Bot) -> None:
+    await bot.comment()
+    await bot.dispatch()
+    [job] = bot.store.jobs.values()
+    await bot.jobs_runner().abandoned(job, "the worker stopped and the job ran out of attempts")
+    [tracking] = bot.github.bot_comments(ISSUE)
+    assert "· **failed**" in tracking.body
+    assert "**Failed:** the worker stopped and the job ran out of attempts" in tracking.body
+
+
+# ------------------------------------------------------------------ refusals
+
+
+async def no_job_no_pull(bot: Bot) -> None:
+    assert bot.store.jobs == {}
+    assert bot.github.pulls == [] and bot.github.calls("POST", "/git/") == []
+
+
+async def test_a_reader_is_refused_with_the_reason(bot: Bot) -> None:
+    bot.github.collaborators["Codertocat"] = "read"
+    await bot.comment()
+    await bot.dispatch()
+    assert bot.replies() == [
+        "🚫 `Codertocat` has `read` access to this repository; this command needs `write` or "
+        "higher, or a place in `trigger.users` / `trigger.teams` of `.github/plugin-bot.yml`."
+    ]
+    await no_job_no_pull(bot)
+
+
+async def test_a_reader_on_the_configs_user_list_may_create(bot: Bot) -> None:
+    bot.github.collaborators["Codertocat"] = "read"
+    bot.github.set_base_files({".github/plugin-bot.yml": b"trigger:\n  users: [Codertocat]\n"})
+    await bot.comment()
+    await bot.dispatch()
+    assert len(bot.store.jobs) == 1
+
+
+async def test_invalid_config_is_refused_naming_the_field(bot: Bot) -> None:
+    bot.github.set_base_files(
+        {".github/plugin-bot.yml": b"draft: sometimes\nlimits:\n  jobs_per_hour: 50\n"}
+    )
+    await bot.comment()
+    await bot.dispatch()
+    assert bot.replies() == [
+        "⚠️ `.github/plugin-bot.yml` is not valid, so nothing was started:\n\n"
+        "- draft\\: Input should be a valid boolean, unable to interpret input\n"
+        "- limits\\.jobs\\_per\\_hour\\: must be at most 10 \\(the bot\\'s limit\\)"
+    ]
+    await no_job_no_pull(bot)
+
+
+async def test_over_the_hourly_limit_is_refused_with_the_time_of_the_next_slot(
+    bot: Bot,
+) -> None:
+    bot.github.set_base_files({".github/plugin-bot.yml": b"limits:\n  jobs_per_hour: 1\n"})
+    await bot.comment()
+    await bot.comment()
+    await bot.dispatch()
+    assert len(bot.store.jobs) == 1
+    first = next(iter(bot.store.created.values()))
+    when = (first + dt.timedelta(hours=1)).strftime("%Y-%m-%d %H:%M UTC")
+    assert bot.replies()[-1] == (
+        f"⏱️ Not started: at most 1 jobs an hour per installation. The next one can start at {when}."
+    )
+
+
+async def test_over_the_running_limit_is_queued_with_its_position(bot: Bot) -> None:
+    bot.github.set_base_files({".github/plugin-bot.yml": b"limits:\n  max_running: 1\n"})
+    await bot.comment()
+    await bot.comment()
+    await bot.dispatch()
+    second = list(bot.store.jobs.values())[1]
+    tracking = bot.github.comments[second.tracking_comment_id or 0]
+    assert status.md(status.queued(second.id, 1)) in tracking.body
+
+
+@pytest.mark.parametrize("kind", ["forged", "replayed", "oversized", "bot"])
+async def test_refused_deliveries_make_no_job_and_no_pull_request(bot: Bot, kind: str) -> None:
+    payload = webhook_example("issue_comment", "created")
+    payload["comment"]["body"] = COMMAND
+    body = json.dumps(payload).encode()
+    headers = {
+        "content-type": "application/json",
+        "x-github-event": "issue_comment",
+        "x-github-delivery": "d-1",
+        "x-hub-signature-256": signature_of(SECRET, body),
+    }
+    if kind == "forged":
+        headers["x-hub-signature-256"] = signature_of("guess", body)
+    if kind == "replayed":
+        assert (await bot.http.post("/webhook", content=body, headers=headers)).status_code == 202
+        await bot.dispatch()
+        jobs_before = dict(bot.store.jobs)
+    if kind == "oversized":
+        headers["content-length"] = str(bot.settings.webhook_max_bytes + 1)
+    if kind == "bot":
+        payload["sender"] = webhook_sender("check_suite", lambda s: s.get("type") == "Bot")
+        body = json.dumps(payload).encode()
+        headers["x-hub-signature-256"] = signature_of(SECRET, body)
+    answer = await bot.http.post("/webhook", content=body, headers=headers)
+    await bot.dispatch()
+    expected = {
+        "forged": (401, {"error": "the signature does not match"}),
+        "replayed": (200, {"duplicate": True}),
+        "oversized": (
+            413,
+            {"error": f"the body is larger than {bot.settings.webhook_max_bytes} bytes"},
+        ),
+        "bot": (200, {"ignored": "written by a bot"}),
+    }[kind]
+    assert (answer.status_code, answer.json()) == expected
+    if kind == "replayed":
+        assert bot.store.jobs == jobs_before and len(bot.store.commands) == 1
+        return
+    await no_job_no_pull(bot)
+
+
+async def test_an_unknown_command_gets_the_closest_one(bot: Bot) -> None:
+    await bot.comment("/plugin-stauts")
+    await bot.dispatch()
+    assert bot.replies() == [
+        "❓ `/plugin-stauts` is not a plugin-bot command. Did you mean `/plugin-status`? "
+        "`/plugin-help` lists them."
+    ]
+
+
+async def test_status_jobs_and_cancel_answer_from_the_store(bot: Bot) -> None:
+    await bot.comment()
+    await bot.dispatch()
+    [job] = bot.store.jobs.values()
+    await bot.comment("/plugin-jobs")
+    await bot.comment(f"/plugin-cancel {job.id}")
+    await bot.dispatch()
+    replies = bot.replies()
+    assert replies[-2] == f"Jobs on this issue:\n\n- `{job.id}` · queued"
+    assert replies[-1] == f"🛑 Cancelling job `{job.id}`."
+    assert bot.store.cancel_requested == {job.id}
+
+
+async def test_a_command_in_a_new_issue_without_installation_id_is_looked_up(bot: Bot) -> None:
+    payload = webhook_example("issues", "opened", with_installation=False)
+    payload["issue"]["body"] = COMMAND
+    assert (await bot.send(payload, event="issues")).status_code == 202
+    await bot.dispatch()
+    number = payload["issue"]["number"]
+    assert bot.github.reactions == [("issue", number, "eyes")]
+    assert len(bot.store.jobs) == 1
+    assert bot.github.calls("GET", "/repos/Codertocat/Hello-World/installation")
