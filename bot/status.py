@@ -238,7 +238,7 @@ def _ending(view: TrackingView) -> str:
     if view.state == "cancelled":
         return "**Cancelled.** `/plugin-retry " + view.job_id + "` starts it again."
     if view.state == "failed":
-        where = f" in **{view.failed_phase}**" if view.failed_phase else ""
+        where = f" in `{view.failed_phase}`" if view.failed_phase else ""
         text = f"**Failed{where}:** {md(view.error, 500)}"
         if view.failure_tail:
             text += "\n\n<details><summary>last lines</summary>\n\n"
