@@ -15,7 +15,8 @@ def test_create_takes_the_rest_of_the_line_and_the_following_lines_with_a_fenced
     command = parse_command(text)
     assert command == Command(
         CommandName.CREATE,
-        'a weather plugin\nthat reports the temperature\n\n```json\n{"name": "plugin-weather"}\n```',
+        "a weather plugin\nthat reports the temperature\n\n"
+        '```json\n{"name": "plugin-weather"}\n```',
     )
 
 
