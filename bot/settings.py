@@ -142,6 +142,39 @@ class Settings(BaseSettings):
     signing_key_path: Path | None = None
     signing_key_passphrase: SecretStr | None = None
 
+    # Jobs (bot/jobs): the store, the queue, workers, limits and retention.
+    # SQLite waits this long for another writer before giving up (all processes share it).
+    database_busy_timeout_ms: int = Field(default=10_000, ge=0)
+    # embedded: job rows in the database are the queue (SQLite or PostgreSQL, workers poll);
+    # procrastinate: PostgreSQL only, procrastinate carries jobs to workers on any machine.
+    # auto: procrastinate on PostgreSQL, embedded on SQLite.
+    queue_backend: Literal["auto", "embedded", "procrastinate"] = "auto"
+    worker_concurrency: int = Field(default=2, ge=1, le=64)
+    # A running job's lease is renewed every heartbeat; a lease not renewed for job_lease_s
+    # means its worker died, and the job is retried (once) or failed.
+    job_lease_s: float = Field(default=30.0, gt=0)
+    job_heartbeat_s: float = Field(default=5.0, gt=0)
+    job_max_attempts: int = Field(default=2, ge=1, le=10)
+    # How often a worker looks for cancel requests of its running jobs (a cancel must land
+    # within 2 s), for expired leases, and (embedded queue, when idle) for new jobs.
+    cancel_poll_s: float = Field(default=0.5, gt=0)
+    recovery_poll_s: float = Field(default=5.0, gt=0)
+    queue_poll_s: float = Field(default=0.5, gt=0)
+    # Limits, evaluated in the database so they hold across processes and machines. Jobs
+    # created in a sliding hour (refused beyond it), and jobs running at once (queued beyond
+    # it), per installation, per repository and per requester.
+    limit_jobs_per_hour_installation: int = Field(default=10, ge=1)
+    limit_jobs_per_hour_repository: int = Field(default=10, ge=1)
+    limit_jobs_per_hour_requester: int = Field(default=10, ge=1)
+    limit_running_installation: int = Field(default=10, ge=1)
+    limit_running_repository: int = Field(default=10, ge=1)
+    limit_running_requester: int = Field(default=10, ge=1)
+    # Retention: workspaces of jobs finished this long ago are deleted (rows kept); rows
+    # (and their events) are deleted after the longer period. The sweep runs this often.
+    retention_workspace_days: float = Field(default=7.0, gt=0)
+    retention_rows_days: float = Field(default=90.0, gt=0)
+    retention_sweep_s: float = Field(default=3600.0, gt=0)
+
     # Running untrusted code
     sandbox: Literal["bwrap", "none"] = "bwrap"
     command_timeout_s: float = Field(default=300.0, gt=0)
@@ -202,6 +235,11 @@ class Settings(BaseSettings):
     @property
     def work_dir(self) -> Path:
         return self.bot_data_dir / "work"
+
+    @property
+    def results_dir(self) -> Path:
+        """Where a job submitted without GitHub publishes: ``results/<job id>/<name>/``."""
+        return self.bot_data_dir / "results"
 
     @property
     def effective_database_url(self) -> str:

@@ -1,0 +1,1 @@
+"""Durable jobs: the store, its migrations, the queues, workers and limits."""
