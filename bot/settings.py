@@ -107,10 +107,6 @@ class Settings(BaseSettings):
     github_timeout_s: float = Field(default=30.0, gt=0)
     # At most this often a job's tracking comment is edited (the last state always lands).
     tracking_edit_interval_s: float = Field(default=1.0, ge=0)
-    # Per installation: jobs started in a sliding hour, and jobs running at once. A
-    # repository's config may lower them, never raise them.
-    jobs_per_hour: int = Field(default=10, ge=1)
-    max_running: int = Field(default=10, ge=1)
     # Where generated plugins go in a target repository, unless its config says otherwise.
     plugins_folder: str = "plugins"
     # Packages a repository may add to the allow-list through its config (name -> range).

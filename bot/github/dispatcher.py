@@ -18,7 +18,15 @@ from bot.github.commands import CommandName
 from bot.github.context import EventContext
 from bot.github.data.repository import BranchHead, default_branch_head, read_text
 from bot.github.operations.comments import ensure_comment
-from bot.github.ports import FINISHED, Admission, CommandInbox, JobDesk, JobLimits, JobView, NewJob
+from bot.github.ports import (
+    FINISHED,
+    Admission,
+    CommandInbox,
+    JobDesk,
+    JobView,
+    NewJob,
+    RepoJobLimits,
+)
 from bot.github.validation.config import RepoConfigError, parse_repo_config
 from bot.github.validation.permissions import may_write
 from bot.settings import REPO_CONFIG_PATH, RepoConfig, Settings
@@ -30,12 +38,13 @@ Onboarding = Callable[[EventContext, BranchHead], Awaitable[bool]]
 
 
 def waiting_view(job: JobView, phases: tuple[str, ...], note: str = "") -> TrackingView:
+    """A new job's comment; ``note`` is the bot's own text (the queue position)."""
     return TrackingView(
         job_id=job.id,
         requester=job.requester,
         state="queued",
         phases=[PhaseLine(name, "waiting") for name in phases],
-        activity=note,
+        extra=(note,) if note else (),
     )
 
 
@@ -81,7 +90,9 @@ class Dispatcher:
             await ctx.react()
             outcome = await self.handlers[trigger.command.name](ctx)
         ctx.log.info("command.handled", outcome=outcome)
-        await self.inbox.finish_command(stored.id, outcome)
+        kind, _, job_id = outcome.partition(":")
+        started = job_id if kind in {"accepted", "queued"} else None
+        await self.inbox.finish_command(stored.id, outcome, started)
         return True
 
     # ------------------------------------------------------------------ checks
@@ -105,16 +116,8 @@ class Dispatcher:
             return "refused:config"
         return None
 
-    def _limits(self, config: RepoConfig) -> JobLimits:
-        return JobLimits(
-            jobs_per_hour=min(
-                self.settings.jobs_per_hour,
-                config.limits.jobs_per_hour or self.settings.jobs_per_hour,
-            ),
-            max_running=min(
-                self.settings.max_running, config.limits.max_running or self.settings.max_running
-            ),
-        )
+    def _limits(self, config: RepoConfig) -> RepoJobLimits:
+        return RepoJobLimits(config.limits.jobs_per_hour, config.limits.max_running)
 
     async def _find_job(self, ctx: EventContext) -> JobView | None:
         if ctx.command.argument:
@@ -136,15 +139,7 @@ class Dispatcher:
         if refused is not None:
             return refused
         assert isinstance(config, RepoConfig)
-        job = NewJob(
-            command_id=ctx.command_id,
-            trigger=ctx.trigger,
-            description=description,
-            base_branch=head.branch,
-            base_sha=head.sha,
-            plugins_folder=config.plugins_folder,
-            retry_of=retry_of,
-        )
+        job = NewJob(ctx.command_id, ctx.trigger, description, retry_of=retry_of)
         admission = await self.desk.admit(job, self._limits(config))
         return await self._answer_admission(ctx, admission)
 

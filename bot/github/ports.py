@@ -1,7 +1,7 @@
 """What the GitHub front needs from the job store, as small protocols.
 
-The durable store (``bot/jobs/store.py``, the jobs issue) implements these; the front
-depends only on what is written here, so it can be read and tested on its own.
+:class:`bot.github.desk.StoreDesk` implements them over ``bot.jobs.store.Store``; the
+front depends only on what is written here.
 """
 
 from __future__ import annotations
@@ -30,11 +30,11 @@ class StoredCommand:
 
 
 @dataclass(frozen=True)
-class JobLimits:
-    """The limits one job is admitted under: the bot's, lowered by the repository's."""
+class RepoJobLimits:
+    """A repository's own lower limits (None: the bot's)."""
 
-    jobs_per_hour: int
-    max_running: int
+    jobs_per_hour: int | None = None
+    max_running: int | None = None
 
 
 @dataclass(frozen=True)
@@ -42,9 +42,6 @@ class NewJob:
     command_id: int
     trigger: Trigger
     description: str
-    base_branch: str
-    base_sha: str
-    plugins_folder: str
     retry_of: str | None = None
 
 
@@ -68,17 +65,18 @@ class JobView:
     requester: str
     state: JobState
     phase: str | None
-    plugin_name: str | None
     pr_url: str | None
     tracking_comment_id: int | None
     description: str
-    base_branch: str
-    base_sha: str
-    plugins_folder: str
     installation_id: int
     comment_id: int | None
     delivery_id: str
     attempt: int = 1
+    plugin_name: str | None = None
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:8]
 
 
 class CommandInbox(Protocol):
@@ -89,18 +87,22 @@ class CommandInbox(Protocol):
 
     async def claim_command(self) -> StoredCommand | None: ...
 
-    async def finish_command(self, command_id: int, outcome: str) -> None: ...
+    async def finish_command(self, command_id: int, outcome: str, job_id: str | None) -> None: ...
 
 
 class JobDesk(Protocol):
-    async def admit(self, job: NewJob, limits: JobLimits) -> Admission:
+    async def admit(self, job: NewJob, limits: RepoJobLimits) -> Admission:
         """Evaluate the limits and create the job row, atomically, in the database."""
         ...
 
     async def set_tracking_comment(self, job_id: str, comment_id: int) -> None: ...
 
-    async def get_job(self, job_id: str) -> JobView | None: ...
+    async def get_job(self, job_id: str) -> JobView | None:
+        """By id or unambiguous short id."""
+        ...
 
-    async def jobs_on_issue(self, repository: str, issue: int) -> list[JobView]: ...
+    async def jobs_on_issue(self, repository: str, issue: int) -> list[JobView]:
+        """Oldest first."""
+        ...
 
     async def request_cancel(self, job_id: str) -> bool: ...

@@ -13,7 +13,14 @@ import json
 
 from bot import status
 from bot.github.client import GitHubApp
-from bot.github.data.repository import BranchHead, RepoRef, branch_sha, path_exists, read_text
+from bot.github.data.repository import (
+    BranchHead,
+    RepoRef,
+    branch_sha,
+    default_branch_head,
+    path_exists,
+    read_text,
+)
 from bot.github.operations.pull_request import PullRequestPlan, publish_pull_request
 from bot.github.ports import JobView
 from bot.github.validation.config import RepoConfigError, parse_repo_config
@@ -53,7 +60,7 @@ class PullRequestPublisher:
         self.app = app
         self.job = job
         self.repo = RepoRef.parse(job.repository)
-        self.base = BranchHead(job.base_branch, job.base_sha)
+        self.base = BranchHead("", "")  # the default branch's head when the job starts
         self.config = RepoConfig()
 
     def _spec(self, ctx: JobContext) -> PluginSpec:
@@ -68,6 +75,7 @@ class PullRequestPublisher:
         spec = self._spec(ctx)
         branch = branch_for(spec, self.job.id)
         async with self.app.installation(self.job.installation_id) as inst:
+            self.base = await default_branch_head(inst, self.repo)
             text = await read_text(inst, self.repo, REPO_CONFIG_PATH, self.base.sha)
             try:
                 self.config = parse_repo_config(text, self.settings)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 import respx
@@ -11,6 +13,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from bot.github.client import GitHubApp
+from bot.github.desk import StoreDesk
+from bot.jobs.migrations import upgrade
+from bot.jobs.store import Store
 from bot.settings import Settings
 from tests.fakes.github import NPM_FIXTURES, FakeGitHub
 
@@ -73,3 +78,32 @@ def github(app_key: tuple[str, bytes]) -> Iterator[FakeGitHub]:
 @pytest.fixture
 async def app(settings: Settings, github: FakeGitHub) -> AsyncIterator[GitHubApp]:
     yield GitHubApp(settings)
+
+
+class Clock:
+    """The store's clock, moved by the test (leases, the hourly window)."""
+
+    def __init__(self) -> None:
+        self.now = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC)
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def store(tmp_path: Path, clock: Clock) -> AsyncIterator[Store]:
+    """The real job store, on SQLite, migrated."""
+    real = Store.from_url(f"sqlite+aiosqlite:///{tmp_path / 'jobs.db'}", clock=clock)
+    await upgrade(real)
+    yield real
+    await real.close()
+
+
+@pytest.fixture
+def desk(store: Store, settings: Settings) -> StoreDesk:
+    return StoreDesk(store, settings)

@@ -21,10 +21,12 @@ import pytest
 
 from bot import status
 from bot.github.client import GitHubApp
+from bot.github.desk import StoreDesk, job_view
 from bot.github.dispatcher import Dispatcher
 from bot.github.jobs import GitHubJobs
 from bot.github.ports import JobView
 from bot.github.webhooks import signature_of
+from bot.jobs.store import Job, JobOutcome, JobState, Store
 from bot.manifest import MANIFEST_FILE, generate_key, load_keys, verify_manifest
 from bot.pipeline import PHASE_NAMES
 from bot.pipeline.context import JobContext, Phase
@@ -39,8 +41,7 @@ from bot.server import create_app
 from bot.settings import Settings
 from bot.testresults import TestCase, TestResults
 from tests.fakes.github import FakeGitHub, webhook_example, webhook_sender
-from tests.fakes.store import MemoryStore
-from tests.github.conftest import SECRET
+from tests.github.conftest import SECRET, Clock
 
 COMMAND = "/create-plugin a weather plugin that reports the current temperature for a city"
 ISSUE = 1
@@ -90,7 +91,9 @@ class WorkerKilled(BaseException):
 class Bot:
     settings: Settings
     github: FakeGitHub
-    store: MemoryStore
+    store: Store
+    desk: StoreDesk
+    clock: Clock
     app: GitHubApp
     http: httpx.AsyncClient
     dispatcher: Dispatcher
@@ -120,9 +123,25 @@ class Bot:
         runner = Runner(self.settings, sandbox=Sandbox(backend=DirectBackend()))
         return GitHubJobs(self.settings, self.app, runner, generator="scaffold", phases=FAST_PHASES)
 
-    async def work(self, job: JobView) -> None:
-        outcome = await self.jobs_runner().run(job)
-        self.store.finish(job.id, state="succeeded" if outcome.ok else "failed")
+    async def claim(self, owner: str = "worker-1") -> Job:
+        job = await self.store.claim_next(owner, lease_s=30)
+        assert job is not None
+        return job
+
+    async def work(self, owner: str = "worker-1") -> Job:
+        """What a worker does with the next job: run it, record how it ended."""
+        job = await self.claim(owner)
+        outcome = await self.jobs_runner().run(job_view(job))
+        published = outcome.published
+        if published is not None:
+            await self.store.set_published(job.id, branch=published.branch, pr_url=published.url)
+        state = JobState.SUCCEEDED if outcome.ok else JobState.FAILED
+        finished = await self.store.finish(job.id, owner, JobOutcome(state=state))
+        assert finished is not None
+        return finished
+
+    async def jobs(self) -> list[JobView]:
+        return [job_view(j) for j in await self.store.list_jobs()]
 
     def replies(self) -> list[str]:
         return [c.body for c in self.github.bot_comments(ISSUE)]
@@ -130,7 +149,11 @@ class Bot:
 
 @pytest.fixture
 async def bot(
-    settings: Settings, github: FakeGitHub, app: GitHubApp, tmp_path: Path
+    settings: Settings,
+    github: FakeGitHub,
+    store: Store,
+    clock: Clock,
+    tmp_path: Path,
 ) -> AsyncIterator[Bot]:
     key_path, entry = generate_key(tmp_path / "keys")
     keys = tmp_path / "keys.json"
@@ -140,12 +163,12 @@ async def bot(
         update={"bot_data_dir": data, "signing_key_path": key_path, "sandbox": "none"}
     )
     app = GitHubApp(settings)
-    store = MemoryStore()
+    desk = StoreDesk(store, settings)
     github.collaborators["Codertocat"] = "write"
-    dispatcher = Dispatcher(settings, app, store, store, phases=PHASE_NAMES)
-    asgi = httpx.ASGITransport(app=create_app(settings, store, app))
+    dispatcher = Dispatcher(settings, app, desk, desk, phases=PHASE_NAMES)
+    asgi = httpx.ASGITransport(app=create_app(settings, desk, app))
     async with httpx.AsyncClient(transport=asgi, base_url="http://bot.test") as http:
-        yield Bot(settings, github, store, app, http, dispatcher, keys)
+        yield Bot(settings, github, store, desk, clock, app, http, dispatcher, keys)
 
 
 def materialise(files: dict[str, bytes], prefix: str, into: Path) -> Path:
@@ -164,18 +187,20 @@ async def test_a_comment_becomes_one_pull_request_with_exactly_the_signed_files(
     assert answer.status_code == 202
     await bot.dispatch()
     assert bot.github.reactions == [("comment", COMMENT_ID, "eyes")]
-    [job] = bot.store.jobs.values()
+    [job] = await bot.jobs()
     [tracking] = bot.github.bot_comments(ISSUE)
     assert job.tracking_comment_id == tracking.id
     assert tracking.body.startswith(status.tracking_marker(job.id))
+    base_sha = bot.github.refs["master"]
 
-    await bot.work(bot.store.jobs[job.id])
+    finished = await bot.work()
+    assert (finished.state, finished.pr_url) == (JobState.SUCCEEDED, pull_url(1))
 
     # One pull request, on its own branch from the recorded base, draft by default.
     [pull] = bot.github.pulls
     branch = f"plugin-bot/plugin-weather-{job.id[:8]}"
     assert (pull.head, pull.base, pull.draft) == (branch, "master", True)
-    assert bot.github.commits[bot.github.refs[branch]]["parents"] == [job.base_sha]
+    assert bot.github.commits[bot.github.refs[branch]]["parents"] == [base_sha]
     # Exactly the signed set, and it verifies against the keys for this repository.
     files = bot.github.files_at(branch)
     plugin = materialise(files, "plugins/plugin-weather/", tmp_path / "checkout")
@@ -223,7 +248,6 @@ async def test_a_crash_between_commit_and_pull_request_recovers_to_exactly_one(
 ) -> None:
     await bot.comment()
     await bot.dispatch()
-    [job] = bot.store.jobs.values()
 
     def kill_at_pull_request(method: str, template: str) -> None:
         if (method, template) == ("POST", PULLS):
@@ -231,14 +255,18 @@ async def test_a_crash_between_commit_and_pull_request_recovers_to_exactly_one(
             raise WorkerKilled
 
     bot.github.on_request = kill_at_pull_request
+    job = await bot.claim("worker-1")
     with pytest.raises(WorkerKilled):
-        await bot.jobs_runner().run(job)
+        await bot.jobs_runner().run(job_view(job))
     branch = f"plugin-bot/plugin-weather-{job.id[:8]}"
     assert branch in bot.github.refs and bot.github.pulls == []
 
-    # Recovery: attempt 2 on a fresh worker, fresh workspace, same job and comment.
-    bot.store.finish(job.id, attempt=2)
-    await bot.work(bot.store.jobs[job.id])
+    # Its lease expires; recovery puts it back; a fresh worker runs attempt 2.
+    bot.clock.now += dt.timedelta(minutes=5)
+    [recovery] = await bot.store.recover_expired()
+    assert (recovery.job_id, recovery.requeued) == (job.id, True)
+    finished = await bot.work("worker-2")
+    assert (finished.state, finished.attempts) == (JobState.SUCCEEDED, 2)
     assert len(bot.github.pulls) == 1
     assert len(bot.github.calls("POST", "/git/refs")) == 1
     [tracking] = bot.github.bot_comments(ISSUE)
@@ -248,7 +276,7 @@ async def test_a_crash_between_commit_and_pull_request_recovers_to_exactly_one(
 async def test_recovery_that_gives_up_leaves_the_comment_failed_not_running(bot: Bot) -> None:
     await bot.comment()
     await bot.dispatch()
-    [job] = bot.store.jobs.values()
+    [job] = await bot.jobs()
     await bot.jobs_runner().abandoned(job, "the worker stopped and the job ran out of attempts")
     [tracking] = bot.github.bot_comments(ISSUE)
     assert "· **failed**" in tracking.body
@@ -259,7 +287,7 @@ async def test_recovery_that_gives_up_leaves_the_comment_failed_not_running(bot:
 
 
 async def no_job_no_pull(bot: Bot) -> None:
-    assert bot.store.jobs == {}
+    assert await bot.jobs() == []
     assert bot.github.pulls == [] and bot.github.calls("POST", "/git/") == []
 
 
@@ -279,7 +307,7 @@ async def test_a_reader_on_the_configs_user_list_may_create(bot: Bot) -> None:
     bot.github.set_base_files({".github/plugin-bot.yml": b"trigger:\n  users: [Codertocat]\n"})
     await bot.comment()
     await bot.dispatch()
-    assert len(bot.store.jobs) == 1
+    assert len(await bot.jobs()) == 1
 
 
 async def test_invalid_config_is_refused_naming_the_field(bot: Bot) -> None:
@@ -301,24 +329,31 @@ async def test_over_the_hourly_limit_is_refused_with_the_time_of_the_next_slot(
 ) -> None:
     bot.github.set_base_files({".github/plugin-bot.yml": b"limits:\n  jobs_per_hour: 1\n"})
     await bot.comment()
+    await bot.dispatch()
+    bot.clock.now += dt.timedelta(minutes=10)
     await bot.comment()
     await bot.dispatch()
-    assert len(bot.store.jobs) == 1
-    first = next(iter(bot.store.created.values()))
-    when = (first + dt.timedelta(hours=1)).strftime("%Y-%m-%d %H:%M UTC")
+    [job] = await bot.store.list_jobs()
+    when = (job.created_at + dt.timedelta(hours=1)).strftime("%Y-%m-%d %H:%M UTC")
+    assert when == "2026-12-01 13:00 UTC"
     assert bot.replies()[-1] == (
-        f"⏱️ Not started: at most 1 jobs an hour per installation. The next one can start at {when}."
+        f"⏱️ Not started: at most 1 jobs an hour per repository. The next one can start at {when}."
     )
 
 
 async def test_over_the_running_limit_is_queued_with_its_position(bot: Bot) -> None:
     bot.github.set_base_files({".github/plugin-bot.yml": b"limits:\n  max_running: 1\n"})
     await bot.comment()
+    await bot.dispatch()
+    await bot.claim()  # the first one runs
+    bot.clock.now += dt.timedelta(seconds=1)
     await bot.comment()
     await bot.dispatch()
-    second = list(bot.store.jobs.values())[1]
+    second = (await bot.jobs())[0]
     tracking = bot.github.comments[second.tracking_comment_id or 0]
-    assert status.md(status.queued(second.id, 1)) in tracking.body
+    assert f"\n⏳ Queued as job `{second.id}`, position 1; it starts when a slot frees." in (
+        tracking.body
+    )
 
 
 @pytest.mark.parametrize("kind", ["forged", "replayed", "oversized", "bot"])
@@ -337,7 +372,7 @@ async def test_refused_deliveries_make_no_job_and_no_pull_request(bot: Bot, kind
     if kind == "replayed":
         assert (await bot.http.post("/webhook", content=body, headers=headers)).status_code == 202
         await bot.dispatch()
-        jobs_before = dict(bot.store.jobs)
+        jobs_before = await bot.jobs()
     if kind == "oversized":
         headers["content-length"] = str(bot.settings.webhook_max_bytes + 1)
     if kind == "bot":
@@ -357,7 +392,7 @@ async def test_refused_deliveries_make_no_job_and_no_pull_request(bot: Bot, kind
     }[kind]
     assert (answer.status_code, answer.json()) == expected
     if kind == "replayed":
-        assert bot.store.jobs == jobs_before and len(bot.store.commands) == 1
+        assert await bot.jobs() == jobs_before and len(jobs_before) == 1
         return
     await no_job_no_pull(bot)
 
@@ -374,14 +409,15 @@ async def test_an_unknown_command_gets_the_closest_one(bot: Bot) -> None:
 async def test_status_jobs_and_cancel_answer_from_the_store(bot: Bot) -> None:
     await bot.comment()
     await bot.dispatch()
-    [job] = bot.store.jobs.values()
+    [job] = await bot.jobs()
     await bot.comment("/plugin-jobs")
-    await bot.comment(f"/plugin-cancel {job.id}")
+    await bot.comment(f"/plugin-cancel {job.short_id}")
     await bot.dispatch()
     replies = bot.replies()
     assert replies[-2] == f"Jobs on this issue:\n\n- `{job.id}` · queued"
     assert replies[-1] == f"🛑 Cancelling job `{job.id}`."
-    assert bot.store.cancel_requested == {job.id}
+    [cancelled] = await bot.store.list_jobs()
+    assert cancelled.state == JobState.CANCELLED
 
 
 async def test_a_command_in_a_new_issue_without_installation_id_is_looked_up(bot: Bot) -> None:
@@ -391,5 +427,5 @@ async def test_a_command_in_a_new_issue_without_installation_id_is_looked_up(bot
     await bot.dispatch()
     number = payload["issue"]["number"]
     assert bot.github.reactions == [("issue", number, "eyes")]
-    assert len(bot.store.jobs) == 1
+    assert len(await bot.jobs()) == 1
     assert bot.github.calls("GET", "/repos/Codertocat/Hello-World/installation")

@@ -13,11 +13,12 @@ import pytest
 
 from bot.github.client import GitHubApp
 from bot.github.commands import CommandName
+from bot.github.desk import StoreDesk
 from bot.github.webhooks import signature_of
+from bot.jobs.store import Store
 from bot.server import create_app
 from bot.settings import Settings
 from tests.fakes.github import FakeGitHub, webhook_example, webhook_sender
-from tests.fakes.store import MemoryStore
 from tests.github.conftest import SECRET
 
 COMMAND = "/create-plugin a weather plugin that reports the current temperature for a city"
@@ -40,16 +41,19 @@ def headers_for(
     }
 
 
-@pytest.fixture
-def store() -> MemoryStore:
-    return MemoryStore()
+async def stored(store: Store) -> list[Any]:
+    """Every command in the store, oldest first."""
+    found = []
+    while (command := await store.claim_command("test")) is not None:
+        found.append(command)
+    return found
 
 
 @pytest.fixture
 async def client(
-    settings: Settings, store: MemoryStore, app: GitHubApp
+    settings: Settings, desk: StoreDesk, app: GitHubApp
 ) -> AsyncIterator[httpx.AsyncClient]:
-    asgi = httpx.ASGITransport(app=create_app(settings, store, app))
+    asgi = httpx.ASGITransport(app=create_app(settings, desk, app))
     async with httpx.AsyncClient(transport=asgi, base_url="http://bot.test") as http:
         yield http
 
@@ -60,12 +64,14 @@ async def post(client: httpx.AsyncClient, payload: Any, **kw: Any) -> httpx.Resp
 
 
 async def test_a_signed_command_is_stored_before_the_202_and_nothing_goes_out(
-    client: httpx.AsyncClient, store: MemoryStore, github: FakeGitHub
+    client: httpx.AsyncClient, desk: StoreDesk, github: FakeGitHub
 ) -> None:
     answer = await post(client, comment_payload())
     assert (answer.status_code, answer.json()) == (202, {"accepted": "/create-plugin"})
-    [stored] = store.commands
-    trigger = stored.trigger
+    claimed = await desk.claim_command()
+    assert claimed is not None and await desk.claim_command() is None
+    trigger = claimed.trigger
+    assert trigger.body == COMMAND
     assert trigger.command.name is CommandName.CREATE
     assert trigger.command.argument == COMMAND.removeprefix("/create-plugin ")
     assert (trigger.repository, trigger.issue_number, trigger.installation_id) == (
@@ -78,20 +84,20 @@ async def test_a_signed_command_is_stored_before_the_202_and_nothing_goes_out(
 
 
 async def test_every_configured_secret_is_accepted_for_rotation(
-    client: httpx.AsyncClient, store: MemoryStore
+    client: httpx.AsyncClient, store: Store
 ) -> None:
     answer = await post(client, comment_payload(), secret="old-secret")
     assert answer.status_code == 202
 
 
 async def test_a_replayed_delivery_runs_nothing_twice_and_still_answers_2xx(
-    client: httpx.AsyncClient, store: MemoryStore
+    client: httpx.AsyncClient, store: Store
 ) -> None:
     first = await post(client, comment_payload(), delivery="d-1")
     again = await post(client, comment_payload(), delivery="d-1")
     assert (first.status_code, again.status_code) == (202, 200)
     assert again.json() == {"duplicate": True}
-    assert len(store.commands) == 1
+    assert len(await stored(store)) == 1
 
 
 @pytest.mark.parametrize(
@@ -115,7 +121,7 @@ async def test_a_replayed_delivery_runs_nothing_twice_and_still_answers_2xx(
 )
 async def test_refused_deliveries_say_why_and_store_nothing(
     client: httpx.AsyncClient,
-    store: MemoryStore,
+    store: Store,
     change: dict[str, str],
     status: int,
     reason: str,
@@ -124,20 +130,20 @@ async def test_refused_deliveries_say_why_and_store_nothing(
     headers = {**headers_for(body), **change}
     answer = await client.post("/webhook", content=body, headers=headers)
     assert (answer.status_code, answer.json()) == (status, {"error": reason})
-    assert store.commands == []
+    assert await stored(store) == []
 
 
 async def test_a_forged_body_under_a_real_signature_is_refused(
-    client: httpx.AsyncClient, store: MemoryStore
+    client: httpx.AsyncClient, store: Store
 ) -> None:
     body = json.dumps(comment_payload("hello")).encode()
     forged = json.dumps(comment_payload()).encode()
     answer = await client.post("/webhook", content=forged, headers=headers_for(body))
     assert (answer.status_code, answer.json()) == (401, {"error": "the signature does not match"})
-    assert store.commands == []
+    assert await stored(store) == []
 
 
-async def test_malformed_json_is_a_400(client: httpx.AsyncClient, store: MemoryStore) -> None:
+async def test_malformed_json_is_a_400(client: httpx.AsyncClient, store: Store) -> None:
     body = b'{"action": "created",'
     answer = await client.post("/webhook", content=body, headers=headers_for(body))
     assert answer.status_code == 400
@@ -145,7 +151,7 @@ async def test_malformed_json_is_a_400(client: httpx.AsyncClient, store: MemoryS
 
 
 async def test_an_oversized_body_is_refused_without_being_read_whole(
-    settings: Settings, store: MemoryStore, app: GitHubApp
+    settings: Settings, store: Store, desk: StoreDesk, app: GitHubApp
 ) -> None:
     settings = settings.model_copy(update={"webhook_max_bytes": 1024})
     sent: list[int] = []
@@ -155,7 +161,7 @@ async def test_an_oversized_body_is_refused_without_being_read_whole(
             sent.append(512)
             yield b" " * 512
 
-    asgi = httpx.ASGITransport(app=create_app(settings, store, app))
+    asgi = httpx.ASGITransport(app=create_app(settings, desk, app))
     async with httpx.AsyncClient(transport=asgi, base_url="http://bot.test") as http:
         headers = headers_for(b"")
         answer = await http.post("/webhook", content=chunks(), headers=headers)
@@ -167,7 +173,7 @@ async def test_an_oversized_body_is_refused_without_being_read_whole(
         {"error": "the body is larger than 1024 bytes"},
     )
     assert declared.status_code == 413
-    assert store.commands == []
+    assert await stored(store) == []
 
 
 async def test_ping_is_answered_200(client: httpx.AsyncClient) -> None:
@@ -188,7 +194,7 @@ async def test_ping_is_answered_200(client: httpx.AsyncClient) -> None:
     ],
 )
 async def test_ignored_comments_start_nothing(
-    client: httpx.AsyncClient, store: MemoryStore, edit: str, reason: str
+    client: httpx.AsyncClient, store: Store, edit: str, reason: str
 ) -> None:
     payload = comment_payload()
     if edit == "bot":
@@ -207,18 +213,16 @@ async def test_ignored_comments_start_nothing(
         payload["comment"]["body"] = "> " + COMMAND + "\n\n```\n" + COMMAND + "\n```"
     answer = await post(client, payload)
     assert (answer.status_code, answer.json()) == (200, {"ignored": reason})
-    assert store.commands == []
+    assert await stored(store) == []
 
 
-async def test_a_command_in_a_new_issue_is_stored(
-    client: httpx.AsyncClient, store: MemoryStore
-) -> None:
+async def test_a_command_in_a_new_issue_is_stored(client: httpx.AsyncClient, store: Store) -> None:
     payload = webhook_example("issues", "opened")
     payload["issue"]["body"] = "Please:\n\n" + COMMAND
     answer = await post(client, payload, event="issues")
     assert answer.status_code == 202
-    [stored] = store.commands
-    assert stored.trigger.comment_id is None and stored.trigger.event == "issues.opened"
+    [command] = await stored(store)
+    assert command.comment_id is None and command.issue == payload["issue"]["number"]
 
 
 async def test_healthz(client: httpx.AsyncClient) -> None:
@@ -226,6 +230,6 @@ async def test_healthz(client: httpx.AsyncClient) -> None:
     assert (answer.status_code, answer.json()) == (200, {"ok": True})
 
 
-def test_create_app_refuses_without_a_secret(settings: Settings) -> None:
+def test_create_app_refuses_without_a_secret(settings: Settings, desk: StoreDesk) -> None:
     with pytest.raises(ValueError, match="webhook secret"):
-        create_app(settings.model_copy(update={"github_webhook_secret": None}), MemoryStore(), None)
+        create_app(settings.model_copy(update={"github_webhook_secret": None}), desk, None)

@@ -34,8 +34,11 @@ def settings_limit(settings: Settings, name: str) -> int | None:
     return int(value) if value is not None else None
 
 
-# RepoConfig.limits field -> the Settings field that caps it.
-SETTINGS_LIMIT_NAMES = {"jobs_per_hour": "jobs_per_hour", "max_running": "max_running"}
+# RepoConfig.limits field -> the Settings field that caps it (the repository scope).
+SETTINGS_LIMIT_NAMES = {
+    "jobs_per_hour": "limit_jobs_per_hour_repository",
+    "max_running": "limit_running_repository",
+}
 
 
 def _problems(error: ValidationError) -> list[str]:
