@@ -26,6 +26,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from bot.errors import BotError
 from bot.manifest import (
     ManifestError,
     VerificationError,
@@ -262,7 +263,17 @@ def build_parser() -> argparse.ArgumentParser:
     keygen = sub.add_parser("keygen", help="a new Ed25519 signing key and its keys-file entry")
     keygen.add_argument("--out", type=Path, default=Path("."), help="where the key is written")
     keygen.add_argument("--passphrase", action="store_true", help="encrypt it (asks twice)")
+    serve = sub.add_parser("serve", help="webhook server with the dispatcher and workers")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=int, default=8000)
     return parser
+
+
+def _serve(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+    from bot.github.service import serve  # the GitHub front loads only for serve
+
+    asyncio.run(serve(settings, args.host, args.port))
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -270,8 +281,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     console = Console(highlight=False)
     try:
         settings = load_settings()
-        if args.command in {"verify", "keygen"}:
-            return {"verify": _verify, "keygen": _keygen}[args.command](args, settings, console)
+        if args.command in {"verify", "keygen", "serve"}:
+            sync = {"verify": _verify, "keygen": _keygen, "serve": _serve}
+            return sync[args.command](args, settings, console)
         handler = {"create": _create, "check": _check}[args.command]
         return asyncio.run(handler(args, settings, console))
     except SpecError as exc:
@@ -281,7 +293,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         console.print("[red]invalid settings in the environment:[/]\n" + escape(problems))
     except yaml.YAMLError as exc:
         console.print(f"[red]the spec file is not valid YAML:[/] {escape(str(exc))}")
-    except (SandboxError, PackError, ManifestError, OSError, ValueError) as exc:
+    except (BotError, SandboxError, PackError, ManifestError, OSError, ValueError) as exc:
         console.print(f"[red]error:[/] {escape(str(exc))}")
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]")
