@@ -18,9 +18,12 @@ import uvicorn
 from bot import status
 from bot.errors import BotError
 from bot.github.client import GitHubApp
+from bot.github.context import EventContext
+from bot.github.data.repository import BranchHead
 from bot.github.desk import StoreDesk, job_view
-from bot.github.dispatcher import Dispatcher
+from bot.github.dispatcher import Dispatcher, Onboarding
 from bot.github.jobs import GitHubJobs
+from bot.github.operations.onboarding import offer_onboarding
 from bot.jobs.migrations import require_current
 from bot.jobs.store import Job, JobOutcome, JobState, Store
 from bot.pipeline import PHASE_NAMES
@@ -108,6 +111,13 @@ class EmbeddedWorkers:
                 await asyncio.wait_for(stop.wait(), self.settings.queue_poll_s)
 
 
+def onboarding_for(settings: Settings) -> Onboarding:
+    async def offer(ctx: EventContext, head: BranchHead) -> bool:
+        return await offer_onboarding(ctx.inst, ctx.repo, head, settings)
+
+    return offer
+
+
 async def dispatch_forever(dispatcher: Dispatcher, stop: asyncio.Event, poll_s: float) -> None:
     while not stop.is_set():
         try:
@@ -126,7 +136,9 @@ async def serve(settings: Settings, host: str, port: int) -> None:
     await require_current(store)
     app = GitHubApp(settings)
     desk = StoreDesk(store, settings)
-    dispatcher = Dispatcher(settings, app, desk, desk, phases=PHASE_NAMES)
+    dispatcher = Dispatcher(
+        settings, app, desk, desk, phases=PHASE_NAMES, onboarding=onboarding_for(settings)
+    )
     workers = EmbeddedWorkers(settings, store, GitHubJobs(settings, app, Runner(settings)))
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings, desk, app), host=host, port=port, log_level="info")

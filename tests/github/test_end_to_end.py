@@ -19,12 +19,14 @@ from typing import Any
 import httpx
 import pytest
 
-from bot import status
+from bot import manifest, status
 from bot.github.client import GitHubApp
 from bot.github.desk import StoreDesk, job_view
 from bot.github.dispatcher import Dispatcher
 from bot.github.jobs import GitHubJobs
 from bot.github.ports import JobView
+from bot.github.service import onboarding_for
+from bot.github.validation.config import parse_repo_config
 from bot.github.webhooks import signature_of
 from bot.jobs.store import Job, JobOutcome, JobState, Store
 from bot.manifest import MANIFEST_FILE, generate_key, load_keys, verify_manifest
@@ -38,7 +40,7 @@ from bot.pipeline.spec import spec_phase
 from bot.runner import Runner
 from bot.sandbox import DirectBackend, Sandbox
 from bot.server import create_app
-from bot.settings import Settings
+from bot.settings import REPO_ROOT, RepoConfig, Settings
 from bot.testresults import TestCase, TestResults
 from tests.fakes.github import FakeGitHub, webhook_example, webhook_sender
 from tests.github.conftest import SECRET, Clock
@@ -165,7 +167,9 @@ async def bot(
     app = GitHubApp(settings)
     desk = StoreDesk(store, settings)
     github.collaborators["Codertocat"] = "write"
-    dispatcher = Dispatcher(settings, app, desk, desk, phases=PHASE_NAMES)
+    dispatcher = Dispatcher(
+        settings, app, desk, desk, phases=PHASE_NAMES, onboarding=onboarding_for(settings)
+    )
     asgi = httpx.ASGITransport(app=create_app(settings, desk, app))
     async with httpx.AsyncClient(transport=asgi, base_url="http://bot.test") as http:
         yield Bot(settings, github, store, desk, clock, app, http, dispatcher, keys)
@@ -429,3 +433,42 @@ async def test_a_command_in_a_new_issue_without_installation_id_is_looked_up(bot
     assert bot.github.reactions == [("issue", number, "eyes")]
     assert len(await bot.jobs()) == 1
     assert bot.github.calls("GET", "/repos/Codertocat/Hello-World/installation")
+
+
+# ------------------------------------------------------------------ onboarding
+
+
+async def test_help_in_a_repository_without_keys_offers_onboarding_once(bot: Bot) -> None:
+    await bot.comment("/plugin-help")
+    await bot.comment("/plugin-help")
+    await bot.dispatch()
+    [pull] = bot.github.pulls
+    assert (pull.head, pull.title, pull.draft) == (
+        "plugin-bot/onboarding",
+        "Set up plugin-bot verification",
+        False,
+    )
+    files = bot.github.files_at("plugin-bot/onboarding")
+    assert sorted(p for p in files if p.startswith(".github/")) == [
+        ".github/plugin-bot.yml",
+        ".github/plugin-bot/keys.json",
+        ".github/plugin-bot/verify_manifest.py",
+    ]
+    assert json.loads(files[".github/plugin-bot/keys.json"]) == json.loads(bot.keys.read_text())
+    assert files[".github/plugin-bot/verify_manifest.py"] == Path(manifest.__file__).read_bytes()
+    workflow = (REPO_ROOT / ".github/workflows/verify-plugin.yml").read_text()
+    assert workflow.rstrip() in pull.body
+    assert bot.replies() == [status.help_text(True), status.help_text(True)]
+
+
+async def test_help_in_a_repository_with_keys_only_answers(bot: Bot) -> None:
+    bot.github.set_base_files({".github/plugin-bot/keys.json": b"[]"})
+    await bot.comment("/plugin-help")
+    await bot.dispatch()
+    assert bot.github.pulls == []
+    assert bot.replies() == [status.help_text(False)]
+
+
+def test_the_onboarding_config_is_valid_and_says_the_defaults(settings: Settings) -> None:
+    text = (REPO_ROOT / "templates/repo/plugin-bot.yml").read_text()
+    assert parse_repo_config(text, settings) == RepoConfig()

@@ -84,7 +84,7 @@ async def test_serve_answers_healthz_and_a_signed_ping(app_key: tuple[str, bytes
         # Nothing may leave the machine: the API is a closed loopback port.
         "GITHUB_API_URL": f"http://127.0.0.1:{_free_port()}/api/v3",
     }
-    process = subprocess.Popen(
+    process = subprocess.Popen(  # noqa: ASYNC220 - the server lives for the whole test
         [sys.executable, "-m", "bot", "serve", "--port", str(port)],
         env=env,
         stdout=subprocess.PIPE,

@@ -85,7 +85,7 @@ async def _branch_holds(inst: Installation, plan: PullRequestPlan, head: str) ->
     return present == _repo_paths(plan)
 
 
-async def _commit(inst: Installation, plan: PullRequestPlan) -> str:
+async def commit_files(inst: Installation, plan: PullRequestPlan) -> str:
     repo = plan.repo.path
     base_commit = await inst.request("GET", f"{repo}/git/commits/{plan.base.sha}")
     entries = []
@@ -111,7 +111,7 @@ async def _commit(inst: Installation, plan: PullRequestPlan) -> str:
     return str(commit["sha"])
 
 
-async def _point_branch(inst: Installation, plan: PullRequestPlan, sha: str, exists: bool) -> None:
+async def point_branch(inst: Installation, plan: PullRequestPlan, sha: str, exists: bool) -> None:
     repo = plan.repo.path
     if exists:
         # Our own branch (plugin-bot/<name>-<job8>): moving it is how a retry replaces
@@ -124,7 +124,7 @@ async def _point_branch(inst: Installation, plan: PullRequestPlan, sha: str, exi
     await inst.create("POST", f"{repo}/git/refs", {"ref": f"refs/heads/{plan.branch}", "sha": sha})
 
 
-async def _open(inst: Installation, plan: PullRequestPlan) -> dict[str, Any]:
+async def open_pull(inst: Installation, plan: PullRequestPlan) -> dict[str, Any]:
     payload = {
         "title": plan.title,
         "head": plan.branch,
@@ -166,9 +166,9 @@ async def publish_pull_request(inst: Installation, plan: PullRequestPlan) -> Pub
     if head is not None and await _branch_holds(inst, plan, head):
         sha = head
     else:
-        sha = await _commit(inst, plan)
-        await _point_branch(inst, plan, sha, exists=head is not None)
-    pull = await _open(inst, plan)
+        sha = await commit_files(inst, plan)
+        await point_branch(inst, plan, sha, exists=head is not None)
+    pull = await open_pull(inst, plan)
     await _decorate(inst, plan, int(pull["number"]))
     return PublishedPullRequest(
         int(pull["number"]), str(pull["html_url"]), plan.branch, sha, reused=False
