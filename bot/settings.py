@@ -107,8 +107,6 @@ class Settings(BaseSettings):
     github_timeout_s: float = Field(default=30.0, gt=0)
     # At most this often a job's tracking comment is edited (the last state always lands).
     tracking_edit_interval_s: float = Field(default=1.0, ge=0)
-    # Where generated plugins go in a target repository, unless its config says otherwise.
-    plugins_folder: str = "plugins"
     # Packages a repository may add to the allow-list through its config (name -> range).
     optional_dependencies: dict[str, str] = Field(default_factory=dict)
 

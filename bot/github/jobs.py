@@ -124,6 +124,7 @@ class GitHubJobs:
         except Exception as exc:
             await reporter.close(state="failed", error=f"{type(exc).__name__}: {exc}")
             raise
+        reporter.settle(outcome.ctx.result.records)
         await reporter.close(**final_state(outcome))
         log.info("job.finished", state=reporter.view.state)
         return outcome

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 
 import structlog
@@ -69,6 +69,13 @@ class TrackingReporter:
         note = record.error or self.lines.get(phase, PhaseLine(phase, "waiting")).note
         self.lines[phase] = PhaseLine(phase, _STATES[record.state], record.wall_s, note)
         self._change(activity=f"{phase} {record.state}")
+
+    def settle(self, records: Mapping[str, PhaseRecord]) -> None:
+        """Take the job's final records: phases skipped after a failure show as skipped."""
+        for name, record in records.items():
+            line = self.lines.get(name, PhaseLine(name, "waiting"))
+            wall = record.wall_s if record.state not in {"pending", "skipped"} else None
+            self.lines[name] = PhaseLine(name, _STATES[record.state], wall, line.note)
 
     # ------------------------------------------------------------ edits
 

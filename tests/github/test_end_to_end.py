@@ -31,7 +31,7 @@ from bot.github.webhooks import signature_of
 from bot.jobs.store import Job, JobOutcome, JobState, Store
 from bot.manifest import MANIFEST_FILE, generate_key, load_keys, verify_manifest
 from bot.pipeline import PHASE_NAMES
-from bot.pipeline.context import JobContext, Phase
+from bot.pipeline.context import JobContext, Phase, PhaseFailed
 from bot.pipeline.generate import generate_phase
 from bot.pipeline.publish import publish_phase
 from bot.pipeline.scaffold import scaffold_phase
@@ -285,6 +285,67 @@ async def test_recovery_that_gives_up_leaves_the_comment_failed_not_running(bot:
     [tracking] = bot.github.bot_comments(ISSUE)
     assert "· **failed**" in tracking.body
     assert "**Failed:** the worker stopped and the job ran out of attempts" in tracking.body
+
+
+async def failing_test_phase(ctx: JobContext) -> None:
+    raise PhaseFailed("1 of 3 tests failed", "FAIL src/__tests__/plugin.test.ts\n@octocat ```")
+
+
+async def test_a_failed_job_says_what_failed_with_the_tail_and_can_be_retried(
+    bot: Bot,
+) -> None:
+    await bot.comment()
+    await bot.dispatch()
+    job = await bot.claim()
+    runner = bot.jobs_runner()
+    runner.phases = [*FAST_PHASES[:3], ("test", failing_test_phase), *FAST_PHASES[4:]]
+    await runner.run(job_view(job))
+    await bot.store.finish(job.id, "worker-1", JobOutcome(state=JobState.FAILED, error="x"))
+    [tracking] = bot.github.bot_comments(ISSUE)
+    body = tracking.body
+    assert "- ❌ test (" in body and "- ➖ sign" in body and "- ➖ publish" in body
+    assert "**Failed in `test`:** 1 of 3 tests failed" in body
+    assert "FAIL src/\\_\\_tests" not in body  # the tail is verbatim, in a fence
+    assert "````text\nFAIL src/__tests__/plugin.test.ts\n@octocat ```\n````" in body
+    assert body.endswith(f"What next: fix the description or `/plugin-retry {job.id}`.")
+    assert bot.github.pulls == []
+
+    await bot.comment(f"/plugin-retry {job.short_id}")
+    await bot.dispatch()
+    jobs = await bot.jobs()
+    assert len(jobs) == 2 and jobs[0].description == jobs[1].description
+    assert len(bot.github.bot_comments(ISSUE)) == 2  # the new job's own tracking comment
+
+
+async def test_repo_config_sets_folder_labels_reviewers_ready_and_closes(
+    bot: Bot,
+) -> None:
+    bot.github.set_base_files(
+        {
+            ".github/plugin-bot.yml": b"plugins_folder: packages/eliza\nlabels: [plugin]\n"
+            b"reviewers: [octocat]\ndraft: false\nclose_issue: true\n"
+        }
+    )
+    await bot.comment()
+    await bot.dispatch()
+    await bot.work()
+    [pull] = bot.github.pulls
+    assert (pull.draft, pull.labels, pull.reviewers) == (False, ["plugin"], ["octocat"])
+    assert pull.body.endswith("Closes #1")
+    files = bot.github.files_at(pull.head)
+    assert any(p.startswith("packages/eliza/plugin-weather/") for p in files)
+
+
+async def test_a_plugin_that_already_exists_is_refused_before_any_work(bot: Bot) -> None:
+    bot.github.set_base_files({"plugins/plugin-weather/package.json": b"{}"})
+    await bot.comment()
+    await bot.dispatch()
+    finished = await bot.work()
+    assert finished.state == JobState.FAILED
+    [tracking] = bot.github.bot_comments(ISSUE)
+    assert "**Failed in `scaffold`:**" in tracking.body
+    assert "already exists on" in tracking.body and "never overwrites a plugin" in tracking.body
+    assert bot.github.pulls == [] and bot.github.calls("POST", "/git/") == []
 
 
 # ------------------------------------------------------------------ refusals
