@@ -27,6 +27,8 @@ from rich.table import Table
 from rich.text import Text
 
 from bot.errors import BotError
+from bot.jobs.commands import COMMANDS as JOB_COMMANDS
+from bot.jobs.commands import add_job_commands, run_job_command
 from bot.manifest import (
     ManifestError,
     VerificationError,
@@ -263,6 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     keygen = sub.add_parser("keygen", help="a new Ed25519 signing key and its keys-file entry")
     keygen.add_argument("--out", type=Path, default=Path("."), help="where the key is written")
     keygen.add_argument("--passphrase", action="store_true", help="encrypt it (asks twice)")
+    add_job_commands(sub)
     serve = sub.add_parser("serve", help="webhook server with the dispatcher and workers")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
     serve.add_argument("--port", type=int, default=8000)
@@ -284,6 +287,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command in {"verify", "keygen", "serve"}:
             sync = {"verify": _verify, "keygen": _keygen, "serve": _serve}
             return sync[args.command](args, settings, console)
+        if args.command in JOB_COMMANDS:
+            spec = _load_spec(args.spec, settings) if getattr(args, "spec", None) else None
+            return asyncio.run(run_job_command(args, settings, console, spec))
         handler = {"create": _create, "check": _check}[args.command]
         return asyncio.run(handler(args, settings, console))
     except SpecError as exc:
@@ -293,7 +299,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         console.print("[red]invalid settings in the environment:[/]\n" + escape(problems))
     except yaml.YAMLError as exc:
         console.print(f"[red]the spec file is not valid YAML:[/] {escape(str(exc))}")
-    except (BotError, SandboxError, PackError, ManifestError, OSError, ValueError) as exc:
+    except (SandboxError, PackError, ManifestError, OSError, ValueError, BotError) as exc:
         console.print(f"[red]error:[/] {escape(str(exc))}")
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]")

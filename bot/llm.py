@@ -40,6 +40,18 @@ class BudgetExceeded(LLMError):
     """The job's token or cost budget is spent."""
 
 
+class ModelUnreachable(LLMError):
+    """The model API could not be reached or timed out (after retries)."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A failure worth another attempt of the whole job later: the model API overloaded,
+    rate limited or unreachable. A refusal (400, 401, budget) would fail the same way."""
+    if isinstance(exc, ModelAPIError):
+        return exc.status in RETRYABLE_STATUSES
+    return isinstance(exc, ModelUnreachable)
+
+
 @dataclass
 class Usage:
     input_tokens: int = 0
@@ -338,7 +350,7 @@ class AnthropicProvider:
                     else "could not be reached"
                 )
                 if attempt == attempts:
-                    raise LLMError(
+                    raise ModelUnreachable(
                         f"the model API at {self.base_url} {what} after {_attempts(attempts)}"
                     ) from exc
                 await self.sleep(self.backoff(attempt, None))

@@ -37,7 +37,14 @@ from bot.agent.tools import (
     validate_input,
 )
 from bot.deps import NODE_MODULES
-from bot.llm import BudgetExceeded, LLMError, ModelProvider, ModelReply, ToolCall
+from bot.llm import (
+    BudgetExceeded,
+    LLMError,
+    ModelProvider,
+    ModelReply,
+    ToolCall,
+    is_transient,
+)
 from bot.pack import KEBAB_PLACEHOLDER
 from bot.pipeline.context import JobCancelled, JobContext, PhaseFailed
 from bot.pipeline.verify import run_tests
@@ -262,7 +269,9 @@ class ModelGenerator:
         except BudgetExceeded as exc:
             raise PhaseFailed(str(exc)) from None
         except LLMError as exc:
-            raise PhaseFailed(f"the model call failed: {exc}") from None
+            raise PhaseFailed(
+                f"the model call failed: {exc}", transient=is_transient(exc)
+            ) from None
         finally:
             stop.cancel()
             if not call.done():

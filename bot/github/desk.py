@@ -9,6 +9,9 @@ from bot.github.commands import CommandName, parse_command
 from bot.github.ports import Admission, JobState, JobView, NewJob, RepoJobLimits, StoredCommand
 from bot.github.webhooks import Trigger
 from bot.jobs.limits import JobLimits, RateLimited
+from bot.jobs.queue import Queue
+from bot.jobs.queue import cancel as queue_cancel
+from bot.jobs.queue import submit as queue_submit
 from bot.jobs.store import CommandIn, Job, Store
 from bot.jobs.store import NewJob as StoreNewJob
 from bot.pipeline.context import Origin
@@ -36,9 +39,17 @@ def job_view(job: Job) -> JobView:
 
 
 class StoreDesk:
-    def __init__(self, store: Store, settings: Settings, owner: str | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        queue: Queue | None = None,
+        owner: str | None = None,
+    ) -> None:
         self.store = store
         self.settings = settings
+        # Without a queue, workers find jobs in the store (the embedded queue does).
+        self.queue = queue
         self.owner = owner or f"dispatcher@{socket.gethostname()}"
 
     # ------------------------------------------------------------ CommandInbox
@@ -112,9 +123,13 @@ class StoreDesk:
             delivery_id=trigger.delivery_id,
         )
         new = StoreNewJob(description=job.description, origin=origin, command_id=job.command_id)
-        answer = await self.store.submit(
-            new, self._limits(limits), max_attempts=self.settings.job_max_attempts
-        )
+        attempts = self.settings.job_max_attempts
+        if self.queue is not None:
+            answer = await queue_submit(
+                self.store, self.queue, new, self._limits(limits), max_attempts=attempts
+            )
+        else:
+            answer = await self.store.submit(new, self._limits(limits), max_attempts=attempts)
         if isinstance(answer, RateLimited):
             return Admission(
                 "refused", retry_at=answer.retry_at, scope=answer.scope, limit=answer.limit
@@ -135,7 +150,10 @@ class StoreDesk:
         return [job_view(j) for j in reversed(jobs) if j.issue == issue]
 
     async def request_cancel(self, job_id: str) -> bool:
-        job = await self.store.request_cancel(job_id)
+        if self.queue is not None:
+            job = await queue_cancel(self.store, self.queue, job_id)
+        else:
+            job = await self.store.request_cancel(job_id)
         return job is not None and (job.cancel_requested or str(job.state) == "cancelled")
 
 

@@ -171,7 +171,7 @@ class Dispatcher:
     async def _retry(self, ctx: EventContext) -> str:
         job = await self._find_job(ctx)
         if job is None:
-            await ctx.reply(status.no_such_job(ctx.command.argument or "(latest)"))
+            await ctx.reply(status.reply_no_such_job(ctx.command.argument or "(latest)"))
             return "refused:no-job"
         if job.state not in {"failed", "cancelled"}:
             await ctx.reply(status.not_retryable(job.id, job.state))
@@ -185,7 +185,7 @@ class Dispatcher:
             return refused
         job = await self._find_job(ctx)
         if job is None:
-            await ctx.reply(status.no_such_job(ctx.command.argument or "(latest)"))
+            await ctx.reply(status.reply_no_such_job(ctx.command.argument or "(latest)"))
             return "refused:no-job"
         if job.state in FINISHED or not await self.desk.request_cancel(job.id):
             await ctx.reply(status.not_cancellable(job.id, job.state))
@@ -198,14 +198,18 @@ class Dispatcher:
     async def _status(self, ctx: EventContext) -> str:
         job = await self._find_job(ctx)
         if job is None:
-            await ctx.reply(status.no_such_job(ctx.command.argument or "(latest)"))
+            await ctx.reply(status.reply_no_such_job(ctx.command.argument or "(latest)"))
             return "status:none"
-        await ctx.reply(status.job_line(job.id, job.state, job.phase, job.plugin_name, job.pr_url))
+        await ctx.reply(
+            status.reply_job_line(job.id, job.state, job.phase, job.plugin_name, job.pr_url)
+        )
         return f"status:{job.id}"
 
     async def _jobs(self, ctx: EventContext) -> str:
         jobs = await self.desk.jobs_on_issue(ctx.trigger.repository, ctx.issue)
-        lines = [status.job_line(j.id, j.state, j.phase, j.plugin_name, j.pr_url) for j in jobs]
+        lines = [
+            status.reply_job_line(j.id, j.state, j.phase, j.plugin_name, j.pr_url) for j in jobs
+        ]
         await ctx.reply(status.jobs_list(lines))
         return f"jobs:{len(jobs)}"
 

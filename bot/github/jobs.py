@@ -6,20 +6,28 @@ saying "running"."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 import structlog
 
 from bot import status
 from bot.github.client import GitHubApp
 from bot.github.data.repository import RepoRef
+from bot.github.desk import job_view
 from bot.github.operations import comments
 from bot.github.ports import JobView
 from bot.github.publisher import PullRequestPublisher
 from bot.github.tracking import TrackingReporter
+from bot.jobs.store import Job, Store
+from bot.jobs.worker import local_publisher_for
 from bot.pipeline import PHASES
-from bot.pipeline.context import JobRequest, Origin, Phase
+from bot.pipeline.context import JobRequest, Origin, Phase, PhaseRecord, Publisher, Reporter
 from bot.runner import Outcome, Runner
 from bot.settings import Settings
+
+if TYPE_CHECKING:
+    import httpx2
 
 log = structlog.get_logger("bot.github.jobs")
 
@@ -51,6 +59,40 @@ def final_state(outcome: Outcome) -> dict[str, object]:
         "error": failed.error if failed else "the job stopped",
         "failure_tail": failed.detail if failed else "",
     }
+
+
+def request_of(job: JobView) -> JobRequest:
+    return JobRequest(
+        job_id=job.id,
+        description=job.description,
+        origin=Origin(
+            repository=job.repository,
+            installation_id=job.installation_id,
+            issue=job.issue,
+            comment_id=job.comment_id,
+            requester=job.requester,
+            delivery_id=job.delivery_id,
+        ),
+    )
+
+
+class Tee:
+    """Every reporter call to two reporters (the job's events and its comment)."""
+
+    def __init__(self, first: Reporter, second: Reporter) -> None:
+        self.first, self.second = first, second
+
+    def phase_started(self, phase: str) -> None:
+        self.first.phase_started(phase)
+        self.second.phase_started(phase)
+
+    def phase_note(self, phase: str, note: str) -> None:
+        self.first.phase_note(phase, note)
+        self.second.phase_note(phase, note)
+
+    def phase_finished(self, phase: str, record: PhaseRecord) -> None:
+        self.first.phase_finished(phase, record)
+        self.second.phase_finished(phase, record)
 
 
 class GitHubJobs:
@@ -94,40 +136,40 @@ class GitHubJobs:
             attempt=job.attempt,
         )
 
-    async def run(self, job: JobView, cancel: asyncio.Event | None = None) -> Outcome:
+    async def tracked(
+        self, job: JobView, run: Callable[[Reporter], Awaitable[Outcome]], also: Reporter | None
+    ) -> Outcome:
+        """Run ``run`` with the tracking comment as (part of) its reporter, and write the
+        comment's last state from the outcome; ``also`` gets every call too."""
         structlog.contextvars.bind_contextvars(
             delivery_id=job.delivery_id, repository=job.repository, job_id=job.id
         )
         comment_id = await self._tracking_comment(job, status.tracking_marker(job.id))
-        reporter = self._reporter(job, comment_id)
-        request = JobRequest(
-            job_id=job.id,
-            description=job.description,
-            origin=Origin(
-                repository=job.repository,
-                installation_id=job.installation_id,
-                issue=job.issue,
-                comment_id=job.comment_id,
-                requester=job.requester,
-                delivery_id=job.delivery_id,
-            ),
-        )
+        tracking = self._reporter(job, comment_id)
         try:
-            outcome = await self.runner.run(
-                request,
+            outcome = await run(Tee(tracking, also) if also is not None else tracking)
+        except Exception as exc:
+            await tracking.close(state="failed", error=f"{type(exc).__name__}: {exc}")
+            raise
+        tracking.settle(outcome.ctx.result.records)
+        await tracking.close(**final_state(outcome))
+        log.info("job.finished", state=tracking.view.state)
+        return outcome
+
+    async def run(self, job: JobView, cancel: asyncio.Event | None = None) -> Outcome:
+        """Run one job with this object's runner (tests, and workers without a queue)."""
+
+        async def run(reporter: Reporter) -> Outcome:
+            return await self.runner.run(
+                request_of(job),
                 publisher=PullRequestPublisher(self.settings, self.app, job),
                 generator=self.generator,
                 reporter=reporter,
                 cancel=cancel,
                 phases=self.phases,
             )
-        except Exception as exc:
-            await reporter.close(state="failed", error=f"{type(exc).__name__}: {exc}")
-            raise
-        reporter.settle(outcome.ctx.result.records)
-        await reporter.close(**final_state(outcome))
-        log.info("job.finished", state=reporter.view.state)
-        return outcome
+
+        return await self.tracked(job, run, None)
 
     async def abandoned(self, job: JobView, error: str) -> None:
         """Recovery gave the job up (its worker died): the comment says so."""
@@ -145,3 +187,68 @@ class GitHubJobs:
             await comments.edit(
                 inst, RepoRef.parse(job.repository), comment_id, status.tracking_comment(view)
             )
+
+
+class GitHubRunner(Runner):
+    """The jobs layer's runner for a worker that serves GitHub: a job that came from a
+    repository gets its tracking comment around the run; any other runs as it is."""
+
+    def __init__(self, settings: Settings, app: GitHubApp, store: Store) -> None:
+        super().__init__(settings)
+        self.jobs = GitHubJobs(settings, app, self)
+        self.store = store
+
+    async def run(
+        self,
+        request: JobRequest,
+        *,
+        publisher: Publisher,
+        generator: str = "auto",
+        reporter: Reporter | None = None,
+        cancel: asyncio.Event | None = None,
+        http_client: httpx2.AsyncClient | None = None,
+        phases: list[tuple[str, Phase]] = PHASES,
+    ) -> Outcome:
+        base = super().run
+        row = await self.store.get_job(request.job_id)
+        if row is None or row.repository is None or row.installation_id is None:
+            return await base(
+                request,
+                publisher=publisher,
+                generator=generator,
+                reporter=reporter,
+                cancel=cancel,
+                http_client=http_client,
+                phases=phases,
+            )
+
+        async def run(tracked: Reporter) -> Outcome:
+            return await base(
+                request,
+                publisher=publisher,
+                generator=generator,
+                reporter=tracked,
+                cancel=cancel,
+                http_client=http_client,
+                phases=phases,
+            )
+
+        outcome = await self.jobs.tracked(job_view(row), run, reporter)
+        published = outcome.published
+        if published is not None and published.url is not None:
+            await self.store.set_published(
+                request.job_id, branch=published.branch, pr_url=published.url
+            )
+        return outcome
+
+
+def publisher_for(settings: Settings, app: GitHubApp) -> Callable[[Job], Publisher]:
+    """The pull request for a job from a repository; the local export for any other."""
+    local = local_publisher_for(settings)
+
+    def choose(job: Job) -> Publisher:
+        if job.repository is None or job.installation_id is None:
+            return local(job)
+        return PullRequestPublisher(settings, app, job_view(job))
+
+    return choose

@@ -1,16 +1,15 @@
 """``plugin-bot serve``: the webhook server, the dispatcher and the workers in one process.
 
 The server answers as soon as uvicorn listens; the dispatcher turns stored commands into
-jobs; the worker loop claims jobs and runs them through :class:`GitHubJobs`, renewing
-their leases and recovering the jobs of processes that died.
+jobs; the jobs layer's :class:`~bot.jobs.worker.Worker` runs them (leases, heartbeats,
+cancel, recovery) through :class:`GitHubRunner`, which adds the tracking comment, with
+the pull request as each job's publisher.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import socket
 
 import structlog
 import uvicorn
@@ -22,12 +21,13 @@ from bot.github.context import EventContext
 from bot.github.data.repository import BranchHead
 from bot.github.desk import StoreDesk, job_view
 from bot.github.dispatcher import Dispatcher, Onboarding
-from bot.github.jobs import GitHubJobs
+from bot.github.jobs import GitHubJobs, GitHubRunner, publisher_for
 from bot.github.operations.onboarding import offer_onboarding
 from bot.jobs.migrations import require_current
-from bot.jobs.store import Job, JobOutcome, JobState, Store
+from bot.jobs.queue import queue_for
+from bot.jobs.store import ErrorKind, JobState, Store
+from bot.jobs.worker import Worker
 from bot.pipeline import PHASE_NAMES
-from bot.runner import Runner
 from bot.server import create_app
 from bot.settings import Settings
 
@@ -47,68 +47,22 @@ def check_serve_settings(settings: Settings) -> None:
         raise ServeRefused(status.serve_refused_no_app())
 
 
-class EmbeddedWorkers:
-    """Claims and runs jobs in this process, at most ``concurrency`` at once."""
-
-    def __init__(self, settings: Settings, store: Store, jobs: GitHubJobs) -> None:
-        self.settings = settings
-        self.store = store
-        self.jobs = jobs
-        self.name = f"{socket.gethostname()}:{os.getpid()}"
-        self.running: dict[str, asyncio.Event] = {}
-
-    async def _run(self, job: Job) -> None:
-        cancel = self.running[job.id]
+async def report_abandoned(
+    store: Store, jobs: GitHubJobs, stop: asyncio.Event, poll_s: float
+) -> None:
+    """Jobs recovery gave up on (their worker died, no attempt left): their tracking
+    comments say so, instead of staying "running"."""
+    done: set[str] = set()
+    while not stop.is_set():
         try:
-            outcome = await self.jobs.run(job_view(job), cancel)
-            if outcome.published is not None:
-                await self.store.set_published(
-                    job.id, branch=outcome.published.branch, pr_url=outcome.published.url
-                )
-            state = (
-                JobState.SUCCEEDED
-                if outcome.ok
-                else JobState.CANCELLED
-                if outcome.ctx.cancelled
-                else JobState.FAILED
-            )
-            failed = outcome.ctx.failed_phase
-            error = failed.error if failed is not None else None
-            await self.store.finish(job.id, self.name, JobOutcome(state=state, error=error))
-        except Exception as exc:
-            log.exception("job.crashed", job_id=job.id)
-            await self.store.finish(
-                job.id, self.name, JobOutcome(state=JobState.FAILED, error=str(exc))
-            )
-        finally:
-            self.running.pop(job.id, None)
-
-    async def _keep_leases(self) -> None:
-        held = await self.store.heartbeat(
-            self.name, list(self.running), lease_s=self.settings.job_lease_s
-        )
-        for job_id in await self.store.cancel_requests(list(held)):
-            self.running[job_id].set()
-
-    async def run(self, stop: asyncio.Event) -> None:
-        tasks: set[asyncio.Task[None]] = set()
-        while not stop.is_set():
-            await self._keep_leases()
-            for recovery in await self.store.recover_expired():
-                if not recovery.requeued:
-                    job = await self.store.get_job(recovery.job_id)
-                    if job is not None:
-                        await self.jobs.abandoned(job_view(job), job.error or "lost")
-            while len(self.running) < self.settings.worker_concurrency:
-                job = await self.store.claim_next(self.name, lease_s=self.settings.job_lease_s)
-                if job is None:
-                    break
-                self.running[job.id] = asyncio.Event()
-                task = asyncio.create_task(self._run(job))
-                tasks.add(task)
-                task.add_done_callback(tasks.discard)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.settings.queue_poll_s)
+            for job in await store.list_jobs(state=JobState.FAILED, limit=50):
+                if job.error_kind == ErrorKind.LOST and job.id not in done and job.repository:
+                    await jobs.abandoned(job_view(job), job.error or "its worker stopped")
+                    done.add(job.id)
+        except Exception:
+            log.exception("abandoned.report_failed")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), poll_s)
 
 
 def onboarding_for(settings: Settings) -> Onboarding:
@@ -132,25 +86,32 @@ async def dispatch_forever(dispatcher: Dispatcher, stop: asyncio.Event, poll_s: 
 
 async def serve(settings: Settings, host: str, port: int) -> None:
     check_serve_settings(settings)
-    store = Store.from_url(settings.effective_database_url)
+    store = Store.from_settings(settings)
     await require_current(store)
+    queue = queue_for(store, settings)
+    await queue.open()
     app = GitHubApp(settings)
-    desk = StoreDesk(store, settings)
+    desk = StoreDesk(store, settings, queue)
     dispatcher = Dispatcher(
         settings, app, desk, desk, phases=PHASE_NAMES, onboarding=onboarding_for(settings)
     )
-    workers = EmbeddedWorkers(settings, store, GitHubJobs(settings, app, Runner(settings)))
+    runner = GitHubRunner(settings, app, store)
+    worker = Worker(
+        store, queue, settings, runner=runner, publisher_for=publisher_for(settings, app)
+    )
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings, desk, app), host=host, port=port, log_level="info")
     )
     stop = asyncio.Event()
     background = [
         asyncio.create_task(dispatch_forever(dispatcher, stop, settings.queue_poll_s)),
-        asyncio.create_task(workers.run(stop)),
+        asyncio.create_task(worker.run(stop)),
+        asyncio.create_task(report_abandoned(store, runner.jobs, stop, settings.recovery_poll_s)),
     ]
     try:
-        await server.serve()
+        await server.serve()  # until SIGINT/SIGTERM
     finally:
         stop.set()
         await asyncio.gather(*background, return_exceptions=True)
+        await queue.close()
         await store.close()

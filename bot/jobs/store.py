@@ -29,7 +29,6 @@ import datetime as dt
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +40,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from bot.jobs import limits as lim
 from bot.jobs.limits import JobLimits, RateLimited, Scope, Slot
+from bot.jobs.states import FINISHED_STATES as FINISHED_STATES
+from bot.jobs.states import ErrorKind as ErrorKind
+from bot.jobs.states import EventKind as EventKind
+from bot.jobs.states import JobState as JobState
 from bot.jobs.tables import commands, deliveries, job_events, jobs
 from bot.pipeline.context import JobRequest, Origin
 from bot.settings import Settings
@@ -56,43 +59,6 @@ _CLAIM_SCAN = 200  # queued jobs looked at per claim, oldest first
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-class JobState(StrEnum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-    @property
-    def finished(self) -> bool:
-        return self in FINISHED_STATES
-
-
-FINISHED_STATES = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED})
-
-
-class ErrorKind(StrEnum):
-    """Why a job failed, which decides whether it may be retried."""
-
-    OWN = "own"  # the plugin's own code or spec: a retry would fail the same way
-    TRANSIENT = "transient"  # model overloaded, network: worth another attempt
-    LOST = "lost"  # its worker stopped (lease expired) and no attempt is left
-    INTERNAL = "internal"  # the bot itself failed
-
-
-class EventKind(StrEnum):
-    SUBMITTED = "submitted"
-    CLAIMED = "claimed"
-    PHASE_STARTED = "phase_started"
-    PHASE_NOTE = "phase_note"
-    PHASE_FINISHED = "phase_finished"
-    CANCEL_REQUESTED = "cancel_requested"
-    RETRYING = "retrying"  # back in the queue after a transient failure
-    RECOVERED = "recovered"  # back in the queue after its worker was lost
-    FINISHED = "finished"
-    PUBLISHED = "published"
 
 
 @dataclass(frozen=True)
@@ -635,6 +601,22 @@ class Store:
         async with self.engine.begin() as conn:
             await conn.execute(update(jobs).where(jobs.c.id == job_id).values(queue_ref=ref))
 
+    async def orphans(self, older_than: dt.timedelta) -> list[str]:
+        """Queued jobs no queue has taken (``queue_ref`` unset) for ``older_than``: the
+        process that submitted them stopped before handing them to the queue."""
+        cutoff = self.clock() - older_than
+        async with self.engine.begin() as conn:
+            rows = await conn.execute(
+                select(jobs.c.id)
+                .where(
+                    jobs.c.state == str(JobState.QUEUED),
+                    jobs.c.queue_ref.is_(None),
+                    jobs.c.updated_at < cutoff,
+                )
+                .order_by(jobs.c.created_at)
+            )
+            return list(rows.scalars())
+
     async def request_cancel(self, job_id: str) -> Job | None:
         """A queued job is cancelled at once (it leaves the queue); a running one is flagged
         and its worker stops it. A finished job is left as it is. None: no such job."""
@@ -812,6 +794,7 @@ class Store:
             }
             if retry:
                 values["state"] = str(JobState.QUEUED)
+                values["queue_ref"] = None
                 kind, message = EventKind.RETRYING, f"after a transient error: {outcome.error}"
             else:
                 values["state"] = str(outcome.state)
@@ -846,6 +829,7 @@ class Store:
                 }
                 if requeue:
                     values["state"] = str(JobState.QUEUED)
+                    values["queue_ref"] = None
                     message = (
                         f"worker {row.lease_owner} stopped during attempt {row.attempts}; "
                         f"retrying in a fresh workspace"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 
+from bot.llm import is_transient
 from bot.pipeline.context import JobCancelled, JobContext, Phase, PhaseFailed, PhaseRecord
 from bot.pipeline.generate import generate_phase
 from bot.pipeline.publish import publish_phase
@@ -66,8 +67,10 @@ async def run_phases(ctx: JobContext, phases: list[tuple[str, Phase]]) -> bool:
             record.state, record.error = "cancelled", exc.message
         except PhaseFailed as exc:
             record.state, record.error, record.detail = "failed", exc.message, exc.detail
+            record.transient = exc.transient
         except Exception as exc:  # any failure must still name its phase
             record.state, record.error = "failed", f"{type(exc).__name__}: {exc}"
+            record.transient = is_transient(exc)
         else:
             record.state = "passed"
         if record.state == "failed" and ctx.cancelled:

@@ -35,10 +35,18 @@ PhaseState = Literal["pending", "running", "passed", "failed", "cancelled", "ski
 class PhaseFailed(Exception):
     """A phase could not complete; ``detail`` is what a person needs to see."""
 
-    def __init__(self, message: str, detail: str = "", result: Result | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        detail: str = "",
+        result: Result | None = None,
+        *,
+        transient: bool = False,
+    ) -> None:
         self.message = message
         self.detail = detail
         self.result = result
+        self.transient = transient  # not the plugin's fault (model overloaded, network)
         super().__init__(message)
 
 
@@ -57,6 +65,7 @@ class PhaseRecord:
     note: str = ""
     error: str = ""
     detail: str = ""
+    transient: bool = False  # failed on something a later attempt may not meet
 
 
 class Reporter(Protocol):

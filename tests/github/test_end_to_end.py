@@ -23,12 +23,14 @@ from bot import manifest, status
 from bot.github.client import GitHubApp
 from bot.github.desk import StoreDesk, job_view
 from bot.github.dispatcher import Dispatcher
-from bot.github.jobs import GitHubJobs
+from bot.github.jobs import GitHubJobs, GitHubRunner, publisher_for
 from bot.github.ports import JobView
 from bot.github.service import onboarding_for
 from bot.github.validation.config import parse_repo_config
 from bot.github.webhooks import signature_of
+from bot.jobs.queue import EmbeddedQueue
 from bot.jobs.store import Job, JobOutcome, JobState, Store
+from bot.jobs.worker import Worker
 from bot.manifest import MANIFEST_FILE, generate_key, load_keys, verify_manifest
 from bot.pipeline import PHASE_NAMES
 from bot.pipeline.context import JobContext, Phase, PhaseFailed
@@ -131,14 +133,18 @@ class Bot:
         return job
 
     async def work(self, owner: str = "worker-1") -> Job:
-        """What a worker does with the next job: run it, record how it ended."""
-        job = await self.claim(owner)
-        outcome = await self.jobs_runner().run(job_view(job))
-        published = outcome.published
-        if published is not None:
-            await self.store.set_published(job.id, branch=published.branch, pr_url=published.url)
-        state = JobState.SUCCEEDED if outcome.ok else JobState.FAILED
-        finished = await self.store.finish(job.id, owner, JobOutcome(state=state))
+        """The jobs layer's worker (a fresh process: its own runner) runs the next job."""
+        runner = GitHubRunner(self.settings, self.app, self.store)
+        worker = Worker(
+            self.store,
+            EmbeddedQueue(self.store, self.settings),
+            self.settings,
+            runner=runner,
+            publisher_for=publisher_for(self.settings, self.app),
+            phases=FAST_PHASES,
+            name=owner,
+        )
+        finished = await worker.run_claimed(await self.claim(owner))
         assert finished is not None
         return finished
 
