@@ -21,6 +21,8 @@ class CommandName(enum.Enum):
     RETRY = "/plugin-retry"
     HELP = "/plugin-help"
     UNKNOWN = "unknown"
+    # Not typed by anyone: the app was installed on repositories (offer onboarding).
+    ONBOARD = "onboard"
 
     @property
     def needs_write(self) -> bool:
@@ -28,7 +30,7 @@ class CommandName(enum.Enum):
         return self in {CommandName.CREATE, CommandName.CANCEL, CommandName.RETRY}
 
 
-KNOWN = [c.value for c in CommandName if c is not CommandName.UNKNOWN]
+KNOWN = [c.value for c in CommandName if c.value.startswith("/")]
 # A word that looks like one of ours: /plugin-anything or /create-anything.
 _OURS = re.compile(r"^/(?:plugin-|create-)[\w-]*$")
 _FENCE = re.compile(r"^ {0,3}(```+|~~~+)")

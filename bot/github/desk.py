@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 from typing import cast
 
-from bot.github.commands import CommandName, parse_command
+from bot.github.commands import Command, CommandName, parse_command
 from bot.github.ports import Admission, JobState, JobView, NewJob, RepoJobLimits, StoredCommand
 from bot.github.webhooks import Trigger
 from bot.jobs.limits import JobLimits, RateLimited
@@ -63,7 +63,7 @@ class StoreDesk:
             repository=trigger.repository,
             argument=trigger.command.argument or trigger.command.typed,
             installation_id=trigger.installation_id,
-            issue=trigger.issue_number,
+            issue=trigger.issue_number or None,
             comment_id=trigger.comment_id,
         )
         return await self.store.record_delivery(
@@ -81,7 +81,9 @@ class StoreDesk:
             return None
         # The body as it was at trigger time is stored; parsing it again gives the command.
         command = parse_command(row.body)
-        if command is None or command.name.value != row.name:
+        if row.name == CommandName.ONBOARD.value:
+            command = Command(CommandName.ONBOARD, row.argument)
+        elif command is None or command.name.value != row.name:
             command = parse_command(row.name + " " + row.argument)
         assert command is not None, f"stored command {row.id} no longer parses"
         trigger = Trigger(
@@ -117,7 +119,7 @@ class StoreDesk:
         origin = Origin(
             repository=trigger.repository,
             installation_id=trigger.installation_id,
-            issue=trigger.issue_number,
+            issue=trigger.issue_number or None,
             comment_id=trigger.comment_id,
             requester=trigger.requester,
             delivery_id=trigger.delivery_id,

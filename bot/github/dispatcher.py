@@ -16,7 +16,7 @@ from bot import status
 from bot.github.client import GitHubApp
 from bot.github.commands import CommandName
 from bot.github.context import EventContext
-from bot.github.data.repository import BranchHead, default_branch_head, read_text
+from bot.github.data.repository import BranchHead, RepoRef, default_branch_head, read_text
 from bot.github.operations.comments import ensure_comment
 from bot.github.ports import (
     FINISHED,
@@ -73,6 +73,7 @@ class Dispatcher:
             CommandName.RETRY: self._retry,
             CommandName.HELP: self._help,
             CommandName.UNKNOWN: self._unknown,
+            CommandName.ONBOARD: self._onboard,
         }
 
     async def run_once(self) -> bool:
@@ -87,7 +88,8 @@ class Dispatcher:
             installation_id = await self.app.installation_for(owner, name)
         async with self.app.installation(installation_id) as inst:
             ctx = EventContext.of(trigger, stored.id, inst)
-            await ctx.react()
+            if trigger.command.name is not CommandName.ONBOARD:
+                await ctx.react()
             outcome = await self.handlers[trigger.command.name](ctx)
         ctx.log.info("command.handled", outcome=outcome)
         kind, _, job_id = outcome.partition(":")
@@ -223,3 +225,16 @@ class Dispatcher:
     async def _unknown(self, ctx: EventContext) -> str:
         await ctx.reply(status.unknown_command(ctx.command.typed, ctx.command.suggestion))
         return "unknown"
+
+    async def _onboard(self, ctx: EventContext) -> str:
+        """The app was installed: offer onboarding on each repository (no reply: no issue)."""
+        offered = []
+        for name in ctx.command.argument.split(","):
+            repo = RepoRef.parse(name)
+            if self.onboarding is None:
+                break
+            head = await default_branch_head(ctx.inst, repo)
+            there = EventContext(ctx.trigger, ctx.command_id, ctx.inst, repo, ctx.log)
+            if await self.onboarding(there, head):
+                offered.append(name)
+        return f"onboarding:{len(offered)}"

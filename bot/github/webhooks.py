@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot.github.commands import Command, parse_command
+from bot.github.commands import Command, CommandName, parse_command
 from bot.github.validation.triggers import TriggerSource, ignore_reason
 
 SIGNATURE_PREFIX = "sha256="
@@ -100,6 +100,32 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
+# Installations: the repositories the app was just given, for onboarding.
+INSTALLED = {("installation", "created"), ("installation_repositories", "added")}
+MAX_ONBOARDED_REPOSITORIES = 20
+
+
+def installed_trigger(headers: DeliveryHeaders, payload: Mapping[str, Any]) -> Trigger | str:
+    key = "repositories" if headers.event == "installation" else "repositories_added"
+    names = [str(r["full_name"]) for r in payload.get(key) or [] if r.get("full_name")]
+    if not names:
+        return "no repositories in the installation"
+    sender = payload.get("sender") or {}
+    return Trigger(
+        delivery_id=headers.delivery_id,
+        event=f"{headers.event}.{payload.get('action')}",
+        installation_id=(payload.get("installation") or {}).get("id"),
+        repository=names[0],
+        issue_number=0,
+        is_pull_request=False,
+        comment_id=None,
+        requester=str(sender.get("login", "")),
+        requester_id=int(sender.get("id", 0)),
+        body="",
+        command=Command(CommandName.ONBOARD, ",".join(names[:MAX_ONBOARDED_REPOSITORIES])),
+    )
+
+
 def trigger_from(
     headers: DeliveryHeaders,
     payload: Mapping[str, Any],
@@ -109,6 +135,8 @@ def trigger_from(
 ) -> Trigger | str:
     """The trigger in a delivery, or why it is ignored (a short reason for the log)."""
     action = payload.get("action")
+    if (headers.event, action) in INSTALLED:
+        return installed_trigger(headers, payload)
     source = TriggerSource.of(headers.event, action)
     if source is None:
         return f"event {headers.event}.{action} is not handled"

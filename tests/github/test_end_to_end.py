@@ -539,3 +539,13 @@ async def test_help_in_a_repository_with_keys_only_answers(bot: Bot) -> None:
 def test_the_onboarding_config_is_valid_and_says_the_defaults(settings: Settings) -> None:
     text = (REPO_ROOT / "templates/repo/plugin-bot.yml").read_text()
     assert parse_repo_config(text, settings) == RepoConfig()
+
+
+async def test_installing_the_app_offers_onboarding_on_its_repositories(bot: Bot) -> None:
+    payload = webhook_example("installation", "created")  # unedited
+    assert (await bot.send(payload, event="installation")).status_code == 202
+    await bot.dispatch()
+    [pull] = bot.github.pulls
+    assert pull.head == "plugin-bot/onboarding"
+    assert bot.github.reactions == [] and bot.github.bot_comments() == []
+    assert await bot.jobs() == []
