@@ -10,6 +10,8 @@ from typing import Any
 
 import httpx
 import pytest
+import structlog
+import structlog.testing
 
 from bot.github.client import GitHubApp
 from bot.github.commands import CommandName
@@ -233,3 +235,16 @@ async def test_healthz(client: httpx.AsyncClient) -> None:
 def test_create_app_refuses_without_a_secret(settings: Settings, desk: StoreDesk) -> None:
     with pytest.raises(ValueError, match="webhook secret"):
         create_app(settings.model_copy(update={"github_webhook_secret": None}), desk, None)
+
+
+async def test_log_lines_of_a_delivery_carry_its_id_and_repository(
+    client: httpx.AsyncClient,
+) -> None:
+    capture = structlog.testing.LogCapture()
+    structlog.configure(processors=[structlog.contextvars.merge_contextvars, capture])
+    try:
+        await post(client, comment_payload(), delivery="d-logged")
+    finally:
+        structlog.reset_defaults()
+    [entry] = [e for e in capture.entries if e["event"] == "webhook.accepted"]
+    assert (entry["delivery_id"], entry["repository"]) == ("d-logged", "Codertocat/Hello-World")
