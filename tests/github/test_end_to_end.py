@@ -8,6 +8,7 @@ results: that part is proven in tests/integration.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import uuid
@@ -549,3 +550,16 @@ async def test_installing_the_app_offers_onboarding_on_its_repositories(bot: Bot
     assert pull.head == "plugin-bot/onboarding"
     assert bot.github.reactions == [] and bot.github.bot_comments() == []
     assert await bot.jobs() == []
+
+
+async def test_a_cancelled_job_says_so_and_opens_nothing(bot: Bot) -> None:
+    await bot.comment()
+    await bot.dispatch()
+    job = await bot.claim()
+    cancel = asyncio.Event()
+    cancel.set()
+    await bot.jobs_runner().run(job_view(job), cancel)
+    [tracking] = bot.github.bot_comments(ISSUE)
+    assert "- 🚫 spec (" in tracking.body and "· **cancelled**" in tracking.body
+    assert tracking.body.endswith(f"**Cancelled.** `/plugin-retry {job.id}` starts it again.")
+    assert bot.github.pulls == []
