@@ -563,3 +563,13 @@ async def test_a_cancelled_job_says_so_and_opens_nothing(bot: Bot) -> None:
     assert "- 🚫 spec (" in tracking.body and "· **cancelled**" in tracking.body
     assert tracking.body.endswith(f"**Cancelled.** `/plugin-retry {job.id}` starts it again.")
     assert bot.github.pulls == []
+
+
+async def test_a_reader_in_a_team_of_the_configs_list_may_create(bot: Bot) -> None:
+    bot.github.collaborators["Codertocat"] = "read"
+    bot.github.teams["plugin-makers"] = {"Codertocat"}
+    bot.github.set_base_files({".github/plugin-bot.yml": b"trigger:\n  teams: [plugin-makers]\n"})
+    await bot.comment()
+    await bot.dispatch()
+    assert len(await bot.jobs()) == 1
+    assert bot.github.calls("GET", "/orgs/Codertocat/teams/plugin-makers/memberships/Codertocat")
