@@ -34,11 +34,16 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 TASK_NAME = "plugin_bot.run_job"
+SWEEP_TASK = "plugin_bot.retention_sweep"
 ORPHAN_AFTER = dt.timedelta(seconds=10)
+STALE_AFTER = dt.timedelta(minutes=2)
 
 
 class Queue(Protocol):
     name: str
+    # True: the queue runs the retention sweep itself (once per period across all workers);
+    # False: each worker's watch loop runs it.
+    runs_sweep: bool
 
     async def open(self) -> None: ...
 
@@ -76,6 +81,7 @@ class EmbeddedQueue:
     """The job rows are the queue; workers claim from them directly."""
 
     name = "embedded"
+    runs_sweep = False
 
     def __init__(self, store: Store, settings: Settings) -> None:
         self.store = store
@@ -129,6 +135,17 @@ class EmbeddedQueue:
             return None
 
 
+def cron_every(seconds: float) -> str:
+    """A procrastinate cron line (a 6th column is seconds) for "every ``seconds``"."""
+    s = max(1, round(seconds))
+    if s < 60:
+        return f"* * * * * */{s}"
+    minutes = round(s / 60)
+    if minutes < 60:
+        return f"*/{minutes} * * * *"
+    return f"0 */{min(23, max(1, round(minutes / 60)))} * * *"
+
+
 def conninfo_of(url: str) -> str:
     """A libpq connection string from a SQLAlchemy ``postgresql+psycopg://`` URL."""
     from sqlalchemy.engine import make_url
@@ -140,6 +157,7 @@ class ProcrastinateQueue:
     """procrastinate carries job ids; the job rows keep the state."""
 
     name = "procrastinate"
+    runs_sweep = True
 
     def __init__(self, store: Store, settings: Settings) -> None:
         import procrastinate
@@ -153,6 +171,11 @@ class ProcrastinateQueue:
         )
         self._worker: Worker | None = None
         self.app.task(name=TASK_NAME, pass_context=False)(self._run_job)
+        # One sweep per period for all workers: procrastinate defers each period once.
+        sweep = self.app.task(name=SWEEP_TASK, pass_context=False)(self._sweep)
+        self.app.periodic(cron=cron_every(settings.retention_sweep_s), periodic_id="retention")(
+            sweep
+        )
 
     async def open(self) -> None:
         await self.app.open_async()
@@ -169,7 +192,9 @@ class ProcrastinateQueue:
         try:
             ref = await self.app.configure_task(TASK_NAME, **options).defer_async(job_id=job_id)
         except procrastinate.exceptions.AlreadyEnqueued:
-            return  # already waiting in procrastinate: one is enough
+            # Already waiting in procrastinate: one is enough; note that we looked.
+            await self.store.set_queue_ref(job_id, None)
+            return
         await self.store.set_queue_ref(job_id, str(ref))
 
     async def enqueue(self, job_id: str) -> None:
@@ -180,7 +205,7 @@ class ProcrastinateQueue:
             await self.app.job_manager.cancel_job_by_id_async(int(job.queue_ref), abort=True)
 
     async def adopt_orphans(self) -> None:
-        for job_id in await self.store.orphans(ORPHAN_AFTER):
+        for job_id in await self.store.orphans(ORPHAN_AFTER, STALE_AFTER):
             log.info("queue.orphan_adopted", job_id=job_id)
             await self._defer(job_id)
 
@@ -194,6 +219,10 @@ class ProcrastinateQueue:
         if isinstance(answer, Blocked):
             # A running limit is full: the job waits its turn, in the queue, as a row.
             await self._defer(job_id, delay_s=self.settings.queue_poll_s * 2)
+
+    async def _sweep(self, timestamp: int) -> None:
+        if self._worker is not None:
+            await self._worker.sweep()
 
     async def consume(self, worker: Worker, stop: asyncio.Event) -> None:
         self._worker = worker

@@ -65,10 +65,13 @@ class EventReporter:
             kind, phase, message, data = item
             try:
                 await self.store.add_event(
-                    self.job_id, kind, phase=phase, message=message, data=data
-                )
-                await self.store.update_progress(
-                    self.job_id, self.owner, phase=phase, progress=self.progress
+                    self.job_id,
+                    kind,
+                    phase=phase,
+                    message=message,
+                    data=data,
+                    progress=self.progress,
+                    owner=self.owner,
                 )
             except Exception as exc:  # a lost event must not stop the job
                 log.warning("job.event_lost", job_id=self.job_id, error=str(exc))

@@ -28,7 +28,6 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -40,14 +39,22 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from bot.jobs import limits as lim
 from bot.jobs.limits import JobLimits, RateLimited, Scope, Slot
+from bot.jobs.records import Accepted as Accepted
+from bot.jobs.records import Blocked as Blocked
+from bot.jobs.records import Command as Command
+from bot.jobs.records import CommandIn as CommandIn
+from bot.jobs.records import Gone as Gone
+from bot.jobs.records import Job as Job
+from bot.jobs.records import JobEvent as JobEvent
+from bot.jobs.records import JobOutcome as JobOutcome
+from bot.jobs.records import NewJob as NewJob
+from bot.jobs.records import Recovery as Recovery
 from bot.jobs.states import FINISHED_STATES as FINISHED_STATES
 from bot.jobs.states import ErrorKind as ErrorKind
 from bot.jobs.states import EventKind as EventKind
 from bot.jobs.states import JobState as JobState
 from bot.jobs.tables import commands, deliveries, job_events, jobs
-from bot.pipeline.context import JobRequest, Origin
 from bot.settings import Settings
-from bot.spec.schema import PluginSpec
 
 Clock = Callable[[], dt.datetime]
 
@@ -59,185 +66,6 @@ _CLAIM_SCAN = 200  # queued jobs looked at per claim, oldest first
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-@dataclass(frozen=True)
-class CommandIn:
-    """A command as the webhook saw it, stored with its delivery."""
-
-    name: str
-    body: str
-    requester: str
-    repository: str
-    argument: str = ""
-    installation_id: int | None = None
-    issue: int | None = None
-    comment_id: int | None = None
-
-
-@dataclass(frozen=True)
-class Command:
-    id: int
-    delivery_id: str
-    name: str
-    argument: str
-    body: str
-    requester: str
-    installation_id: int | None
-    repository: str
-    issue: int | None
-    comment_id: int | None
-    created_at: dt.datetime
-    state: str
-    claimed_by: str | None
-    claim_until: dt.datetime | None
-    handled_at: dt.datetime | None
-    outcome: str | None
-    job_id: str | None
-
-
-@dataclass(frozen=True)
-class NewJob:
-    """What a job is asked to do, and where it came from."""
-
-    description: str
-    origin: Origin = field(default_factory=Origin)
-    spec: PluginSpec | None = None
-    generator: str = "auto"
-    command_id: int | None = None
-
-
-@dataclass(frozen=True)
-class Accepted:
-    """Queued. ``position`` counts from 1 (next to start); ``waiting_on`` names a scope whose
-    running limit is reached right now, or is None when only free workers are awaited."""
-
-    job_id: str
-    position: int
-    waiting_on: Scope | None = None
-
-
-@dataclass(frozen=True)
-class Job:
-    id: str
-    state: JobState
-    phase: str | None
-    progress: dict[str, Any]
-    attempts: int
-    max_attempts: int
-    lease_owner: str | None
-    lease_until: dt.datetime | None
-    heartbeat_at: dt.datetime | None
-    created_at: dt.datetime
-    started_at: dt.datetime | None
-    finished_at: dt.datetime | None
-    updated_at: dt.datetime
-    description: str
-    spec: dict[str, Any] | None
-    generator: str
-    installation_id: int | None
-    repository: str | None
-    issue: int | None
-    comment_id: int | None
-    requester: str | None
-    delivery_id: str | None
-    command_id: int | None
-    limits: dict[str, int]
-    result: dict[str, Any] | None
-    usage: dict[str, Any] | None
-    cost_usd: float
-    error: str | None
-    error_kind: ErrorKind | None
-    tracking_comment_id: int | None
-    branch: str | None
-    pr_url: str | None
-    cancel_requested: bool
-    queue_ref: str | None
-    workspace_deleted_at: dt.datetime | None
-
-    @property
-    def short_id(self) -> str:
-        return self.id[:8]
-
-    @property
-    def origin(self) -> Origin:
-        return Origin(
-            repository=self.repository,
-            installation_id=self.installation_id,
-            issue=self.issue,
-            comment_id=self.comment_id,
-            requester=self.requester,
-            delivery_id=self.delivery_id,
-        )
-
-    def request(self) -> JobRequest:
-        spec = PluginSpec.model_validate(self.spec) if self.spec is not None else None
-        return JobRequest(
-            job_id=self.id, description=self.description, spec=spec, origin=self.origin
-        )
-
-    def to_json(self) -> dict[str, Any]:
-        """For ``--json`` and the job page: every field, times as ISO 8601."""
-        out: dict[str, Any] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            out[f.name] = value.isoformat() if isinstance(value, dt.datetime) else value
-        return out
-
-
-@dataclass(frozen=True)
-class JobEvent:
-    id: int
-    job_id: str
-    at: dt.datetime
-    kind: EventKind
-    phase: str | None
-    message: str
-    data: dict[str, Any] | None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "at": self.at.isoformat(),
-            "kind": str(self.kind),
-            "phase": self.phase,
-            "message": self.message,
-            "data": self.data,
-        }
-
-
-@dataclass(frozen=True)
-class JobOutcome:
-    """How a run ended, as the worker reports it to :meth:`Store.finish`."""
-
-    state: JobState  # succeeded, failed or cancelled
-    phase: str | None = None
-    progress: Mapping[str, Any] | None = None
-    result: Mapping[str, Any] | None = None
-    usage: Mapping[str, Any] | None = None
-    cost_usd: float = 0.0
-    error: str | None = None
-    error_kind: ErrorKind | None = None
-
-
-@dataclass(frozen=True)
-class Blocked:
-    """A claim that must wait: ``scope`` has no running slot free."""
-
-    scope: Scope
-
-
-@dataclass(frozen=True)
-class Gone:
-    """A claim for a job that is no longer queued (cancelled, finished, taken)."""
-
-    state: JobState
-
-
-@dataclass(frozen=True)
-class Recovery:
-    job_id: str
-    requeued: bool  # False: failed, no attempt left
 
 
 def _job(row: Row[Any]) -> Job:
@@ -273,14 +101,14 @@ def _begin_immediate(conn: SyncConnection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def create_engine(url: str, *, busy_timeout_ms: int = 10_000) -> AsyncEngine:
+def create_engine(url: str, *, busy_timeout_ms: int = 10_000, pool_size: int = 5) -> AsyncEngine:
     """An engine for ``url``; SQLite gets WAL, a busy timeout and immediate transactions."""
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": busy_timeout_ms / 1000})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas(busy_timeout_ms))
         event.listen(engine.sync_engine, "begin", _begin_immediate)
         return engine
-    return create_async_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    return create_async_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=5)
 
 
 class Store:
@@ -291,8 +119,12 @@ class Store:
         self.clock = clock
 
     @classmethod
-    def from_url(cls, url: str, *, busy_timeout_ms: int = 10_000, clock: Clock = utcnow) -> Store:
-        return cls(create_engine(url, busy_timeout_ms=busy_timeout_ms), clock=clock)
+    def from_url(
+        cls, url: str, *, busy_timeout_ms: int = 10_000, pool_size: int = 5, clock: Clock = utcnow
+    ) -> Store:
+        return cls(
+            create_engine(url, busy_timeout_ms=busy_timeout_ms, pool_size=pool_size), clock=clock
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Clock = utcnow) -> Store:
@@ -301,6 +133,8 @@ class Store:
         return cls.from_url(
             settings.effective_database_url,
             busy_timeout_ms=settings.database_busy_timeout_ms,
+            # Each running job writes its events; the watch loop and the queue need one more.
+            pool_size=settings.worker_concurrency + 3,
             clock=clock,
         )
 
@@ -568,9 +402,19 @@ class Store:
         phase: str | None = None,
         message: str = "",
         data: Mapping[str, Any] | None = None,
+        progress: Mapping[str, Any] | None = None,
+        owner: str | None = None,
     ) -> None:
+        """Append to the job's timeline; with ``progress`` (and the lease ``owner``), also
+        set the job's current phase and progress in the same transaction."""
         async with self.engine.begin() as conn:
             await self._event(conn, job_id, kind, phase=phase, message=message, data=data)
+            if progress is not None:
+                await conn.execute(
+                    update(jobs)
+                    .where(jobs.c.id == job_id, jobs.c.lease_owner == owner)
+                    .values(phase=phase, progress=dict(progress), updated_at=self.clock())
+                )
 
     # ------------------------------------------------------------------ the GitHub front's writes
 
@@ -597,21 +441,28 @@ class Store:
             if pr_url is not None:
                 await self._event(conn, job_id, EventKind.PUBLISHED, message=pr_url)
 
-    async def set_queue_ref(self, job_id: str, ref: str) -> None:
+    async def set_queue_ref(self, job_id: str, ref: str | None) -> None:
+        """Record the queue's id for the job (None: keep it) and when it was handed over."""
+        values: dict[str, Any] = {"updated_at": self.clock()}
+        if ref is not None:
+            values["queue_ref"] = ref
         async with self.engine.begin() as conn:
-            await conn.execute(update(jobs).where(jobs.c.id == job_id).values(queue_ref=ref))
+            await conn.execute(update(jobs).where(jobs.c.id == job_id).values(**values))
 
-    async def orphans(self, older_than: dt.timedelta) -> list[str]:
-        """Queued jobs no queue has taken (``queue_ref`` unset) for ``older_than``: the
-        process that submitted them stopped before handing them to the queue."""
-        cutoff = self.clock() - older_than
+    async def orphans(self, older_than: dt.timedelta, stale_after: dt.timedelta) -> list[str]:
+        """Queued jobs the queue may have lost: never handed to it (``queue_ref`` unset) for
+        ``older_than`` — their submitter stopped first — or not handed over again for
+        ``stale_after`` (the queue's own job failed, say, before claiming the row)."""
+        now = self.clock()
         async with self.engine.begin() as conn:
             rows = await conn.execute(
                 select(jobs.c.id)
                 .where(
                     jobs.c.state == str(JobState.QUEUED),
-                    jobs.c.queue_ref.is_(None),
-                    jobs.c.updated_at < cutoff,
+                    or_(
+                        and_(jobs.c.queue_ref.is_(None), jobs.c.updated_at < now - older_than),
+                        jobs.c.updated_at < now - stale_after,
+                    ),
                 )
                 .order_by(jobs.c.created_at)
             )

@@ -64,7 +64,8 @@ def local_publisher_for(settings: Settings) -> PublisherFor:
     def publisher_for(job: Job) -> Publisher:
         if job.repository is not None:
             return CannotPublish("this worker was started without the GitHub publisher")
-        return LocalExport(settings.results_dir / job.id)
+        # The folder is the job's own: a retried attempt replaces what an earlier one left.
+        return LocalExport(settings.results_dir / job.id, overwrite=True)
 
     return publisher_for
 
@@ -226,7 +227,7 @@ class Worker:
             if now >= next_recovery:
                 next_recovery = now + s.recovery_poll_s
                 await self._guard(self.recover())
-            if now >= self._next_sweep:
+            if not self.queue.runs_sweep and now >= self._next_sweep:
                 self._next_sweep = now + s.retention_sweep_s
                 await self._guard(self.sweep())
             with contextlib.suppress(TimeoutError):

@@ -86,6 +86,7 @@ def job_settings(data_dir: Path, database_url: str, **overrides: Any) -> Setting
         "recovery_poll_s": 0.3,
         "queue_poll_s": 0.2,
         "worker_concurrency": 2,
+        "retention_sweep_s": 1.0,
     }
     values.update(overrides)
     return Settings(**values)

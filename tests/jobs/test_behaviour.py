@@ -8,10 +8,13 @@ import datetime as dt
 import itertools
 from pathlib import Path
 
+from sqlalchemy import text, update
+
 from bot.jobs import queue as jobs_queue
 from bot.jobs.limits import JobLimits, RateLimited
-from bot.jobs.queue import Queue
+from bot.jobs.queue import SWEEP_TASK, ProcrastinateQueue, Queue
 from bot.jobs.store import Accepted, ErrorKind, EventKind, JobState, NewJob, Store
+from bot.jobs.tables import jobs
 from bot.pipeline.context import Origin
 from bot.pipeline.publish import LocalExport
 from bot.settings import Settings
@@ -60,6 +63,10 @@ async def test_cancelling_a_queued_job_removes_it_and_it_never_runs(
     job_id = await submit(store, queue, "a weather plugin")
     cancelled = await jobs_queue.cancel(store, queue, job_id)
     assert cancelled is not None and cancelled.state == JobState.CANCELLED
+    if isinstance(queue, ProcrastinateQueue):  # gone from procrastinate's queue too
+        assert cancelled.queue_ref is not None
+        status = await queue.app.job_manager.get_job_status_async(int(cancelled.queue_ref))
+        assert status.value == "cancelled"
     other = await submit(store, queue, "another plugin")
     async with running_worker(store, queue, settings):
         await finished(store, other)
@@ -227,3 +234,56 @@ async def test_the_hourly_rate_refuses_with_the_time_the_next_slot_frees(
         store, queue, NewJob("x", Origin(installation_id=10, requester="bob")), limits
     )
     assert isinstance(other, Accepted)
+
+
+async def test_the_periodic_sweep_deletes_workspaces_of_jobs_finished_long_ago(
+    store: Store, queue: Queue, settings: Settings
+) -> None:
+    old, recent = [await submit(store, queue, "a plugin") for _ in range(2)]
+    async with running_worker(store, queue, settings):
+        for job_id in (old, recent):
+            await finished(store, job_id)
+        async with store.engine.begin() as conn:
+            eight_days = dt.datetime.now(dt.UTC) - dt.timedelta(days=8)
+            await conn.execute(update(jobs).where(jobs.c.id == old).values(finished_at=eight_days))
+        spaces = {i: settings.work_dir / f"job-{i}" for i in (old, recent)}
+        for path in spaces.values():
+            path.mkdir(parents=True)
+        await wait_for(lambda: _gone(spaces[old]), within=20)
+    assert spaces[recent].exists()
+    kept = await store.get_job(old)
+    assert kept is not None and kept.workspace_deleted_at is not None
+    if isinstance(queue, ProcrastinateQueue):  # procrastinate's periodic task did it
+        async with store.engine.begin() as conn:
+            tasks = (
+                (
+                    await conn.execute(
+                        text("SELECT DISTINCT task_name FROM procrastinate_periodic_defers")
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        assert tasks == [SWEEP_TASK]
+
+
+async def _gone(path: Path) -> bool:
+    return not path.exists()
+
+
+async def test_a_job_the_queue_lost_is_handed_to_it_again(
+    store: Store, queue: Queue, settings: Settings
+) -> None:
+    """Its submitter died before enqueueing it, or the queue's own job for it failed."""
+    never_enqueued = await store.submit(NewJob("a plugin", LOCAL), ROOMY)
+    assert isinstance(never_enqueued, Accepted)
+    lost = await submit(store, queue, "another plugin")
+    async with store.engine.begin() as conn:
+        if isinstance(queue, ProcrastinateQueue):
+            await conn.execute(text("DELETE FROM procrastinate_jobs"))
+        old = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+        await conn.execute(update(jobs).values(updated_at=old))
+    async with running_worker(store, queue, settings):
+        for job_id in (never_enqueued.job_id, lost):
+            job = await finished(store, job_id)
+            assert job.state == JobState.SUCCEEDED and job.attempts == 1
