@@ -266,7 +266,17 @@ def build_parser() -> argparse.ArgumentParser:
     keygen.add_argument("--out", type=Path, default=Path("."), help="where the key is written")
     keygen.add_argument("--passphrase", action="store_true", help="encrypt it (asks twice)")
     add_job_commands(sub)
+    serve = sub.add_parser("serve", help="webhook server with the dispatcher and workers")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=int, default=8000)
     return parser
+
+
+def _serve(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+    from bot.github.service import serve  # the GitHub front loads only for serve
+
+    asyncio.run(serve(settings, args.host, args.port))
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -274,8 +284,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     console = Console(highlight=False)
     try:
         settings = load_settings()
-        if args.command in {"verify", "keygen"}:
-            return {"verify": _verify, "keygen": _keygen}[args.command](args, settings, console)
+        if args.command in {"verify", "keygen", "serve"}:
+            sync = {"verify": _verify, "keygen": _keygen, "serve": _serve}
+            return sync[args.command](args, settings, console)
         if args.command in JOB_COMMANDS:
             spec = _load_spec(args.spec, settings) if getattr(args, "spec", None) else None
             return asyncio.run(run_job_command(args, settings, console, spec))

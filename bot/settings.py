@@ -5,10 +5,19 @@ Every limit and default the bot uses lives here, so there is one place to look.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import Annotated, Literal, NamedTuple
 
-from pydantic import Field, SecretStr
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -84,6 +93,22 @@ class Settings(BaseSettings):
     github_app_private_key_path: Path | None = None
     github_webhook_secret: SecretStr | None = None
     github_api_url: str = "https://api.github.com"
+    # The app's slug ("plugin-bot" for plugin-bot[bot]): its own comments never trigger it.
+    github_app_slug: str | None = None
+    # GitHub's own cap on a delivery's payload; a larger body is refused unread (413).
+    webhook_max_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
+    # Requests that create content (comments, pull requests, refs) per installation are
+    # spaced this far apart, as GitHub asks of integrations.
+    github_write_spacing_s: float = Field(default=1.0, ge=0)
+    # Our retry policy (githubkit's default would re-send a POST after a 5xx).
+    github_max_retries: int = Field(default=3, ge=0, le=10)
+    # A rate limit asking for a longer wait than this fails the call instead of sleeping.
+    github_retry_max_wait_s: float = Field(default=120.0, ge=0)
+    github_timeout_s: float = Field(default=30.0, gt=0)
+    # At most this often a job's tracking comment is edited (the last state always lands).
+    tracking_edit_interval_s: float = Field(default=1.0, ge=0)
+    # Packages a repository may add to the allow-list through its config (name -> range).
+    optional_dependencies: dict[str, str] = Field(default_factory=dict)
 
     # Model
     anthropic_api_key: SecretStr | None = None
@@ -170,6 +195,21 @@ class Settings(BaseSettings):
     )
 
     @property
+    def webhook_secrets(self) -> list[str]:
+        """Every accepted secret: a comma-separated list, so a secret can be rotated."""
+        if self.github_webhook_secret is None:
+            return []
+        raw = self.github_webhook_secret.get_secret_value()
+        return [part.strip() for part in raw.split(",") if part.strip()]
+
+    def app_private_key(self) -> str | None:
+        if self.github_app_private_key is not None:
+            return self.github_app_private_key.get_secret_value()
+        if self.github_app_private_key_path is not None:
+            return self.github_app_private_key_path.read_text()
+        return None
+
+    @property
     def effective_anthropic_model(self) -> str:
         return self.anthropic_model or DEFAULT_ANTHROPIC_MODEL
 
@@ -204,3 +244,83 @@ class Settings(BaseSettings):
 
 def load_settings() -> Settings:
     return Settings()
+
+
+# ------------------------------------------------------------------ repository config
+
+REPO_CONFIG_PATH = ".github/plugin-bot.yml"
+Permission = Literal["read", "triage", "write", "maintain", "admin"]
+# The collaborator permission API's role names, lowest first.
+PERMISSION_ORDER: tuple[Permission, ...] = ("read", "triage", "write", "maintain", "admin")
+# A repository config larger than this is not read.
+REPO_CONFIG_MAX_BYTES = 64 * 1024
+_FOLDER = r"^[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*$"
+_LOGIN = r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$"
+_TEAM = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
+
+
+class _RepoSection(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TriggerConfig(_RepoSection):
+    # Create, cancel and retry need at least this permission on the repository...
+    min_permission: Permission = "write"
+    # ...or a place on one of these lists (logins; team slugs of the owning organisation).
+    users: tuple[Annotated[str, StringConstraints(pattern=_LOGIN)], ...] = ()
+    teams: tuple[Annotated[str, StringConstraints(pattern=_TEAM)], ...] = ()
+
+
+class RepoLimits(_RepoSection):
+    """Lower limits for this repository; the bot's own limits are the ceiling."""
+
+    jobs_per_hour: int | None = Field(default=None, ge=1)
+    max_running: int | None = Field(default=None, ge=1)
+
+    @field_validator("jobs_per_hour", "max_running")
+    @classmethod
+    def _within_the_bot(cls, value: int | None, info: ValidationInfo) -> int | None:
+        top = (info.context or {}).get("limits", {}).get(info.field_name)
+        if value is not None and top is not None and value > top:
+            raise ValueError(f"must be at most {top} (the bot's limit)")
+        return value
+
+
+class RepoConfig(_RepoSection):
+    """``.github/plugin-bot.yml`` on the default branch; every field is optional."""
+
+    plugins_folder: Annotated[str, StringConstraints(max_length=200)] = "plugins"
+    labels: tuple[Annotated[str, StringConstraints(min_length=1, max_length=50)], ...] = ()
+    reviewers: tuple[Annotated[str, StringConstraints(pattern=_LOGIN)], ...] = ()
+    draft: bool = True
+    close_issue: bool = False
+    trigger: TriggerConfig = TriggerConfig()
+    limits: RepoLimits = RepoLimits()
+    # Names from the bot's optional dependencies this repository allows specs to use.
+    dependencies: tuple[str, ...] = ()
+
+    @field_validator("plugins_folder")
+    @classmethod
+    def _plain_folder(cls, value: str) -> str:
+        if not re.match(_FOLDER, value):
+            raise ValueError("must be a relative folder: letters, digits, _ . - and /")
+        parts = value.split("/")
+        if ".github" in parts or ".." in parts or "." in parts:
+            raise ValueError("must be a folder outside .github/, without . or ..")
+        return value
+
+    @field_validator("dependencies")
+    @classmethod
+    def _offered_by_the_bot(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        offered = (info.context or {}).get("optional_dependencies", {})
+        refused = [name for name in value if name not in offered]
+        if refused:
+            listed = ", ".join(sorted(offered)) or "none"
+            raise ValueError(f"{', '.join(refused)} not offered by the bot (offered: {listed})")
+        return value
+
+    def allowed_dependencies(self, settings: Settings) -> dict[str, str]:
+        allowed = dict(settings.allowed_dependencies)
+        for name in self.dependencies:
+            allowed[name] = settings.optional_dependencies[name]
+        return allowed

@@ -1,13 +1,22 @@
-"""User-facing texts. Text that came from a requester, a sandbox or a model goes through
-``bot.neutralise`` first."""
+"""Every user-facing text: the jobs CLI's lines, and the GitHub front's replies, tracking
+comment and pull-request bodies.
+
+Functions here take plain data and return text. Anything that came from a requester, a
+sandbox or a model goes through ``bot.neutralise`` first (``plain`` for a terminal; for
+Markdown :func:`md`, :func:`code` or :func:`code_block`), so it cannot mention people,
+link, embed images or HTML, or hide text with control characters.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
 
 from bot.jobs.limits import RateLimited
 from bot.jobs.store import Accepted, Job, JobEvent, JobState
-from bot.neutralise import plain
+from bot.neutralise import md_block, md_code, md_text, plain
 
 # ---------------------------------------------------------------- jobs (CLI): what
 # plugin-bot submit, jobs, job, cancel, worker and db print.
@@ -105,3 +114,415 @@ def worker_started(name: str, queue: str, concurrency: int) -> str:
 
 def db_status_line(advice: str) -> str:
     return advice
+
+
+# ================================================================ the GitHub front
+
+TRACKING_MARKER_PREFIX = "<!-- plugin-bot:tracking"
+ONBOARDING_BRANCH = "plugin-bot/onboarding"
+HELP_URL_HINT = "`/plugin-help`"
+
+# ---------------------------------------------------------------------- neutralising
+
+
+def md(text: str, limit: int = 500) -> str:
+    """Outside text as inert inline Markdown (bot.neutralise: no mention, link, HTML)."""
+    return md_text(text, inline=True, limit=limit)
+
+
+def code_block(text: str, limit: int = 3000) -> str:
+    """Outside text (a log tail) as a fenced block, its last ``limit`` characters."""
+    if len(text) > limit:
+        text = "…" + text[-(limit - 1) :]
+    return md_block(text, "text")
+
+
+def code(text: str, limit: int = 200) -> str:
+    """Outside text as an inline code span: shown verbatim, never rendered or linked."""
+    return md_code(text, limit=limit)
+
+
+def quote(text: str, limit: int = 2000) -> str:
+    """A commenter's request as a Markdown quote, each line neutralised."""
+    lines = text[:limit].splitlines() or [""]
+    return "\n".join("> " + md(line, limit) for line in lines)
+
+
+# ---------------------------------------------------------------------- replies
+
+
+def user(login: str) -> str:
+    """A login in a reply, in code so it does not notify anyone."""
+    return f"{code(login, 64)}"
+
+
+def refused_permission(login: str, permission: str, needed: str) -> str:
+    return (
+        f"🚫 {user(login)} has {code(permission, 20)} access to this repository; "
+        f"this command needs `{needed}` or higher, or a place in `trigger.users` / "
+        f"`trigger.teams` of `.github/plugin-bot.yml`."
+    )
+
+
+def refused_config(path: str, problems: Sequence[str]) -> str:
+    listed = "\n".join(f"- {md(p, 300)}" for p in problems)
+    return f"⚠️ `{path}` is not valid, so nothing was started:\n\n{listed}"
+
+
+def refused_rate(scope: str, limit: int, next_slot: dt.datetime) -> str:
+    when = next_slot.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return (
+        f"⏱️ Not started: at most {limit} jobs an hour per {scope}. "
+        f"The next one can start at {when}."
+    )
+
+
+def queued(job_id: str, position: int) -> str:
+    return f"⏳ Queued as job `{job_id}`, position {position}; it starts when a slot frees."
+
+
+def unknown_command(typed: str, suggestion: str | None) -> str:
+    hint = f" Did you mean `{suggestion}`?" if suggestion else ""
+    return f"❓ {code(typed, 40)} is not a plugin-bot command.{hint} {HELP_URL_HINT} lists them."
+
+
+def empty_description() -> str:
+    return "❓ `/create-plugin` needs a description: `/create-plugin <what the plugin should do>`."
+
+
+def reply_no_such_job(job_id: str) -> str:
+    return f"❓ No job {code(job_id, 64)} on this issue. `/plugin-jobs` lists them."
+
+
+def cancel_requested(job_id: str) -> str:
+    return f"🛑 Cancelling job `{job_id}`."
+
+
+def not_cancellable(job_id: str, state: str) -> str:
+    return f"Job `{job_id}` is `{state}` and cannot be cancelled."
+
+
+def not_retryable(job_id: str, state: str) -> str:
+    return f"Job `{job_id}` is `{state}`; only a failed or cancelled job can be retried."
+
+
+def retried(old_id: str, new_id: str) -> str:
+    return f"🔁 Retrying job `{old_id}` as job `{new_id}`."
+
+
+def plugin_exists(folder: str, branch: str) -> str:
+    return (
+        f"`{folder}/` already exists on `{branch}`; plugin-bot never overwrites a plugin. "
+        "Ask for a different name (or a spec with another `name`)."
+    )
+
+
+def reply_job_line(
+    job_id: str, state: str, phase: str | None, name: str | None, pr: str | None
+) -> str:
+    parts = [f"`{job_id}`", state]
+    if name:
+        parts.append(f"{code(name, 80)}")
+    if phase and state == "running":
+        parts.append(f"phase {phase}")
+    if pr:
+        parts.append(pr)
+    return " · ".join(parts)
+
+
+def jobs_list(lines: Sequence[str]) -> str:
+    if not lines:
+        return "No plugin-bot jobs on this issue yet."
+    return "Jobs on this issue:\n\n" + "\n".join(f"- {line}" for line in lines)
+
+
+def help_text(onboarding_offered: bool) -> str:
+    text = (
+        "**plugin-bot** turns a description into a pull request with a tested, signed "
+        "ElizaOS plugin.\n\n"
+        "| command | does |\n|---|---|\n"
+        "| `/create-plugin <description>` | build a plugin (the description may go on over "
+        "several lines and may carry a fenced JSON/YAML spec) |\n"
+        "| `/plugin-status [job]` | where a job is |\n"
+        "| `/plugin-cancel [job]` | stop a job |\n"
+        "| `/plugin-retry [job]` | run a failed or cancelled job again |\n"
+        "| `/plugin-jobs` | the jobs on this issue |\n"
+        "| `/plugin-help` | this text |\n\n"
+        "Create, cancel and retry need write access (or a place in the repository's "
+        "`.github/plugin-bot.yml`)."
+    )
+    if onboarding_offered:
+        text += (
+            "\n\nThis repository has no verification set up yet: I opened a pull request "
+            "adding the keys, the verifier and a commented config."
+        )
+    return text
+
+
+# ---------------------------------------------------------------------- tracking comment
+
+PhaseState = Literal["waiting", "running", "done", "failed", "cancelled", "skipped"]
+PHASE_MARKS: dict[PhaseState, str] = {
+    "waiting": "⏳",
+    "running": "🔄",
+    "done": "✅",
+    "failed": "❌",
+    "cancelled": "🚫",
+    "skipped": "➖",
+}
+
+
+def tracking_marker(job_id: str) -> str:
+    return f"{TRACKING_MARKER_PREFIX} job={job_id} -->"
+
+
+@dataclass(frozen=True)
+class PhaseLine:
+    name: str
+    state: PhaseState
+    wall_s: float | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class TrackingView:
+    """What the tracking comment shows; built from a job's row and events."""
+
+    job_id: str
+    requester: str
+    state: str  # queued | running | succeeded | failed | cancelled
+    phases: Sequence[PhaseLine]
+    plugin_name: str | None = None
+    round: int | None = None
+    max_rounds: int | None = None
+    activity: str = ""
+    tests_passed: int | None = None
+    tests_failed: int | None = None
+    tokens: int | None = None
+    cost_usd: float | None = None
+    elapsed_s: float = 0.0
+    attempt: int = 1
+    pr_url: str | None = None
+    failed_phase: str | None = None
+    error: str = ""
+    failure_tail: str = ""
+    extra: Sequence[str] = field(default_factory=tuple)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes}m {secs:02d}s"
+
+
+def _phase_row(line: PhaseLine) -> str:
+    mark = PHASE_MARKS[line.state]
+    took = f" ({_duration(line.wall_s)})" if line.wall_s is not None else ""
+    note = f" — {md(line.note, 200)}" if line.note else ""
+    return f"- {mark} {line.name}{took}{note}"
+
+
+def _facts(view: TrackingView) -> list[str]:
+    facts = []
+    if view.round is not None and view.max_rounds is not None:
+        facts.append(f"check round {view.round} of {view.max_rounds}")
+    if view.tests_passed is not None:
+        facts.append(f"tests {view.tests_passed} passed, {view.tests_failed or 0} failed")
+    if view.tokens is not None:
+        cost = f", ${view.cost_usd:.4f}" if view.cost_usd is not None else ""
+        facts.append(f"{view.tokens} tokens{cost}")
+    facts.append(f"elapsed {_duration(view.elapsed_s)}")
+    if view.attempt > 1:
+        facts.append(f"attempt {view.attempt}")
+    return facts
+
+
+def _ending(view: TrackingView) -> str:
+    if view.state == "succeeded" and view.pr_url:
+        return f"**Done:** the pull request is {view.pr_url}"
+    if view.state == "cancelled":
+        return "**Cancelled.** `/plugin-retry " + view.job_id + "` starts it again."
+    if view.state == "failed":
+        where = f" in `{view.failed_phase}`" if view.failed_phase else ""
+        text = f"**Failed{where}:** {md(view.error, 500)}"
+        if view.failure_tail:
+            text += "\n\n<details><summary>last lines</summary>\n\n"
+            text += code_block(view.failure_tail) + "\n\n</details>"
+        return text + f"\n\nWhat next: fix the description or `/plugin-retry {view.job_id}`."
+    return f"To stop it: `/plugin-cancel {view.job_id}`"
+
+
+def tracking_comment(view: TrackingView) -> str:
+    name = f"{code(view.plugin_name, 214)}" if view.plugin_name else "a plugin"
+    lines = [
+        tracking_marker(view.job_id),
+        f"### plugin-bot: {name}",
+        f"Job `{view.job_id}` for {user(view.requester)} · **{view.state}**",
+        "",
+        *(_phase_row(p) for p in view.phases),
+        "",
+        " · ".join(_facts(view)),
+    ]
+    if view.activity and view.state in {"queued", "running"}:
+        lines.append(f"Latest: {md(view.activity, 300)}")
+    lines.extend(view.extra)
+    lines += ["", _ending(view)]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------- pull request
+
+
+@dataclass(frozen=True)
+class Component:
+    kind: str
+    name: str
+    description: str
+
+
+@dataclass(frozen=True)
+class TestRow:
+    __test__ = False  # not a pytest class
+    file: str
+    name: str
+    state: str
+
+
+@dataclass(frozen=True)
+class PullRequestView:
+    job_id: str
+    plugin_name: str
+    plugin_path: str
+    description: str
+    requester: str
+    issue_number: int
+    components: Sequence[Component]
+    tests: Sequence[TestRow]
+    tests_passed: int
+    tests_failed: int
+    manifest_sha256: str | None
+    keyid: str | None
+    tokens: int | None
+    cost_usd: float | None
+    model: str | None
+    close_issue: bool
+
+
+def commit_message(name: str, job_id: str, requester: str) -> str:
+    return f"Add plugin {name}\n\nBuilt by plugin-bot job {job_id} for {requester}."
+
+
+def pull_request_title(name: str) -> str:
+    return f"Add plugin {name}"
+
+
+def _components_table(components: Sequence[Component]) -> str:
+    rows = "\n".join(
+        f"| {c.kind} | {code(c.name, 64)} | {md(c.description, 200)} |" for c in components
+    )
+    return "| kind | name | what it does |\n|---|---|---|\n" + rows
+
+
+def _tests_table(tests: Sequence[TestRow]) -> str:
+    marks = {"passed": "✅", "failed": "❌", "skipped": "➖", "todo": "📝"}
+    rows = "\n".join(
+        f"| {marks.get(t.state, t.state)} | {code(t.file, 120)} | {md(t.name, 200)} |"
+        for t in tests
+    )
+    return "| | file | test |\n|---|---|---|\n" + rows
+
+
+def _verification(view: PullRequestView) -> str:
+    if view.manifest_sha256 is None:
+        return "**Not signed:** the bot has no signing key configured."
+    return (
+        f"Manifest `{view.plugin_path}/plugin-manifest.dsse.json`, sha256 "
+        f"`{view.manifest_sha256}`, signed by key `{view.keyid}`.\n\n"
+        "Verify it locally:\n\n"
+        "```sh\n"
+        f"python .github/plugin-bot/verify_manifest.py verify {view.plugin_path} "
+        "--keys .github/plugin-bot/keys.json\n"
+        "```\n\n"
+        "The `verify-plugin` workflow does the same on this pull request."
+    )
+
+
+def pull_request_body(view: PullRequestView) -> str:
+    usage = []
+    if view.model:
+        usage.append(f"model {code(view.model, 80)}")
+    if view.tokens is not None:
+        usage.append(f"{view.tokens} tokens")
+    if view.cost_usd is not None:
+        usage.append(f"${view.cost_usd:.4f}")
+    parts = [
+        f"Plugin {code(view.plugin_name, 214)} in `{view.plugin_path}/`, built by plugin-bot "
+        f"job `{view.job_id}` for {user(view.requester)} (#{view.issue_number}).",
+        "",
+        "**Asked for:**",
+        "",
+        quote(view.description),
+        "",
+        "### Components",
+        "",
+        _components_table(view.components),
+        "",
+        f"### Tests: {view.tests_passed} passed, {view.tests_failed} failed",
+        "",
+        _tests_table(view.tests),
+        "",
+        "### Verification",
+        "",
+        _verification(view),
+        "",
+        "### Usage",
+        "",
+        ", ".join(usage) if usage else "no model was used (the template's code).",
+        "",
+        f"Try it: `cd {view.plugin_path} && npm ci && npm run build && npm test`",
+    ]
+    if view.close_issue:
+        parts += ["", f"Closes #{view.issue_number}"]
+    return "\n".join(parts)
+
+
+# ---------------------------------------------------------------------- onboarding
+
+ONBOARDING_TITLE = "Set up plugin-bot verification"
+
+
+def onboarding_body(workflow_yaml: str) -> str:
+    return (
+        "This pull request adds what verifying plugin-bot's pull requests needs:\n\n"
+        "- `.github/plugin-bot/keys.json`: the public key(s) plugin-bot signs with\n"
+        "- `.github/plugin-bot/verify_manifest.py`: the standalone verifier (Python and "
+        "`cryptography` only)\n"
+        "- `.github/plugin-bot.yml`: the repository's settings for the bot, every option "
+        "commented\n\n"
+        "**One more step for you:** the app asks for no `workflows` permission, so it "
+        "cannot add the workflow that runs the verifier. Add it as "
+        "`.github/workflows/verify-plugin.yml`:\n\n"
+        "<details><summary>verify-plugin.yml</summary>\n\n"
+        f"```yaml\n{workflow_yaml.rstrip()}\n```\n\n</details>\n\n"
+        "Then protect `.github/` with CODEOWNERS review, so a change to the keys, the "
+        "verifier or the workflow is always reviewed by a person."
+    )
+
+
+# ---------------------------------------------------------------------- serve
+
+
+def serve_refused_no_secret() -> str:
+    return "plugin-bot serve needs GITHUB_WEBHOOK_SECRET (one or more, comma-separated)"
+
+
+def serve_refused_no_sandbox() -> str:
+    return "plugin-bot serve refuses SANDBOX=none: untrusted code must run in the sandbox"
+
+
+def serve_refused_no_app() -> str:
+    return (
+        "plugin-bot serve needs GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY "
+        "(or GITHUB_APP_PRIVATE_KEY_PATH)"
+    )

@@ -1,0 +1,193 @@
+"""The GitHub client: githubkit with App auth, GHES base URL, our retry policy, spacing.
+
+One :class:`GitHubApp` per process. ``async with app.installation(id) as gh`` gives a client
+authenticated as that installation (githubkit caches the installation token until a minute
+before it expires). Retries are ours, not githubkit's default, which re-sends a POST after a
+5xx: a POST that may have landed is never repeated here; the operations look for what they
+meant to create (marker, branch, pull request) before creating it again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from githubkit import AppAuthStrategy, AppInstallationAuthStrategy, GitHub
+from githubkit.cache import MemCacheStrategy
+from githubkit.exception import GitHubException, RateLimitExceeded, RequestFailed
+from githubkit.typing import RetryOption
+
+from bot.settings import Settings
+
+# Methods safe to send twice: the second leaves the same state as the first.
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE"})
+
+
+def api_base_url(api_url: str) -> str:
+    """githubkit joins paths onto the base URL: GHES's ``…/api/v3`` needs its slash."""
+    return api_url.rstrip("/") + "/"
+
+
+def _wait(seconds: float) -> timedelta:
+    # githubkit sleeps 60 s for a falsy wait: a zero timedelta must not become a minute.
+    return timedelta(seconds=max(seconds, 0.001))
+
+
+class RetryPolicy:
+    """Rate limits: wait what GitHub says (``retry-after`` / ``x-ratelimit-reset``), for any
+    method, since a rate-limited request was not processed. 5xx: exponential backoff, for
+    idempotent methods only."""
+
+    def __init__(self, max_retries: int, max_wait_s: float, base_s: float = 1.0) -> None:
+        self.max_retries = max_retries
+        self.max_wait_s = max_wait_s
+        self.base_s = base_s
+
+    def __call__(self, exc: GitHubException, retry_count: int) -> RetryOption:
+        if retry_count >= self.max_retries:
+            return RetryOption(False)
+        if isinstance(exc, RateLimitExceeded):
+            wait = exc.retry_after.total_seconds()
+            if wait > self.max_wait_s:
+                return RetryOption(False)
+            return RetryOption(True, _wait(wait))
+        if (
+            isinstance(exc, RequestFailed)
+            and exc.response.status_code >= 500
+            and exc.request.method.upper() in IDEMPOTENT_METHODS
+        ):
+            return RetryOption(True, _wait(self.base_s * 2**retry_count))
+        return RetryOption(False)
+
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class WriteSpacer:
+    """Content-creating requests of one installation at least ``spacing_s`` apart."""
+
+    def __init__(
+        self, spacing_s: float, clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep
+    ) -> None:
+        self.spacing_s = spacing_s
+        self._clock = clock
+        self._sleep = sleep
+        self._last: dict[int, float] = {}
+        self._locks: dict[int, asyncio.Lock] = {}
+
+    @asynccontextmanager
+    async def turn(self, installation_id: int) -> AsyncIterator[None]:
+        lock = self._locks.setdefault(installation_id, asyncio.Lock())
+        async with lock:
+            last = self._last.get(installation_id)
+            if last is not None:
+                wait = last + self.spacing_s - self._clock()
+                if wait > 0:
+                    await self._sleep(wait)
+            try:
+                yield
+            finally:
+                self._last[installation_id] = self._clock()
+
+
+class Installation:
+    """A client for one installation, with the spacer for its content-creating requests."""
+
+    def __init__(
+        self, gh: GitHub[AppInstallationAuthStrategy], installation_id: int, spacer: WriteSpacer
+    ) -> None:
+        self.gh = gh
+        self.installation_id = installation_id
+        self._spacer = spacer
+
+    def creating(self) -> Any:
+        """``async with inst.creating():`` around a request that creates content."""
+        return self._spacer.turn(self.installation_id)
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+    ) -> Any:
+        """One REST call; the decoded JSON (None for an empty answer)."""
+        response = await self.gh.arequest(method, path, json=json, params=params)
+        if not response.content:
+            return None
+        return response.json()
+
+    async def get_or_none(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        """A GET whose 404 means "there is none"."""
+        try:
+            return await self.request("GET", path, params=params)
+        except RequestFailed as exc:
+            if exc.response.status_code == 404:
+                return None
+            raise
+
+    async def create(self, method: str, path: str, json: Any) -> Any:
+        """A content-creating request, spaced from the installation's previous one."""
+        async with self.creating():
+            return await self.request(method, path, json=json)
+
+
+class GitHubApp:
+    """The App: its JWT client, and installation clients made from it."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        spacer: WriteSpacer | None = None,
+    ) -> None:
+        key = settings.app_private_key()
+        if settings.github_app_id is None or key is None:
+            raise ValueError("a GitHub App needs GITHUB_APP_ID and its private key")
+        self.settings = settings
+        self.app_id = settings.github_app_id
+        self.slug = settings.github_app_slug
+        self._auth = AppAuthStrategy(settings.github_app_id, key)
+        self._transport = transport
+        self.retry = RetryPolicy(settings.github_max_retries, settings.github_retry_max_wait_s)
+        self.spacer = spacer or WriteSpacer(settings.github_write_spacing_s)
+        # Every client is made from this one and shares its cache: the JWT and the
+        # installation tokens, each kept until shortly before it expires.
+        self._template = self._client(self._auth)
+
+    def _client(self, auth: Any) -> GitHub[Any]:
+        return GitHub(
+            auth,
+            base_url=api_base_url(self.settings.github_api_url),
+            user_agent="plugin-bot",
+            timeout=self.settings.github_timeout_s,
+            http_cache=False,
+            auto_retry=self.retry,
+            async_transport=self._transport,
+            cache_strategy=MemCacheStrategy(),
+        )
+
+    @asynccontextmanager
+    async def as_app(self) -> AsyncIterator[GitHub[AppAuthStrategy]]:
+        async with self._template.with_auth(self._auth) as gh:
+            yield gh
+
+    @asynccontextmanager
+    async def installation(self, installation_id: int) -> AsyncIterator[Installation]:
+        auth = self._auth.as_installation(installation_id)
+        async with self._template.with_auth(auth) as gh:
+            yield Installation(gh, installation_id, self.spacer)
+
+    async def installation_for(self, owner: str, repo: str) -> int:
+        """The installation on a repository (a payload without ``installation``)."""
+        async with self.as_app() as gh:
+            response = await gh.rest.apps.async_get_repo_installation(owner, repo)
+            return response.parsed_data.id

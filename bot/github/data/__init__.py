@@ -1,0 +1,1 @@
+"""Reads from GitHub: repository, config file, collaborator permission, comments."""

@@ -1,0 +1,254 @@
+"""A GitHub job on a worker: the runner with the pull-request publisher and the tracking
+comment as its reporter. The jobs layer's worker calls :meth:`GitHubJobs.run` for a claimed
+job, and :meth:`GitHubJobs.abandoned` when recovery gives a job up, so no comment is left
+saying "running"."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+import structlog
+
+from bot import status
+from bot.github.client import GitHubApp
+from bot.github.data.repository import RepoRef
+from bot.github.desk import job_view
+from bot.github.operations import comments
+from bot.github.ports import JobView
+from bot.github.publisher import PullRequestPublisher
+from bot.github.tracking import TrackingReporter
+from bot.jobs.store import Job, Store
+from bot.jobs.worker import local_publisher_for
+from bot.pipeline import PHASES
+from bot.pipeline.context import JobRequest, Origin, Phase, PhaseRecord, Publisher, Reporter
+from bot.runner import Outcome, Runner
+from bot.settings import Settings
+
+if TYPE_CHECKING:
+    import httpx2
+
+log = structlog.get_logger("bot.github.jobs")
+
+
+def final_state(outcome: Outcome) -> dict[str, object]:
+    """The tracking comment's last fields, from what the job produced."""
+    ctx, result = outcome.ctx, outcome.ctx.result
+    fields: dict[str, object] = {
+        "plugin_name": result.spec.name if result.spec else None,
+        "elapsed_s": outcome.wall_s,
+    }
+    if result.test_results is not None:
+        fields["tests_passed"] = result.test_results.passed
+        fields["tests_failed"] = result.test_results.failed
+    if ctx.tools.generator.model is not None:
+        fields["tokens"] = outcome.meter.usage.total
+        fields["cost_usd"] = outcome.meter.cost_usd
+        fields["round"] = result.rounds_used
+        fields["max_rounds"] = getattr(ctx.tools.generator, "max_rounds", None)
+    if ctx.succeeded and outcome.published is not None:
+        return {**fields, "state": "succeeded", "pr_url": outcome.published.url}
+    if ctx.cancelled:
+        return {**fields, "state": "cancelled"}
+    failed = ctx.failed_phase
+    return {
+        **fields,
+        "state": "failed",
+        "failed_phase": failed.name if failed else None,
+        "error": failed.error if failed else "the job stopped",
+        "failure_tail": failed.detail if failed else "",
+    }
+
+
+def request_of(job: JobView) -> JobRequest:
+    return JobRequest(
+        job_id=job.id,
+        description=job.description,
+        origin=Origin(
+            repository=job.repository,
+            installation_id=job.installation_id,
+            issue=job.issue,
+            comment_id=job.comment_id,
+            requester=job.requester,
+            delivery_id=job.delivery_id,
+        ),
+    )
+
+
+class Tee:
+    """Every reporter call to two reporters (the job's events and its comment)."""
+
+    def __init__(self, first: Reporter, second: Reporter) -> None:
+        self.first, self.second = first, second
+
+    def phase_started(self, phase: str) -> None:
+        self.first.phase_started(phase)
+        self.second.phase_started(phase)
+
+    def phase_note(self, phase: str, note: str) -> None:
+        self.first.phase_note(phase, note)
+        self.second.phase_note(phase, note)
+
+    def phase_finished(self, phase: str, record: PhaseRecord) -> None:
+        self.first.phase_finished(phase, record)
+        self.second.phase_finished(phase, record)
+
+
+class GitHubJobs:
+    def __init__(
+        self,
+        settings: Settings,
+        app: GitHubApp,
+        runner: Runner,
+        *,
+        generator: str = "auto",
+        phases: list[tuple[str, Phase]] = PHASES,
+    ) -> None:
+        self.settings = settings
+        self.app = app
+        self.runner = runner
+        self.generator = generator
+        self.phases = phases
+
+    async def _tracking_comment(self, job: JobView, body: str) -> int:
+        if job.tracking_comment_id is not None:
+            return job.tracking_comment_id
+        async with self.app.installation(job.installation_id) as inst:
+            marker = status.tracking_marker(job.id)
+            return await comments.ensure_comment(
+                inst, RepoRef.parse(job.repository), job.issue, marker, body
+            )
+
+    def _reporter(self, job: JobView, comment_id: int) -> TrackingReporter:
+        repo = RepoRef.parse(job.repository)
+
+        async def edit(body: str) -> None:
+            async with self.app.installation(job.installation_id) as inst:
+                await comments.edit(inst, repo, comment_id, body)
+
+        return TrackingReporter(
+            edit,
+            job_id=job.id,
+            requester=job.requester,
+            phases=[name for name, _ in self.phases],
+            interval_s=self.settings.tracking_edit_interval_s,
+            attempt=job.attempt,
+        )
+
+    async def tracked(
+        self, job: JobView, run: Callable[[Reporter], Awaitable[Outcome]], also: Reporter | None
+    ) -> Outcome:
+        """Run ``run`` with the tracking comment as (part of) its reporter, and write the
+        comment's last state from the outcome; ``also`` gets every call too."""
+        structlog.contextvars.bind_contextvars(
+            delivery_id=job.delivery_id, repository=job.repository, job_id=job.id
+        )
+        comment_id = await self._tracking_comment(job, status.tracking_marker(job.id))
+        tracking = self._reporter(job, comment_id)
+        try:
+            outcome = await run(Tee(tracking, also) if also is not None else tracking)
+        except Exception as exc:
+            await tracking.close(state="failed", error=f"{type(exc).__name__}: {exc}")
+            raise
+        tracking.settle(outcome.ctx.result.records)
+        await tracking.close(**final_state(outcome))
+        log.info("job.finished", state=tracking.view.state)
+        return outcome
+
+    async def run(self, job: JobView, cancel: asyncio.Event | None = None) -> Outcome:
+        """Run one job with this object's runner (tests, and workers without a queue)."""
+
+        async def run(reporter: Reporter) -> Outcome:
+            return await self.runner.run(
+                request_of(job),
+                publisher=PullRequestPublisher(self.settings, self.app, job),
+                generator=self.generator,
+                reporter=reporter,
+                cancel=cancel,
+                phases=self.phases,
+            )
+
+        return await self.tracked(job, run, None)
+
+    async def abandoned(self, job: JobView, error: str) -> None:
+        """Recovery gave the job up (its worker died): the comment says so."""
+        view = status.TrackingView(
+            job_id=job.id,
+            requester=job.requester,
+            state="failed",
+            phases=(),
+            plugin_name=job.plugin_name,
+            attempt=job.attempt,
+            error=error,
+        )
+        comment_id = await self._tracking_comment(job, status.tracking_comment(view))
+        async with self.app.installation(job.installation_id) as inst:
+            await comments.edit(
+                inst, RepoRef.parse(job.repository), comment_id, status.tracking_comment(view)
+            )
+
+
+class GitHubRunner(Runner):
+    """The jobs layer's runner for a worker that serves GitHub: a job that came from a
+    repository gets its tracking comment around the run; any other runs as it is."""
+
+    def __init__(self, settings: Settings, app: GitHubApp, store: Store) -> None:
+        super().__init__(settings)
+        self.jobs = GitHubJobs(settings, app, self)
+        self.store = store
+
+    async def run(
+        self,
+        request: JobRequest,
+        *,
+        publisher: Publisher,
+        generator: str = "auto",
+        reporter: Reporter | None = None,
+        cancel: asyncio.Event | None = None,
+        http_client: httpx2.AsyncClient | None = None,
+        phases: list[tuple[str, Phase]] = PHASES,
+    ) -> Outcome:
+        base = super().run
+        row = await self.store.get_job(request.job_id)
+        if row is None or row.repository is None or row.installation_id is None:
+            return await base(
+                request,
+                publisher=publisher,
+                generator=generator,
+                reporter=reporter,
+                cancel=cancel,
+                http_client=http_client,
+                phases=phases,
+            )
+
+        async def run(tracked: Reporter) -> Outcome:
+            return await base(
+                request,
+                publisher=publisher,
+                generator=generator,
+                reporter=tracked,
+                cancel=cancel,
+                http_client=http_client,
+                phases=phases,
+            )
+
+        outcome = await self.jobs.tracked(job_view(row), run, reporter)
+        published = outcome.published
+        if published is not None and published.url is not None:
+            await self.store.set_published(
+                request.job_id, branch=published.branch, pr_url=published.url
+            )
+        return outcome
+
+
+def publisher_for(settings: Settings, app: GitHubApp) -> Callable[[Job], Publisher]:
+    """The pull request for a job from a repository; the local export for any other."""
+    local = local_publisher_for(settings)
+
+    def choose(job: Job) -> Publisher:
+        if job.repository is None or job.installation_id is None:
+            return local(job)
+        return PullRequestPublisher(settings, app, job_view(job))
+
+    return choose

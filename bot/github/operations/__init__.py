@@ -1,0 +1,1 @@
+"""Writes to GitHub: reactions, comments, the pull request. Each one is idempotent."""

@@ -1,0 +1,175 @@
+"""The pull request: one commit through the git data API, on the job's own branch.
+
+blobs -> tree (on the recorded base's tree) -> commit (parent: the recorded base) -> ref ->
+pull request. Idempotent: a retried or recovered job finds its pull request, or its branch;
+a branch that already holds exactly these files is reused, one that holds others is moved
+to a new commit, and a second pull request is never opened.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from githubkit.exception import RequestFailed
+
+from bot import status
+from bot.github.client import Installation
+from bot.github.data.repository import (
+    BranchHead,
+    RepoRef,
+    branch_sha,
+    find_pull_request,
+    path_exists,
+)
+
+FILE_MODE = "100644"
+
+
+class PublishRefused(Exception):
+    """The pull request cannot be made as asked; the message is for the requester."""
+
+
+@dataclass(frozen=True)
+class PullRequestPlan:
+    repo: RepoRef
+    base: BranchHead
+    branch: str
+    folder: str  # plugins/<name>: where the files go in the repository
+    files: Mapping[str, bytes]  # path inside the folder -> content: the signed set
+    title: str
+    body: str
+    commit_message: str
+    draft: bool = True
+    labels: Sequence[str] = ()
+    reviewers: Sequence[str] = ()
+
+
+@dataclass(frozen=True)
+class PublishedPullRequest:
+    number: int
+    url: str
+    branch: str
+    commit_sha: str | None
+    reused: bool
+
+
+def git_blob_sha(content: bytes) -> str:
+    """The object id git gives a blob: lets a branch's files be compared without a download."""
+    header = f"blob {len(content)}\0".encode()
+    return hashlib.sha1(header + content, usedforsecurity=False).hexdigest()
+
+
+def _repo_paths(plan: PullRequestPlan) -> dict[str, str]:
+    return {f"{plan.folder}/{rel}": git_blob_sha(data) for rel, data in plan.files.items()}
+
+
+async def _branch_holds(inst: Installation, plan: PullRequestPlan, head: str) -> bool:
+    """Whether the branch's head is on the base and holds exactly the plan's files."""
+    commit = await inst.request("GET", f"{plan.repo.path}/git/commits/{head}")
+    parents = [p["sha"] for p in commit.get("parents", [])]
+    if parents != [plan.base.sha]:
+        return False
+    tree = await inst.request(
+        "GET", f"{plan.repo.path}/git/trees/{commit['tree']['sha']}", params={"recursive": "1"}
+    )
+    prefix = plan.folder + "/"
+    present = {
+        entry["path"]: entry["sha"]
+        for entry in tree.get("tree", [])
+        if entry.get("type") == "blob" and str(entry.get("path", "")).startswith(prefix)
+    }
+    return present == _repo_paths(plan)
+
+
+async def commit_files(inst: Installation, plan: PullRequestPlan) -> str:
+    repo = plan.repo.path
+    base_commit = await inst.request("GET", f"{repo}/git/commits/{plan.base.sha}")
+    entries = []
+    for rel, data in sorted(plan.files.items()):
+        blob = await inst.request(
+            "POST",
+            f"{repo}/git/blobs",
+            json={"content": base64.b64encode(data).decode(), "encoding": "base64"},
+        )
+        entries.append(
+            {"path": f"{plan.folder}/{rel}", "mode": FILE_MODE, "type": "blob", "sha": blob["sha"]}
+        )
+    tree = await inst.request(
+        "POST",
+        f"{repo}/git/trees",
+        json={"base_tree": base_commit["tree"]["sha"], "tree": entries},
+    )
+    commit = await inst.request(
+        "POST",
+        f"{repo}/git/commits",
+        json={"message": plan.commit_message, "tree": tree["sha"], "parents": [plan.base.sha]},
+    )
+    return str(commit["sha"])
+
+
+async def point_branch(inst: Installation, plan: PullRequestPlan, sha: str, exists: bool) -> None:
+    repo = plan.repo.path
+    if exists:
+        # Our own branch (plugin-bot/<name>-<job8>): moving it is how a retry replaces
+        # an earlier attempt's files.
+        async with inst.creating():
+            await inst.request(
+                "PATCH", f"{repo}/git/refs/heads/{plan.branch}", json={"sha": sha, "force": True}
+            )
+        return
+    await inst.create("POST", f"{repo}/git/refs", {"ref": f"refs/heads/{plan.branch}", "sha": sha})
+
+
+async def open_pull(inst: Installation, plan: PullRequestPlan) -> dict[str, Any]:
+    payload = {
+        "title": plan.title,
+        "head": plan.branch,
+        "base": plan.base.branch,
+        "body": plan.body,
+        "draft": plan.draft,
+    }
+    try:
+        return dict(await inst.create("POST", f"{plan.repo.path}/pulls", payload))
+    except RequestFailed as exc:
+        # A 5xx may have opened it anyway; a 422 says one exists: look before failing.
+        found = await find_pull_request(inst, plan.repo, plan.branch)
+        if found is not None:
+            return found
+        raise exc from None
+
+
+async def _decorate(inst: Installation, plan: PullRequestPlan, number: int) -> None:
+    repo = plan.repo.path
+    if plan.labels:
+        await inst.create("POST", f"{repo}/issues/{number}/labels", {"labels": list(plan.labels)})
+    if plan.reviewers:
+        await inst.create(
+            "POST",
+            f"{repo}/pulls/{number}/requested_reviewers",
+            {"reviewers": list(plan.reviewers)},
+        )
+
+
+async def publish_pull_request(inst: Installation, plan: PullRequestPlan) -> PublishedPullRequest:
+    existing = await find_pull_request(inst, plan.repo, plan.branch)
+    if existing is not None:
+        return PublishedPullRequest(
+            int(existing["number"]), str(existing["html_url"]), plan.branch, None, reused=True
+        )
+    head = await branch_sha(inst, plan.repo, plan.branch)
+    if head is None and await path_exists(inst, plan.repo, plan.folder, plan.base.sha):
+        raise PublishRefused(status.plugin_exists(plan.folder, plan.base.branch))
+    if head is not None and await _branch_holds(inst, plan, head):
+        sha = head
+    else:
+        sha = await commit_files(inst, plan)
+        await point_branch(inst, plan, sha, exists=head is not None)
+    pull = await open_pull(inst, plan)
+    await _decorate(inst, plan, int(pull["number"]))
+    return PublishedPullRequest(
+        int(pull["number"]), str(pull["html_url"]), plan.branch, sha, reused=False
+    )

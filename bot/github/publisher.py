@@ -1,0 +1,136 @@
+"""The pull request as the job's Publisher: the pipeline's ``publish`` phase calls it.
+
+``preflight`` (before anything is built) records the base the job started from and
+refuses a plugin folder that already exists there; ``publish`` commits exactly the
+signed file set through the git data API and opens (or finds) the pull request.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+
+from bot import status
+from bot.github.client import GitHubApp
+from bot.github.data.repository import (
+    BranchHead,
+    RepoRef,
+    branch_sha,
+    default_branch_head,
+    path_exists,
+    read_text,
+)
+from bot.github.operations.pull_request import PullRequestPlan, publish_pull_request
+from bot.github.ports import JobView
+from bot.github.validation.config import RepoConfigError, parse_repo_config
+from bot.manifest import MANIFEST_FILE, keyid_of
+from bot.pipeline.context import JobContext, PhaseFailed, Published
+from bot.settings import REPO_CONFIG_PATH, RepoConfig, Settings
+from bot.spec.schema import PluginSpec
+from bot.status import Component, PullRequestView, TestRow
+from bot.workspace import plugin_files
+
+
+def branch_for(spec: PluginSpec, job_id: str) -> str:
+    return f"plugin-bot/{spec.directory_name}-{job_id[:8]}"
+
+
+def signed_files(ctx: JobContext) -> dict[str, bytes]:
+    """Exactly the manifest's subjects and the manifest; every file when not signed."""
+    root = ctx.require_plugin()
+    if ctx.result.manifest is None:
+        return {name: (root / name).read_bytes() for name in plugin_files(root)}
+    envelope = json.loads(ctx.result.manifest.read_bytes())
+    statement = json.loads(base64.b64decode(envelope["payload"]))
+    names = [str(s["name"]) for s in statement["subject"]] + [MANIFEST_FILE]
+    return {name: (root / name).read_bytes() for name in names}
+
+
+def _components(spec: PluginSpec) -> list[Component]:
+    return [
+        Component(kind, item.name, getattr(item, "description", ""))
+        for kind, item in spec.components()
+    ]
+
+
+class PullRequestPublisher:
+    def __init__(self, settings: Settings, app: GitHubApp, job: JobView) -> None:
+        self.settings = settings
+        self.app = app
+        self.job = job
+        self.repo = RepoRef.parse(job.repository)
+        self.base = BranchHead("", "")  # the default branch's head when the job starts
+        self.config = RepoConfig()
+
+    def _spec(self, ctx: JobContext) -> PluginSpec:
+        if ctx.result.spec is None:
+            raise PhaseFailed("no spec: nothing to publish")
+        return ctx.result.spec
+
+    def _folder(self, spec: PluginSpec) -> str:
+        return f"{self.config.plugins_folder}/{spec.directory_name}"
+
+    async def preflight(self, ctx: JobContext) -> None:
+        spec = self._spec(ctx)
+        branch = branch_for(spec, self.job.id)
+        async with self.app.installation(self.job.installation_id) as inst:
+            self.base = await default_branch_head(inst, self.repo)
+            text = await read_text(inst, self.repo, REPO_CONFIG_PATH, self.base.sha)
+            try:
+                self.config = parse_repo_config(text, self.settings)
+            except RepoConfigError as exc:
+                raise PhaseFailed(status.refused_config(REPO_CONFIG_PATH, exc.problems)) from exc
+            folder = self._folder(spec)
+            ours = await branch_sha(inst, self.repo, branch) is not None
+            if not ours and await path_exists(inst, self.repo, folder, self.base.sha):
+                raise PhaseFailed(status.plugin_exists(folder, self.base.branch))
+        ctx.result.base_commit = self.base.sha
+        ctx.result.branch = branch
+
+    def _view(self, ctx: JobContext, spec: PluginSpec) -> PullRequestView:
+        results = ctx.result.test_results
+        manifest_sha = None
+        if ctx.result.manifest is not None:
+            manifest_sha = hashlib.sha256(ctx.result.manifest.read_bytes()).hexdigest()
+        key = ctx.tools.signing_key
+        usage = ctx.tools.meter.usage
+        return PullRequestView(
+            job_id=self.job.id,
+            plugin_name=spec.name,
+            plugin_path=self._folder(spec),
+            description=self.job.description,
+            requester=self.job.requester,
+            issue_number=self.job.issue,
+            components=_components(spec),
+            tests=[TestRow(t.file, t.name, t.state) for t in results.tests] if results else [],
+            tests_passed=results.passed if results else 0,
+            tests_failed=results.failed if results else 0,
+            manifest_sha256=manifest_sha,
+            keyid=keyid_of(key.public_key()) if key is not None and manifest_sha else None,
+            tokens=usage.total if ctx.tools.generator.model else None,
+            cost_usd=ctx.tools.meter.cost_usd if ctx.tools.generator.model else None,
+            model=ctx.tools.generator.model,
+            close_issue=self.config.close_issue,
+        )
+
+    async def publish(self, ctx: JobContext) -> Published:
+        spec = self._spec(ctx)
+        plan = PullRequestPlan(
+            repo=self.repo,
+            base=self.base,
+            branch=branch_for(spec, self.job.id),
+            folder=self._folder(spec),
+            files=signed_files(ctx),
+            title=status.pull_request_title(spec.name),
+            body=status.pull_request_body(self._view(ctx, spec)),
+            commit_message=status.commit_message(spec.name, self.job.id, self.job.requester),
+            draft=self.config.draft,
+            labels=self.config.labels,
+            reviewers=self.config.reviewers,
+        )
+        async with self.app.installation(self.job.installation_id) as inst:
+            pull = await publish_pull_request(inst, plan)
+        return Published(
+            location=plan.folder, url=pull.url, branch=pull.branch, commit=pull.commit_sha
+        )

@@ -1,0 +1,116 @@
+"""The tracking comment of a running job: a pipeline Reporter that edits one comment.
+
+Phase changes arrive synchronously from the pipeline; edits go out from one background
+task, at most one per ``interval_s``, and ``close`` always writes the last state, so the
+comment never stays behind the job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import replace
+
+import structlog
+
+from bot import status
+from bot.pipeline.context import PhaseRecord
+from bot.status import PhaseLine, PhaseState, TrackingView
+
+log = structlog.get_logger("bot.tracking")
+Edit = Callable[[str], Awaitable[None]]
+_STATES: dict[str, PhaseState] = {
+    "pending": "waiting",
+    "running": "running",
+    "passed": "done",
+    "failed": "failed",
+    "cancelled": "cancelled",
+    "skipped": "skipped",
+}
+
+
+class TrackingReporter:
+    def __init__(
+        self,
+        edit: Edit,
+        *,
+        job_id: str,
+        requester: str,
+        phases: Sequence[str],
+        interval_s: float,
+        attempt: int = 1,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._edit = edit
+        self._clock = clock
+        self.interval_s = interval_s
+        self.started = clock()
+        self.lines: dict[str, PhaseLine] = {p: PhaseLine(p, "waiting") for p in phases}
+        self.view = TrackingView(
+            job_id=job_id, requester=requester, state="running", phases=(), attempt=attempt
+        )
+        self._dirty = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.edits = 0
+
+    # ------------------------------------------------------------ Reporter
+
+    def phase_started(self, phase: str) -> None:
+        self.lines[phase] = PhaseLine(phase, "running")
+        self._change(activity=f"{phase} started")
+
+    def phase_note(self, phase: str, note: str) -> None:
+        self.lines[phase] = replace(self.lines.get(phase, PhaseLine(phase, "running")), note=note)
+        self._change(activity=note)
+
+    def phase_finished(self, phase: str, record: PhaseRecord) -> None:
+        note = record.error or self.lines.get(phase, PhaseLine(phase, "waiting")).note
+        self.lines[phase] = PhaseLine(phase, _STATES[record.state], record.wall_s, note)
+        self._change(activity=f"{phase} {record.state}")
+
+    def settle(self, records: Mapping[str, PhaseRecord]) -> None:
+        """Take the job's final records: phases skipped after a failure show as skipped."""
+        for name, record in records.items():
+            line = self.lines.get(name, PhaseLine(name, "waiting"))
+            wall = record.wall_s if record.state not in {"pending", "skipped"} else None
+            self.lines[name] = PhaseLine(name, _STATES[record.state], wall, line.note)
+
+    # ------------------------------------------------------------ edits
+
+    def render(self) -> str:
+        view = replace(
+            self.view, phases=tuple(self.lines.values()), elapsed_s=self._clock() - self.started
+        )
+        return status.tracking_comment(view)
+
+    def _change(self, **fields: object) -> None:
+        self.view = replace(self.view, **fields)  # type: ignore[arg-type]
+        self._dirty.set()
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._flusher())
+
+    async def _flusher(self) -> None:
+        while True:
+            await self._dirty.wait()
+            self._dirty.clear()
+            try:
+                await self._write()
+            except Exception as exc:  # a lost edit is repaired by the next one or by close
+                log.warning("tracking.edit_failed", error=str(exc))
+            await asyncio.sleep(self.interval_s)
+
+    async def _write(self) -> None:
+        self.edits += 1
+        await self._edit(self.render())
+
+    async def close(self, **final: object) -> str:
+        """Stop the flusher and write the final state (whatever the throttle)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self.view = replace(self.view, **final)  # type: ignore[arg-type]
+        await self._write()
+        return self.render()

@@ -1,0 +1,2 @@
+"""Checks before anything runs: triggers (in the request), permissions and repo config
+(in the dispatcher)."""

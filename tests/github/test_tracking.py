@@ -1,0 +1,81 @@
+"""The tracking comment: its Markdown, its throttle, and its last state always written."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+from bot import status
+from bot.github.tracking import TrackingReporter
+from bot.pipeline.context import PhaseRecord
+
+PHASES = ("spec", "scaffold", "test")
+
+
+def reporter(edits: list[str], interval_s: float) -> TrackingReporter:
+    async def edit(body: str) -> None:
+        edits.append(body)
+
+    return TrackingReporter(
+        edit, job_id="abc123", requester="octocat", phases=PHASES, interval_s=interval_s
+    )
+
+
+async def test_every_phase_is_shown_when_the_job_pauses_between_them() -> None:
+    edits: list[str] = []
+    tracking = reporter(edits, interval_s=0.0)
+    for name in PHASES:
+        tracking.phase_started(name)
+        for _ in range(3):
+            await asyncio.sleep(0)
+        tracking.phase_finished(name, PhaseRecord(name, "passed", 1.5))
+    await tracking.close(state="succeeded", pr_url="https://github.com/o/r/pull/7")
+    for name in PHASES:
+        assert any(f"🔄 {name}" in body for body in edits), name
+    assert "- ✅ test (1.5s)" in edits[-1]
+    assert edits[-1].endswith("**Done:** the pull request is https://github.com/o/r/pull/7")
+
+
+async def test_changes_faster_than_the_interval_are_coalesced_and_the_last_is_written() -> None:
+    edits: list[str] = []
+    tracking = reporter(edits, interval_s=3600.0)
+    for name in PHASES:
+        tracking.phase_started(name)
+        await asyncio.sleep(0)
+        tracking.phase_finished(name, PhaseRecord(name, "passed", 0.1))
+        await asyncio.sleep(0)
+    await tracking.close(state="failed", failed_phase="test", error="2 tests failed")
+    assert len(edits) == 2  # the first change, then (within the hour) only the final state
+    assert "- ✅ test" in edits[-1]
+    assert "**Failed in `test`:** 2 tests failed" in edits[-1]
+    assert "`/plugin-retry abc123`" in edits[-1]
+
+
+def test_the_comment_shows_facts_and_neutralises_outside_text() -> None:
+    view = status.TrackingView(
+        job_id="abc123",
+        requester="octocat",
+        state="failed",
+        phases=[status.PhaseLine("test", "failed", 2.0, "@team see <img src=x>")],
+        plugin_name="plugin-weather",
+        round=2,
+        max_rounds=5,
+        tests_passed=3,
+        tests_failed=1,
+        tokens=1200,
+        cost_usd=0.0123,
+        elapsed_s=75.0,
+        failed_phase="test",
+        error="[click](https://evil.example) @everyone",
+        failure_tail="FAIL x\n```\n@octocat",
+    )
+    body = status.tracking_comment(view)
+    assert body.startswith("<!-- plugin-bot:tracking job=abc123 -->\n")
+    assert "check round 2 of 5 · tests 3 passed, 1 failed · 1200 tokens, $0.0123" in body
+    assert "elapsed 1m 15s" in body
+    # Markup arrives escaped (it renders as the characters themselves), never live.
+    assert re.search(r"(?<!\\)<img", body) is None and "](https" not in body
+    assert "\\<img src\\=x\\>" in body
+    assert "@team" not in body and "@everyone" not in body
+    # The log tail sits in a fence that its own backticks cannot close.
+    assert "````text\nFAIL x\n```\n@octocat\n````" in body
