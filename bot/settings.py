@@ -129,6 +129,21 @@ class Settings(BaseSettings):
     sandbox_tmpfs_bytes: int = Field(default=512 * 1024**2, ge=1024**2)
     # Host uid bubblewrap runs as when the bot runs as root (see bot/sandbox.py).
     sandbox_uid: int = Field(default=60901, gt=0)
+    # Hardening (issue 9). A per-run memory and pids cgroup (bot/cgroups.py): "auto" uses
+    # one where the host allows it (cgroup v2 delegated, or v1 as root), "required" refuses
+    # to start without, "off" never makes one. Its memory cap is SANDBOX_MEMORY_BYTES for
+    # the whole run (every process, tmpfs and shared memory together), its task cap
+    # SANDBOX_PROCESSES. SANDBOX_CGROUP_PARENT: a delegated cgroup v2 directory to use.
+    sandbox_cgroups: Literal["auto", "required", "off"] = "auto"
+    sandbox_cgroup_parent: Path | None = None
+    # The sandbox's /dev is read-only; /dev/shm is its own tmpfs of this size.
+    sandbox_shm_bytes: int = Field(default=64 * 1024**2, ge=1024**2)
+    # Per job: what its workspace may hold (bytes of distinct files, and names), measured
+    # every WORKSPACE_POLL_S while a command runs and once after it; a run past either cap
+    # is stopped and the phase fails saying which cap it hit.
+    workspace_max_bytes: int = Field(default=2 * 1024**3, ge=1024**2)
+    workspace_max_files: int = Field(default=150_000, ge=100)
+    workspace_poll_s: float = Field(default=1.0, gt=0)
 
     # Template pack and dependencies
     template_dir: Path = REPO_ROOT / "templates" / "elizaos-plugin"

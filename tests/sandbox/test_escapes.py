@@ -1,90 +1,25 @@
 """The escape suite: real programs try to leave the bubblewrap sandbox, and must not.
 
 Each test runs a real program (the system's python3, sh or coreutils; the venv is not
-visible inside) and asserts a concrete outcome on the host. Skipped only when bubblewrap
-is not installed (``apt-get install -y bubblewrap``); CI installs it.
+visible inside) and asserts a concrete outcome on the host. Skipped when bubblewrap is
+not installed (``apt-get install -y bubblewrap``), except under CI=true, where that fails.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import socket
 import stat
-import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from bot.sandbox import Limits, Result, Sandbox, sandbox_from_settings
-from bot.settings import Settings
-
-pytestmark = pytest.mark.skipif(
-    shutil.which("bwrap") is None or not Path("/usr/bin/python3").exists(),
-    reason="bubblewrap is not installed (apt-get install -y bubblewrap); "
-    "the escape suite needs it, and /usr/bin/python3",
-)
-
-PY = "/usr/bin/python3"
-CANARY = f"canary-{uuid.uuid4().hex}"
-SECRET_KEY = f"-----BEGIN PRIVATE KEY-----\n{CANARY}\n-----END PRIVATE KEY-----\n"
-
-
-@dataclass
-class Box:
-    sandbox: Sandbox
-    workspace: Path
-    data_dir: Path
-    key: Path
-    limits: Limits
-
-    async def py(self, code: str, limits: Limits | None = None) -> Result:
-        return await self.sandbox.run([PY, "-c", code], self.workspace, limits or self.limits)
-
-
-def processes_with(marker: str) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if marker.encode() in cmdline:
-            found.append(int(entry.name))
-    return found
-
-
-@pytest.fixture
-def box(monkeypatch: pytest.MonkeyPatch) -> Iterator[Box]:
-    # Under /tmp with mode 0755: the sandbox uid must be able to reach the workspace
-    # (pytest's tmp_path lives in a 0700 directory of root's).
-    base = Path(tempfile.mkdtemp(prefix="plugin-bot-escape-", dir="/tmp"))
-    os.chmod(base, 0o755)
-    data_dir = base / "data"
-    data_dir.mkdir()
-    key = data_dir / "signing-key.pem"
-    key.write_text(SECRET_KEY)
-    key.chmod(0o644)  # readable by anyone on the host: only the mount hides it
-    (data_dir / "plugin-bot.db").write_text(CANARY)
-    workspace = data_dir / "work" / "job-1"
-    workspace.mkdir(parents=True)
-    monkeypatch.setenv("ANTHROPIC_API_KEY", f"sk-{CANARY}")
-    monkeypatch.setenv("GITHUB_WEBHOOK_SECRET", CANARY)
-    settings = Settings(bot_data_dir=data_dir, sandbox="bwrap")
-    sandbox = sandbox_from_settings(settings)
-    assert sandbox.backend.name == "bwrap"
-    limits = replace(sandbox.limits, timeout_s=20, kill_grace_s=0.5)
-    try:
-        yield Box(sandbox, workspace, data_dir, key, limits)
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
+from tests.conftest import require, require_root
+from tests.sandbox.conftest import CANARY, PY, Box, processes_with
 
 
 async def test_the_bots_environment_is_not_visible(box: Box) -> None:
@@ -325,8 +260,8 @@ async def test_no_new_user_namespace_inside(box: Box) -> None:
     assert not result.ok
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox runs as the bot's own uid")
 async def test_hard_linked_cache_files_cannot_be_changed(box: Box) -> None:
+    require_root()  # as another uid the sandbox runs as the bot's own uid
     cache = box.data_dir / "cache-file.js"
     cache.write_text("original\n")
     cache.chmod(0o444)
@@ -371,8 +306,8 @@ async def test_memory_is_capped_per_process(box: Box) -> None:
     assert "refused" in result.output and "ALLOCATED" not in result.output
 
 
-@pytest.mark.skipif(not Path("/usr/bin/node").exists(), reason="node is not in /usr/bin")
 async def test_node_runs_under_the_memory_cap_and_cannot_exceed_it(box: Box) -> None:
+    require(Path("/usr/bin/node").exists(), "node is not at /usr/bin/node")
     limits = replace(box.limits, memory_bytes=512 * 1024**2)
     small = await box.sandbox.run(
         ["/usr/bin/node", "-e", "console.log(1+1)"], box.workspace, limits
