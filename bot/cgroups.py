@@ -154,6 +154,7 @@ class CgroupHost:
         if host is not None:
             try:
                 host.create(memory_bytes=64 * 1024**2, processes=16).remove()
+                host.sweep()
                 return host
             except OSError as exc:
                 why = f"creating a cgroup in {host.parents[0]} failed: {exc}"
@@ -199,6 +200,16 @@ class CgroupHost:
                 return None
             parents.append(base)
         return cls(1, tuple(parents))
+
+    def sweep(self) -> None:
+        """Remove run cgroups left by bot processes that died without cleaning up."""
+        for parent in self.parents:
+            with contextlib.suppress(OSError):
+                for d in parent.iterdir():
+                    pid = d.name.split("-")[1] if d.name.startswith("run-") else ""
+                    if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+                        with contextlib.suppress(OSError):
+                            RunCgroup(self.version, (d,)).remove()
 
     def create(self, *, memory_bytes: int | None, processes: int | None) -> RunCgroup:
         """A fresh cgroup with these caps (``None``: no cap of that kind)."""
