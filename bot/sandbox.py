@@ -325,7 +325,8 @@ def _searchable_by_others(path: Path, uid: int) -> None:
         if st.st_uid != uid and not st.st_mode & 0o001:
             raise SandboxError(
                 f"{parent} is not searchable by the sandbox uid {uid}, so {path} cannot be "
-                "mounted in the sandbox; keep BOT_DATA_DIR and its parents mode 0755 or 0711"
+                "mounted in the sandbox; keep BOT_RUNTIME_DIR (default BOT_DATA_DIR) and its "
+                "parents mode 0755 or 0711"
             )
 
 
@@ -787,6 +788,8 @@ def sandbox_from_settings(settings: Settings) -> Sandbox:
         return Sandbox(backend=DirectBackend(), limits=limits, cgroups=cgroups)
     state = settings.cache_dir / "sandbox"
     try:
+        # Made here first, so a fallback folder (settings.FALLBACK_RUNTIME_DIR) is 0711.
+        settings.runtime_dir.mkdir(mode=0o711, parents=True, exist_ok=True)
         backend = BwrapBackend.for_host(state, settings.sandbox_uid)
     except OSError as exc:
         raise SandboxError(f"cannot prepare the sandbox in {state}: {exc}") from exc

@@ -5,6 +5,7 @@ Every limit and default the bot uses lives here, so there is one place to look.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal, NamedTuple
 
@@ -12,6 +13,9 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# Workspaces and caches when the bot is root and BOT_DATA_DIR is not reachable by the
+# sandbox uid (a clone in /root, mode 0700): a bot-owned folder the bot creates 0711.
+FALLBACK_RUNTIME_DIR = Path("/var/lib/plugin-bot")
 
 # Packages a spec may ask for, with the version range written into package.json.
 # Anything else is refused by spec validation.
@@ -107,6 +111,12 @@ class Settings(BaseSettings):
 
     # Storage and keys
     bot_data_dir: Path = Path("data")
+    # Where workspaces (work/) and caches (cache/) live: the sandbox must reach them.
+    # Default: BOT_DATA_DIR, unless the bot runs as root with bubblewrap and a folder
+    # above BOT_DATA_DIR is not searchable by SANDBOX_UID; then FALLBACK_RUNTIME_DIR.
+    bot_runtime_dir: Path | None = None
+    # The dependency caches alone (default: <runtime dir>/cache), e.g. kept across test runs.
+    bot_cache_dir: Path | None = None
     database_url: str | None = None
     signing_key_path: Path | None = None
     signing_key_passphrase: SecretStr | None = None
@@ -165,18 +175,44 @@ class Settings(BaseSettings):
         return FALLBACK_MODEL_PRICE
 
     @property
+    def runtime_dir(self) -> Path:
+        """Where workspaces and caches go (see ``bot_runtime_dir``)."""
+        if self.bot_runtime_dir is not None:
+            return self.bot_runtime_dir
+        if (
+            self.sandbox == "bwrap"
+            and os.geteuid() == 0
+            and not searchable_by(self.bot_data_dir, self.sandbox_uid)
+        ):
+            return FALLBACK_RUNTIME_DIR
+        return self.bot_data_dir
+
+    @property
     def cache_dir(self) -> Path:
-        return self.bot_data_dir / "cache"
+        return self.bot_cache_dir or self.runtime_dir / "cache"
 
     @property
     def work_dir(self) -> Path:
-        return self.bot_data_dir / "work"
+        return self.runtime_dir / "work"
 
     @property
     def effective_database_url(self) -> str:
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.bot_data_dir / 'plugin-bot.db').resolve()}"
+
+
+def searchable_by(path: Path, uid: int) -> bool:
+    """Whether ``uid`` (not root, in no group of ours) can pass through every existing
+    folder of ``path``; folders still to be made are made 0755 by the bot."""
+    for folder in (path.absolute(), *path.absolute().parents):
+        try:
+            st = folder.stat()
+        except FileNotFoundError:
+            continue
+        if st.st_uid != uid and not st.st_mode & 0o001:
+            return False
+    return True
 
 
 def load_settings() -> Settings:
