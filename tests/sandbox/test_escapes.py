@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import socket
 import stat
+import subprocess
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -102,23 +105,95 @@ async def test_a_listener_on_host_loopback_sees_no_connection(box: Box) -> None:
             server.accept()
 
 
-async def test_public_hosts_cannot_be_resolved_or_reached(box: Box) -> None:
+async def test_the_sandbox_has_only_a_loopback_interface_and_no_route(box: Box) -> None:
     code = (
-        "import socket\n"
-        "try:\n"
-        "    print('RESOLVED', socket.getaddrinfo('example.com', 443))\n"
-        "except OSError as e:\n"
-        "    print('no dns', type(e).__name__)\n"
-        "for ip in ('1.1.1.1', '8.8.8.8'):\n"
-        "    try:\n"
-        "        socket.create_connection((ip, 53), timeout=3); print('REACHED', ip)\n"
-        "    except OSError as e:\n"
-        "        print('unreachable', ip, e.errno)\n"
+        "import os, socket\n"
+        "dev = open('/proc/net/dev').read().splitlines()[2:]\n"
+        "print('IFACES', sorted(line.split(':')[0].strip() for line in dev))\n"
+        "print('NAMES', sorted(n for _, n in socket.if_nameindex()))\n"
+        "routes = open('/proc/net/route').read().splitlines()[1:]\n"
+        "print('ROUTES', len(routes))\n"
+        "print('RESOLV', os.path.exists('/etc/resolv.conf'))\n"
     )
     result = await box.py(code)
     assert result.ok, result.output
-    assert "RESOLVED" not in result.output and "REACHED" not in result.output
-    assert "no dns" in result.output and result.output.count("unreachable") == 2
+    assert "IFACES ['lo']" in result.output and "NAMES ['lo']" in result.output
+    assert "ROUTES 0" in result.output  # no default route: nothing but 127/8 is reachable
+    assert "RESOLV False" in result.output  # no resolver configured
+
+
+LISTEN = (
+    "import socket, sys\n"
+    "s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+    "s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(8)\n"
+    "print('LISTENING', flush=True)\n"
+    "while True:\n"
+    "    c, _ = s.accept(); c.sendall(b'HELLO'); c.close()\n"
+)
+
+
+def connect_from_host(ip: str, port: int) -> bytes:
+    with socket.create_connection((ip, port), timeout=3) as conn:
+        return conn.recv(5)
+
+
+@pytest.fixture
+def netns_listener() -> Iterator[tuple[str, int]]:
+    """A listener on an address inside a network namespace this test makes (veth to it)."""
+    require_root()
+    require(shutil.which("ip") is not None, "iproute2 is not installed (.ci/run installs it)")
+    tag = uuid.uuid4().hex[:6]
+    ns, host_end, ns_end = f"pbt-{tag}", f"pbh{tag}", f"pbn{tag}"
+    octet = int(tag[:2], 16)
+    host_ip, ns_ip, port = f"10.231.{octet}.1", f"10.231.{octet}.2", 8099
+
+    def ip(*args: str, netns: bool = False) -> None:
+        prefix = ["ip", "netns", "exec", ns] if netns else []
+        subprocess.run([*prefix, "ip", *args], check=True, capture_output=True)
+
+    listener: subprocess.Popen[bytes] | None = None
+    try:
+        subprocess.run(["ip", "netns", "add", ns], check=True, capture_output=True)
+        ip("link", "add", host_end, "type", "veth", "peer", "name", ns_end)
+        ip("link", "set", ns_end, "netns", ns)
+        ip("addr", "add", f"{host_ip}/30", "dev", host_end)
+        ip("link", "set", host_end, "up")
+        ip("addr", "add", f"{ns_ip}/30", "dev", ns_end, netns=True)
+        ip("link", "set", ns_end, "up", netns=True)
+        ip("link", "set", "lo", "up", netns=True)
+        listener = subprocess.Popen(
+            ["ip", "netns", "exec", ns, PY, "-c", LISTEN, ns_ip, str(port)],
+            stdout=subprocess.PIPE,
+        )
+        assert listener.stdout is not None and b"LISTENING" in listener.stdout.readline()
+        yield ns_ip, port
+    finally:
+        if listener is not None:
+            listener.kill()
+            listener.wait()
+        subprocess.run(["ip", "link", "del", host_end], capture_output=True)
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+async def test_a_listener_in_another_network_namespace_is_not_reachable(
+    box: Box, netns_listener: tuple[str, int]
+) -> None:
+    ns_ip, port = netns_listener
+    # The target is live: from the host it answers.
+    assert connect_from_host(ns_ip, port) == b"HELLO"
+    code = (
+        "import socket, sys\n"
+        "try:\n"
+        "    c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3)\n"
+        "    print('REACHED', c.recv(5))\n"
+        "except OSError as e:\n"
+        "    print('unreachable', e.errno)\n"
+    )
+    result = await box.sandbox.run([PY, "-c", code, ns_ip, str(port)], box.workspace)
+    assert result.ok, result.output
+    assert "REACHED" not in result.output
+    assert "unreachable 101" in result.output  # ENETUNREACH: no route out of the sandbox
+    assert connect_from_host(ns_ip, port) == b"HELLO"  # and it was up all along
 
 
 async def test_localhost_resolves_offline(box: Box) -> None:
