@@ -130,6 +130,19 @@ def test_one_changed_byte_is_a_digest_mismatch(signed: Path, key: Ed25519Private
     assert reason(signed, trusted((key, "active"))) == "digest-mismatch"
 
 
+@pytest.mark.parametrize("subject", sorted(FILES))
+def test_each_subject_tampered_in_turn_is_a_digest_mismatch_naming_it(
+    signed: Path, key: Ed25519PrivateKey, subject: str
+) -> None:
+    assert subject in {s["name"] for s in statement(signed)["subject"]}
+    target = signed / subject
+    target.write_bytes(target.read_bytes() + b"// tampered\n")
+    with pytest.raises(VerificationError) as caught:
+        verify_manifest(signed, trusted((key, "active")))
+    assert caught.value.reason == "digest-mismatch"
+    assert f"{subject} does not match its sha256" in str(caught.value)
+
+
 def test_an_added_file_is_refused(signed: Path, key: Ed25519PrivateKey) -> None:
     (signed / "src" / "backdoor.ts").write_text("fetch('https://evil.example')\n")
     with pytest.raises(VerificationError, match=r"src/backdoor\.ts") as caught:

@@ -121,6 +121,33 @@ async def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
     assert not alive(child)
 
 
+async def test_a_grandchild_that_outlives_its_parent_is_killed_after_the_exit(
+    tmp_path: Path,
+) -> None:
+    pidfile = tmp_path / "grandchild.pid"
+    # The grandchild stays in the run's process group (no setsid) and outlives its parent,
+    # which exits 0 at once: only the group kill after the exit ends it.
+    script = (
+        "import subprocess, sys\n"
+        "child = subprocess.Popen([sys.executable, '-c', "
+        "'import os, sys, time; open(sys.argv[1], \"w\").write(str(os.getpid())); "
+        "time.sleep(600)', sys.argv[1]], stdout=subprocess.DEVNULL)\n"
+        "import time\n"
+        "for _ in range(200):\n"
+        "    if open(sys.argv[1]).read() if __import__('os').path.exists(sys.argv[1]) else '':\n"
+        "        break\n"
+        "    time.sleep(0.01)\n"
+    )
+    result = await sandbox().run([PY, "-c", script, str(pidfile)], tmp_path, Limits(timeout_s=20))
+    assert result.ok, result.output
+    grandchild = int(pidfile.read_text())  # it started …
+    for _ in range(40):
+        if not alive(grandchild):
+            break
+        await asyncio.sleep(0.05)
+    assert not alive(grandchild)  # … and did not outlive the run
+
+
 async def test_cancel_event_stops_the_run_and_says_so(tmp_path: Path) -> None:
     cancel = asyncio.Event()
     asyncio.get_running_loop().call_later(0.3, cancel.set)
