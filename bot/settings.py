@@ -150,9 +150,10 @@ class Settings(BaseSettings):
     sandbox_shm_bytes: int = Field(default=64 * 1024**2, ge=1024**2)
     # Per job: what its workspace may hold (bytes of distinct files, and names), measured
     # every WORKSPACE_POLL_S while a command runs and once after it; a run past either cap
-    # is stopped and the phase fails saying which cap it hit.
-    workspace_max_bytes: int = Field(default=2 * 1024**3, ge=1024**2)
-    workspace_max_files: int = Field(default=150_000, ge=100)
+    # is stopped and the phase fails saying which cap it hit. A template plugin's
+    # node_modules holds about 250 MiB in 9 000 names.
+    workspace_max_bytes: int = Field(default=1024**3, ge=1024**2)
+    workspace_max_files: int = Field(default=100_000, ge=100)
     workspace_poll_s: float = Field(default=1.0, gt=0)
 
     # Template pack and dependencies
