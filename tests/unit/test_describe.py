@@ -140,7 +140,7 @@ glued_keyword = st.builds(
     st.sampled_from(["", "un", "meta", "x", "re", "zz", "q"]),
     st.sampled_from(GLUABLE),
     st.sampled_from(["", "x", "zz", "q"]),
-).filter(lambda glued: glued not in VOCAB and stem(glued) not in VOCAB)
+).filter(lambda glued: glued not in VOCAB)  # data only: never filter on the code under test
 
 
 @settings(max_examples=200, deadline=None)
