@@ -9,10 +9,11 @@ applied by ``prlimit`` as an exec wrapper. Backends decide how the argv is wrapp
 
 The bubblewrap sandbox: new user, pid, net, ipc, uts, mount and cgroup namespaces; uid and
 gid 1000 inside, no capabilities, no nested user namespaces; ``/usr`` and a few files of
-``/etc`` read-only; a fresh ``/proc``, a minimal ``/dev``, a size-capped tmpfs ``/tmp``
-(also HOME and TMPDIR); the workspace is the only writable bind (plus what the caller
-passes explicitly, such as the npm cache during an install). The network namespace has
-only its own loopback unless the caller asks for the network (dependency installs).
+``/etc`` read-only; a fresh ``/proc``, a minimal read-only ``/dev`` with its own size-capped
+``/dev/shm``, a size-capped tmpfs ``/tmp`` (also HOME and TMPDIR); the workspace is the
+only writable bind (plus what the caller passes explicitly, such as the npm cache during an
+install). The network namespace has only its own loopback unless the caller asks for the
+network (dependency installs).
 
 Bounding the number of processes: RLIMIT_NPROC is ignored for processes whose real uid
 is 0 on the host, and a bubblewrap started by root maps the sandbox uid to host uid 0.
@@ -24,9 +25,13 @@ inside) is counted per run, because every run has its own user namespace. The wo
 it: directories and single-link files are chowned to the sandbox uid, everything is chowned
 back to the bot afterwards (set-id bits cleared, symlinks never followed). Files with more
 than one link, i.e. the hard-linked read-only ``node_modules`` from the dependency cache,
-stay the bot's, so a run can neither write nor chmod them. A cgroup would also bound
-processes but needs a writable, delegated hierarchy, which most hosts and containers lack.
-When the bot is not root, bubblewrap runs as the bot's own uid and nothing is chowned.
+stay the bot's, so a run can neither write nor chmod them. When the bot is not root,
+bubblewrap runs as the bot's own uid and nothing is chowned.
+
+Where the host lets the bot make cgroups (``bot/cgroups.py``), every run also gets its own
+memory and pids cgroup, joined before anything of the run starts and emptied and removed
+after it; and a run whose workdir goes past the per-job caps on bytes or names
+(``bot/quota.py``, looked at while it runs and once after) is stopped and says why.
 
 Killing: bubblewrap runs with ``--die-with-parent`` and its own pid namespace, so killing
 the process group of the outer bubblewrap (what a timeout or cancel does) kills the
@@ -576,9 +581,6 @@ async def _run_capped(
 
     async def watch() -> None:
         while True:
-            if cancel is not None and cancel.is_set():
-                stop.set()
-                return
             await asyncio.sleep(limits.workspace_poll_s)
             found = await asyncio.to_thread(check)
             if found is not None:
