@@ -204,6 +204,7 @@ def load_keys(path: Path) -> list[TrustedKey]:
     if not isinstance(data, list):
         raise ManifestError(f"{path}: the keys file must be a JSON list")
     keys: list[TrustedKey] = []
+    first_index: dict[str, int] = {}
     for index, entry in enumerate(data):
         where = f"{path}[{index}]"
         if not isinstance(entry, dict):
@@ -222,6 +223,13 @@ def load_keys(path: Path) -> list[TrustedKey]:
         keyid = keyid_of(public_key)
         if entry.get("keyid") != keyid:
             raise ManifestError(f"{where}: keyid does not match the key (expected {keyid})")
+        # One status per key: a key listed twice (say revoked and active) is ambiguous.
+        if keyid in first_index:
+            raise ManifestError(
+                f"{where}: keyid {keyid} is already listed at [{first_index[keyid]}]; "
+                "list each key once, with one status"
+            )
+        first_index[keyid] = index
         keys.append(TrustedKey(keyid, public_key, status))
     return keys
 

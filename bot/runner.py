@@ -36,7 +36,7 @@ from bot.pipeline.context import (
 )
 from bot.pipeline.generate import ScaffoldGenerator
 from bot.pipeline.publish import LocalExport
-from bot.sandbox import Sandbox, SandboxError, sandbox_from_settings
+from bot.sandbox import Limits, Sandbox, SandboxError, sandbox_from_settings
 from bot.settings import Settings
 from bot.spec.schema import PluginSpec
 from bot.spec.writers import GivenSpecWriter, KeywordSpecWriter, SpecWriter
@@ -84,7 +84,8 @@ def new_job_id() -> str:
 
 
 async def node_version(sandbox: Sandbox, workdir: Path) -> str:
-    result = await sandbox.run(["node", "--version"], workdir)
+    # Own limits: the workdir is the whole cache, which the per-job workspace caps are not for.
+    result = await sandbox.run(["node", "--version"], workdir, Limits(timeout_s=60))
     if not result.ok:
         raise SandboxError(f"node --version {result.describe_outcome()}")
     return result.output.strip().lstrip("v")

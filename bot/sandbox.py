@@ -9,10 +9,11 @@ applied by ``prlimit`` as an exec wrapper. Backends decide how the argv is wrapp
 
 The bubblewrap sandbox: new user, pid, net, ipc, uts, mount and cgroup namespaces; uid and
 gid 1000 inside, no capabilities, no nested user namespaces; ``/usr`` and a few files of
-``/etc`` read-only; a fresh ``/proc``, a minimal ``/dev``, a size-capped tmpfs ``/tmp``
-(also HOME and TMPDIR); the workspace is the only writable bind (plus what the caller
-passes explicitly, such as the npm cache during an install). The network namespace has
-only its own loopback unless the caller asks for the network (dependency installs).
+``/etc`` read-only; a fresh ``/proc``, a minimal read-only ``/dev`` with its own size-capped
+``/dev/shm``, a size-capped tmpfs ``/tmp`` (also HOME and TMPDIR); the workspace is the
+only writable bind (plus what the caller passes explicitly, such as the npm cache during an
+install). The network namespace has only its own loopback unless the caller asks for the
+network (dependency installs).
 
 Bounding the number of processes: RLIMIT_NPROC is ignored for processes whose real uid
 is 0 on the host, and a bubblewrap started by root maps the sandbox uid to host uid 0.
@@ -24,9 +25,13 @@ inside) is counted per run, because every run has its own user namespace. The wo
 it: directories and single-link files are chowned to the sandbox uid, everything is chowned
 back to the bot afterwards (set-id bits cleared, symlinks never followed). Files with more
 than one link, i.e. the hard-linked read-only ``node_modules`` from the dependency cache,
-stay the bot's, so a run can neither write nor chmod them. A cgroup would also bound
-processes but needs a writable, delegated hierarchy, which most hosts and containers lack.
-When the bot is not root, bubblewrap runs as the bot's own uid and nothing is chowned.
+stay the bot's, so a run can neither write nor chmod them. When the bot is not root,
+bubblewrap runs as the bot's own uid and nothing is chowned.
+
+Where the host lets the bot make cgroups (``bot/cgroups.py``), every run also gets its own
+memory and pids cgroup, joined before anything of the run starts and emptied and removed
+after it; and a run whose workdir goes past the per-job caps on bytes or names
+(``bot/quota.py``, looked at while it runs and once after) is stopped and says why.
 
 Killing: bubblewrap runs with ``--die-with-parent`` and its own pid namespace, so killing
 the process group of the outer bubblewrap (what a timeout or cancel does) kills the
@@ -51,6 +56,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
+from bot.cgroups import CgroupError, CgroupHost, RunCgroup
+from bot.quota import over_cap
 from bot.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -94,6 +101,11 @@ class Limits:
     processes: int | None = None
     kill_grace_s: float = 1.0
     tmpfs_bytes: int | None = None
+    # Hardening (issue 9): /dev/shm's size, and the caps on what the workdir may hold.
+    shm_bytes: int | None = None
+    workspace_bytes: int | None = None
+    workspace_files: int | None = None
+    workspace_poll_s: float = 1.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Limits:
@@ -107,6 +119,10 @@ class Limits:
             processes=settings.sandbox_processes,
             kill_grace_s=settings.kill_grace_s,
             tmpfs_bytes=settings.sandbox_tmpfs_bytes,
+            shm_bytes=settings.sandbox_shm_bytes,
+            workspace_bytes=settings.workspace_max_bytes,
+            workspace_files=settings.workspace_max_files,
+            workspace_poll_s=settings.workspace_poll_s,
         )
 
     def with_timeout(self, timeout_s: float) -> Limits:
@@ -138,9 +154,13 @@ class Result:
     output_sha256: str
     wall_s: float
     cpu_s: float
+    memory_capped: bool = False  # the run cgroup's memory cap killed a process
+    workspace_exceeded: str | None = None  # why the run was stopped for the workspace caps
 
     @property
     def ok(self) -> bool:
+        if self.workspace_exceeded is not None:
+            return False
         return self.exit_code == 0 and not (self.timed_out or self.cancelled)
 
     @property
@@ -159,10 +179,14 @@ class Result:
         return "\n".join(self.output.rstrip("\n").splitlines()[-lines:])
 
     def describe_outcome(self) -> str:
+        if self.workspace_exceeded is not None:
+            return f"was stopped: {self.workspace_exceeded}"
         if self.cancelled:
             return "was cancelled"
         if self.timed_out:
             return f"timed out after {self.wall_s:.0f}s"
+        if self.memory_capped:
+            return "was killed: the run reached its memory cap (SANDBOX_MEMORY_BYTES)"
         if self.signal is not None:
             try:
                 name = signal.Signals(self.signal).name
@@ -306,7 +330,8 @@ def _searchable_by_others(path: Path, uid: int) -> None:
         if st.st_uid != uid and not st.st_mode & 0o001:
             raise SandboxError(
                 f"{parent} is not searchable by the sandbox uid {uid}, so {path} cannot be "
-                "mounted in the sandbox; keep BOT_DATA_DIR and its parents mode 0755 or 0711"
+                "mounted in the sandbox; keep BOT_RUNTIME_DIR (default BOT_DATA_DIR) and its "
+                "parents mode 0755 or 0711"
             )
 
 
@@ -395,6 +420,10 @@ class BwrapBackend:
         if network:
             box += ["--share-net", "--ro-bind-try", "/etc/resolv.conf", "/etc/resolv.conf"]
         box += ["--proc", "/proc", "--dev", "/dev"]
+        # /dev read-only (its device nodes still work); /dev/shm its own size-capped tmpfs.
+        if limits.shm_bytes is not None:
+            box += ["--size", str(limits.shm_bytes)]
+        box += ["--perms", "1777", "--tmpfs", "/dev/shm", "--remount-ro", "/dev"]  # noqa: S108
         if limits.tmpfs_bytes is not None:
             box += ["--size", str(limits.tmpfs_bytes)]
         box += ["--tmpfs", SANDBOX_HOME]
@@ -445,6 +474,7 @@ class Sandbox:
     backend: Backend = field(default_factory=DirectBackend)
     limits: Limits = field(default_factory=Limits)
     path: str = field(default_factory=tool_path)
+    cgroups: CgroupHost | None = None  # where each run gets its memory and pids cgroup
 
     def environment(self, home: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         env = {
@@ -494,23 +524,91 @@ class Sandbox:
         with tempfile.TemporaryDirectory(prefix="plugin-bot-home-") as home:
             env_in = self.environment(Path(home), env)
             host_argv = self.backend.wrap(argv, workdir, limits, network, extra, env_in)
+            cgroup = self._cgroup(limits)
             try:
                 await asyncio.to_thread(self.backend.prepare, paths)
-                result = await _run_process(
-                    tuple(argv),
-                    host_argv,
-                    workdir,
-                    self.backend.host_environment(env_in),
-                    limits,
-                    cancel,
-                )
+                if cgroup is not None:
+                    host_argv = [*cgroup.enter_argv(), *host_argv]
+                result = await _run_capped(
+                    tuple(argv), host_argv, workdir, self.backend.host_environment(env_in),
+                    limits, cancel,
+                )  # fmt: skip
             except BaseException:
                 # Not in a thread: this also runs when the task is being cancelled.
+                _remove_cgroup(cgroup)
                 self.backend.reclaim(paths)
                 raise
+            if cgroup is not None:
+                result = replace(result, memory_capped=cgroup.oom_killed())
+                await asyncio.to_thread(_remove_cgroup, cgroup)
             # In a thread: a run can leave very many files, the event loop must not wait.
             await asyncio.to_thread(self.backend.reclaim, paths)
             return result
+
+    def _cgroup(self, limits: Limits) -> RunCgroup | None:
+        if self.cgroups is None:
+            return None
+        try:
+            return self.cgroups.create(memory_bytes=limits.memory_bytes, processes=limits.processes)
+        except OSError as exc:
+            raise SandboxError(f"cannot create the run's cgroup: {exc}") from exc
+
+
+def _remove_cgroup(cgroup: RunCgroup | None) -> None:
+    if cgroup is not None:
+        try:
+            cgroup.remove()
+        except OSError as exc:  # the run is over either way; the next sweep may get it
+            logger.warning("could not remove the run cgroup %s: %s", cgroup.dirs, exc)
+
+
+async def _run_capped(
+    argv: tuple[str, ...],
+    host_argv: list[str],
+    workdir: Path,
+    env: dict[str, str],
+    limits: Limits,
+    cancel: asyncio.Event | None,
+) -> Result:
+    """``_run_process``, stopped early when ``workdir`` goes past the workspace caps."""
+    if limits.workspace_bytes is None and limits.workspace_files is None:
+        return await _run_process(argv, host_argv, workdir, env, limits, cancel)
+    stop = asyncio.Event()
+    why: list[str] = []
+
+    def check() -> str | None:
+        return over_cap(workdir, limits.workspace_bytes, limits.workspace_files)
+
+    async def watch() -> None:
+        while True:
+            await asyncio.sleep(limits.workspace_poll_s)
+            found = await asyncio.to_thread(check)
+            if found is not None:
+                why.append(found)
+                stop.set()
+                return
+
+    async def forward_cancel() -> None:
+        if cancel is not None:
+            await cancel.wait()
+            stop.set()
+
+    helpers = [asyncio.ensure_future(watch()), asyncio.ensure_future(forward_cancel())]
+    try:
+        result = await _run_process(argv, host_argv, workdir, env, limits, stop)
+    finally:
+        for helper in helpers:
+            helper.cancel()
+    if not why:  # a fast writer may finish between two looks
+        found = await asyncio.to_thread(check)
+        if found is not None:
+            why.append(found)
+    user_cancelled = cancel is not None and cancel.is_set()
+    return replace(
+        result,
+        cancelled=result.cancelled and user_cancelled,
+        workspace_exceeded=why[0] if why else None,
+    )
 
 
 async def _run_process(
@@ -683,13 +781,19 @@ def probe(backend: Backend, workdir: Path) -> None:
 def sandbox_from_settings(settings: Settings) -> Sandbox:
     """The sandbox the settings ask for; fails closed when bubblewrap cannot run."""
     limits = Limits.from_settings(settings)
+    try:
+        cgroups = CgroupHost.detect(settings.sandbox_cgroups, settings.sandbox_cgroup_parent)
+    except CgroupError as exc:
+        raise SandboxError(str(exc)) from exc
     if settings.sandbox == "none":
         logger.warning(UNSAFE_WARNING)
-        return Sandbox(backend=DirectBackend(), limits=limits)
+        return Sandbox(backend=DirectBackend(), limits=limits, cgroups=cgroups)
     state = settings.cache_dir / "sandbox"
     try:
+        # Made here first, so a fallback folder (settings.FALLBACK_RUNTIME_DIR) is 0711.
+        settings.runtime_dir.mkdir(mode=0o711, parents=True, exist_ok=True)
         backend = BwrapBackend.for_host(state, settings.sandbox_uid)
     except OSError as exc:
         raise SandboxError(f"cannot prepare the sandbox in {state}: {exc}") from exc
     probe(backend, state.resolve())
-    return Sandbox(backend=backend, limits=limits)
+    return Sandbox(backend=backend, limits=limits, cgroups=cgroups)

@@ -5,6 +5,7 @@ Every limit and default the bot uses lives here, so there is one place to look.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Annotated, Literal, NamedTuple
@@ -21,6 +22,9 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# Workspaces and caches when the bot is root and BOT_DATA_DIR is not reachable by the
+# sandbox uid (a clone in /root, mode 0700): a bot-owned folder the bot creates 0711.
+FALLBACK_RUNTIME_DIR = Path("/var/lib/plugin-bot")
 
 # Packages a spec may ask for, with the version range written into package.json.
 # Anything else is refused by spec validation.
@@ -132,6 +136,12 @@ class Settings(BaseSettings):
 
     # Storage and keys
     bot_data_dir: Path = Path("data")
+    # Where workspaces (work/) and caches (cache/) live: the sandbox must reach them.
+    # Default: BOT_DATA_DIR, unless the bot runs as root with bubblewrap and a folder
+    # above BOT_DATA_DIR is not searchable by SANDBOX_UID; then FALLBACK_RUNTIME_DIR.
+    bot_runtime_dir: Path | None = None
+    # The dependency caches alone (default: <runtime dir>/cache), e.g. kept across test runs.
+    bot_cache_dir: Path | None = None
     database_url: str | None = None
     signing_key_path: Path | None = None
     signing_key_passphrase: SecretStr | None = None
@@ -187,6 +197,22 @@ class Settings(BaseSettings):
     sandbox_tmpfs_bytes: int = Field(default=512 * 1024**2, ge=1024**2)
     # Host uid bubblewrap runs as when the bot runs as root (see bot/sandbox.py).
     sandbox_uid: int = Field(default=60901, gt=0)
+    # Hardening (issue 9). A per-run memory and pids cgroup (bot/cgroups.py): "auto" uses
+    # one where the host allows it (cgroup v2 delegated, or v1 as root), "required" refuses
+    # to start without, "off" never makes one. Its memory cap is SANDBOX_MEMORY_BYTES for
+    # the whole run (every process, tmpfs and shared memory together), its task cap
+    # SANDBOX_PROCESSES. SANDBOX_CGROUP_PARENT: a delegated cgroup v2 directory to use.
+    sandbox_cgroups: Literal["auto", "required", "off"] = "auto"
+    sandbox_cgroup_parent: Path | None = None
+    # The sandbox's /dev is read-only; /dev/shm is its own tmpfs of this size.
+    sandbox_shm_bytes: int = Field(default=64 * 1024**2, ge=1024**2)
+    # Per job: what its workspace may hold (bytes of distinct files, and names), measured
+    # every WORKSPACE_POLL_S while a command runs and once after it; a run past either cap
+    # is stopped and the phase fails saying which cap it hit. A template plugin's
+    # node_modules holds about 250 MiB in 9 000 names.
+    workspace_max_bytes: int = Field(default=1024**3, ge=1024**2)
+    workspace_max_files: int = Field(default=100_000, ge=100)
+    workspace_poll_s: float = Field(default=1.0, gt=0)
 
     # Template pack and dependencies
     template_dir: Path = REPO_ROOT / "templates" / "elizaos-plugin"
@@ -223,12 +249,25 @@ class Settings(BaseSettings):
         return FALLBACK_MODEL_PRICE
 
     @property
+    def runtime_dir(self) -> Path:
+        """Where workspaces and caches go (see ``bot_runtime_dir``)."""
+        if self.bot_runtime_dir is not None:
+            return self.bot_runtime_dir
+        if (
+            self.sandbox == "bwrap"
+            and os.geteuid() == 0
+            and not searchable_by(self.bot_data_dir, self.sandbox_uid)
+        ):
+            return FALLBACK_RUNTIME_DIR
+        return self.bot_data_dir
+
+    @property
     def cache_dir(self) -> Path:
-        return self.bot_data_dir / "cache"
+        return self.bot_cache_dir or self.runtime_dir / "cache"
 
     @property
     def work_dir(self) -> Path:
-        return self.bot_data_dir / "work"
+        return self.runtime_dir / "work"
 
     @property
     def results_dir(self) -> Path:
@@ -240,6 +279,19 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.bot_data_dir / 'plugin-bot.db').resolve()}"
+
+
+def searchable_by(path: Path, uid: int) -> bool:
+    """Whether ``uid`` (not root, in no group of ours) can pass through every existing
+    folder of ``path``; folders still to be made are made 0755 by the bot."""
+    for folder in (path.absolute(), *path.absolute().parents):
+        try:
+            st = folder.stat()
+        except FileNotFoundError:
+            continue
+        if st.st_uid != uid and not st.st_mode & 0o001:
+            return False
+    return True
 
 
 def load_settings() -> Settings:

@@ -136,8 +136,10 @@ async def test_check_reruns_a_plugin_directory_without_changing_it(
 
 
 @pytest.fixture(scope="session")
-def greeting_plugin(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    jobs = Runner(Settings(bot_data_dir=data_dir, sandbox="bwrap"))
+def greeting_plugin(
+    data_dir: Path, cache_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    jobs = Runner(Settings(bot_data_dir=data_dir, bot_cache_dir=cache_dir, sandbox="bwrap"))
     out = tmp_path_factory.mktemp("made")
     made = asyncio.run(jobs.create("a plugin that sends a greeting to a user", out=out))
     assert made.ok and exported(made) is not None
@@ -187,6 +189,7 @@ def test_cli_create_prints_a_summary_and_exits_zero(
     settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("BOT_DATA_DIR", str(settings.bot_data_dir))
+    monkeypatch.setenv("BOT_CACHE_DIR", str(settings.cache_dir))
     monkeypatch.setenv("SANDBOX", settings.sandbox)
     spec_file = tmp_path / "spec.json"
     spec_file.write_text(json.dumps({**ALL_KINDS, "name": "plugin-cli-check"}))
@@ -214,6 +217,7 @@ def test_cli_check_fails_and_shows_the_failing_phase(
     settings, made_plugin: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("BOT_DATA_DIR", str(settings.bot_data_dir))
+    monkeypatch.setenv("BOT_CACHE_DIR", str(settings.cache_dir))
     monkeypatch.setenv("SANDBOX", settings.sandbox)
     broken = made_plugin.parent / "broken"
     shutil.copytree(made_plugin, broken)
@@ -222,6 +226,41 @@ def test_cli_check_fails_and_shows_the_failing_phase(
     printed = capsys.readouterr().out
     assert "✗ build failed" in printed
     assert "src/index.ts" in printed
+
+
+# A build that fails after printing what a hostile package or plugin could: a window title
+# (OSC 0), a clipboard write (OSC 52), a clear screen (CSI) and a C1 CSI.
+HOSTILE_BUILD = (
+    "process.stdout.write('\\x1b]0;pwned-title\\x07\\x1b]52;c;Y3VybCBldmlsfHNo\\x07');\n"
+    "process.stdout.write('\\x1b[2J\\x1b[H\\u009b2Jbuild broke here\\n');\n"
+    "process.exit(3);\n"
+)
+
+
+@pytest.mark.parametrize("terminal", [False, True], ids=["pipe", "terminal"])
+def test_cli_shows_a_failing_builds_escape_sequences_neutralised(
+    settings,
+    made_plugin: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    terminal: bool,
+) -> None:
+    monkeypatch.setenv("BOT_DATA_DIR", str(settings.bot_data_dir))
+    monkeypatch.setenv("BOT_CACHE_DIR", str(settings.cache_dir))
+    monkeypatch.setenv("SANDBOX", settings.sandbox)
+    if terminal:  # rich then renders the live progress and the summary as for a terminal
+        monkeypatch.setenv("FORCE_COLOR", "1")
+    (made_plugin / "build.js").write_text(HOSTILE_BUILD)
+    package = json.loads((made_plugin / "package.json").read_text())
+    package["scripts"]["build"] = "node build.js"
+    (made_plugin / "package.json").write_text(json.dumps(package, indent=2))
+    assert main(["check", str(made_plugin)]) == 1
+    printed = capsys.readouterr().out
+    assert "build broke here" in printed  # the output is shown …
+    assert "exited with code" in printed
+    for sequence in ("\x1b]", "\x07", "\x1b[2J", "\x1b[H", "\x9b"):  # … harmless
+        assert sequence not in printed, (sequence, printed)
+    assert "pwned-title" not in printed and "Y3VybCBldmlsfHNo" not in printed
 
 
 class BreakingGenerator:
@@ -254,10 +293,10 @@ async def test_a_failed_create_leaves_the_output_alone_and_keeps_its_workspace(
 
 
 async def test_a_signed_plugin_verifies_and_its_test_results_are_covered(
-    data_dir: Path, tmp_path: Path
+    settings: Settings, tmp_path: Path
 ) -> None:
     key_path, entry = generate_key(tmp_path / "keys")
-    jobs = Runner(Settings(bot_data_dir=data_dir, sandbox="bwrap", signing_key_path=key_path))
+    jobs = Runner(settings.model_copy(update={"signing_key_path": key_path}))
     made = await jobs.create("a plugin that sends a greeting to a user", out=tmp_path / "out")
     assert made.ok and exported(made) is not None and made.ctx.result.manifest is not None
     keys_file = tmp_path / "keys.json"

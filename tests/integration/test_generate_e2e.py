@@ -30,9 +30,10 @@ FIXED = "export const greeting = (user: string): string => `Hello, ${user}!`;\n"
 
 
 @pytest.fixture
-def model_settings(data_dir: Path) -> Settings:
+def model_settings(data_dir: Path, cache_dir: Path) -> Settings:
     return Settings(
         bot_data_dir=data_dir,
+        bot_cache_dir=cache_dir,
         sandbox="bwrap",
         anthropic_api_key=SecretStr("sk-test-not-real"),
         anthropic_max_retries=1,
@@ -88,9 +89,9 @@ async def test_the_model_writes_fixes_and_finishes_a_plugin_that_verifies(
 
 
 async def test_auto_without_a_key_uses_the_scaffold_and_the_keyword_parser(
-    data_dir: Path, tmp_path: Path
+    settings: Settings, tmp_path: Path
 ) -> None:
-    jobs = Runner(Settings(bot_data_dir=data_dir, sandbox="bwrap", anthropic_api_key=None))
+    jobs = Runner(settings.model_copy(update={"anthropic_api_key": None}))
     outcome = await jobs.create("a plugin that sends a greeting", out=tmp_path, generator="auto")
     assert outcome.ok
     assert outcome.ctx.tools.generator.name == "scaffold"

@@ -1,8 +1,8 @@
 """The escape suite: real programs try to leave the bubblewrap sandbox, and must not.
 
 Each test runs a real program (the system's python3, sh or coreutils; the venv is not
-visible inside) and asserts a concrete outcome on the host. Skipped only when bubblewrap
-is not installed (``apt-get install -y bubblewrap``); CI installs it.
+visible inside) and asserts a concrete outcome on the host. Skipped when bubblewrap is
+not installed (``apt-get install -y bubblewrap``), except under CI=true, where that fails.
 """
 
 from __future__ import annotations
@@ -12,79 +12,17 @@ import os
 import shutil
 import socket
 import stat
-import tempfile
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from bot.sandbox import Limits, Result, Sandbox, sandbox_from_settings
-from bot.settings import Settings
-
-pytestmark = pytest.mark.skipif(
-    shutil.which("bwrap") is None or not Path("/usr/bin/python3").exists(),
-    reason="bubblewrap is not installed (apt-get install -y bubblewrap); "
-    "the escape suite needs it, and /usr/bin/python3",
-)
-
-PY = "/usr/bin/python3"
-CANARY = f"canary-{uuid.uuid4().hex}"
-SECRET_KEY = f"-----BEGIN PRIVATE KEY-----\n{CANARY}\n-----END PRIVATE KEY-----\n"
-
-
-@dataclass
-class Box:
-    sandbox: Sandbox
-    workspace: Path
-    data_dir: Path
-    key: Path
-    limits: Limits
-
-    async def py(self, code: str, limits: Limits | None = None) -> Result:
-        return await self.sandbox.run([PY, "-c", code], self.workspace, limits or self.limits)
-
-
-def processes_with(marker: str) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if marker.encode() in cmdline:
-            found.append(int(entry.name))
-    return found
-
-
-@pytest.fixture
-def box(monkeypatch: pytest.MonkeyPatch) -> Iterator[Box]:
-    # Under /tmp with mode 0755: the sandbox uid must be able to reach the workspace
-    # (pytest's tmp_path lives in a 0700 directory of root's).
-    base = Path(tempfile.mkdtemp(prefix="plugin-bot-escape-", dir="/tmp"))
-    os.chmod(base, 0o755)
-    data_dir = base / "data"
-    data_dir.mkdir()
-    key = data_dir / "signing-key.pem"
-    key.write_text(SECRET_KEY)
-    key.chmod(0o644)  # readable by anyone on the host: only the mount hides it
-    (data_dir / "plugin-bot.db").write_text(CANARY)
-    workspace = data_dir / "work" / "job-1"
-    workspace.mkdir(parents=True)
-    monkeypatch.setenv("ANTHROPIC_API_KEY", f"sk-{CANARY}")
-    monkeypatch.setenv("GITHUB_WEBHOOK_SECRET", CANARY)
-    settings = Settings(bot_data_dir=data_dir, sandbox="bwrap")
-    sandbox = sandbox_from_settings(settings)
-    assert sandbox.backend.name == "bwrap"
-    limits = replace(sandbox.limits, timeout_s=20, kill_grace_s=0.5)
-    try:
-        yield Box(sandbox, workspace, data_dir, key, limits)
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
+from tests.conftest import require, require_root
+from tests.sandbox.conftest import CANARY, PY, Box, processes_with
 
 
 async def test_the_bots_environment_is_not_visible(box: Box) -> None:
@@ -98,7 +36,9 @@ async def test_the_bots_environment_is_not_visible(box: Box) -> None:
 
 
 async def test_files_outside_the_workspace_cannot_be_read(box: Box) -> None:
-    targets = [box.key, box.data_dir / "plugin-bot.db", Path("/root"), Path(os.__file__)]
+    targets = [box.key, box.data_dir / "plugin-bot.db", Path("/root")]
+    if not Path(os.__file__).is_relative_to("/usr"):  # /usr is shared read-only on purpose
+        targets.append(Path(os.__file__))
     venv = Path(__file__).resolve().parents[2] / ".venv"
     targets.append(venv)
     code = (
@@ -167,23 +107,95 @@ async def test_a_listener_on_host_loopback_sees_no_connection(box: Box) -> None:
             server.accept()
 
 
-async def test_public_hosts_cannot_be_resolved_or_reached(box: Box) -> None:
+async def test_the_sandbox_has_only_a_loopback_interface_and_no_route(box: Box) -> None:
     code = (
-        "import socket\n"
-        "try:\n"
-        "    print('RESOLVED', socket.getaddrinfo('example.com', 443))\n"
-        "except OSError as e:\n"
-        "    print('no dns', type(e).__name__)\n"
-        "for ip in ('1.1.1.1', '8.8.8.8'):\n"
-        "    try:\n"
-        "        socket.create_connection((ip, 53), timeout=3); print('REACHED', ip)\n"
-        "    except OSError as e:\n"
-        "        print('unreachable', ip, e.errno)\n"
+        "import os, socket\n"
+        "dev = open('/proc/net/dev').read().splitlines()[2:]\n"
+        "print('IFACES', sorted(line.split(':')[0].strip() for line in dev))\n"
+        "print('NAMES', sorted(n for _, n in socket.if_nameindex()))\n"
+        "routes = open('/proc/net/route').read().splitlines()[1:]\n"
+        "print('ROUTES', len(routes))\n"
+        "print('RESOLV', os.path.exists('/etc/resolv.conf'))\n"
     )
     result = await box.py(code)
     assert result.ok, result.output
-    assert "RESOLVED" not in result.output and "REACHED" not in result.output
-    assert "no dns" in result.output and result.output.count("unreachable") == 2
+    assert "IFACES ['lo']" in result.output and "NAMES ['lo']" in result.output
+    assert "ROUTES 0" in result.output  # no default route: nothing but 127/8 is reachable
+    assert "RESOLV False" in result.output  # no resolver configured
+
+
+LISTEN = (
+    "import socket, sys\n"
+    "s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+    "s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(8)\n"
+    "print('LISTENING', flush=True)\n"
+    "while True:\n"
+    "    c, _ = s.accept(); c.sendall(b'HELLO'); c.close()\n"
+)
+
+
+def connect_from_host(ip: str, port: int) -> bytes:
+    with socket.create_connection((ip, port), timeout=3) as conn:
+        return conn.recv(5)
+
+
+@pytest.fixture
+def netns_listener() -> Iterator[tuple[str, int]]:
+    """A listener on an address inside a network namespace this test makes (veth to it)."""
+    require_root()
+    require(shutil.which("ip") is not None, "iproute2 is not installed (.ci/run installs it)")
+    tag = uuid.uuid4().hex[:6]
+    ns, host_end, ns_end = f"pbt-{tag}", f"pbh{tag}", f"pbn{tag}"
+    octet = int(tag[:2], 16)
+    host_ip, ns_ip, port = f"10.231.{octet}.1", f"10.231.{octet}.2", 8099
+
+    def ip(*args: str, netns: bool = False) -> None:
+        prefix = ["ip", "netns", "exec", ns] if netns else []
+        subprocess.run([*prefix, "ip", *args], check=True, capture_output=True)
+
+    listener: subprocess.Popen[bytes] | None = None
+    try:
+        subprocess.run(["ip", "netns", "add", ns], check=True, capture_output=True)
+        ip("link", "add", host_end, "type", "veth", "peer", "name", ns_end)
+        ip("link", "set", ns_end, "netns", ns)
+        ip("addr", "add", f"{host_ip}/30", "dev", host_end)
+        ip("link", "set", host_end, "up")
+        ip("addr", "add", f"{ns_ip}/30", "dev", ns_end, netns=True)
+        ip("link", "set", ns_end, "up", netns=True)
+        ip("link", "set", "lo", "up", netns=True)
+        listener = subprocess.Popen(
+            ["ip", "netns", "exec", ns, PY, "-c", LISTEN, ns_ip, str(port)],
+            stdout=subprocess.PIPE,
+        )
+        assert listener.stdout is not None and b"LISTENING" in listener.stdout.readline()
+        yield ns_ip, port
+    finally:
+        if listener is not None:
+            listener.kill()
+            listener.wait()
+        subprocess.run(["ip", "link", "del", host_end], capture_output=True)
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+async def test_a_listener_in_another_network_namespace_is_not_reachable(
+    box: Box, netns_listener: tuple[str, int]
+) -> None:
+    ns_ip, port = netns_listener
+    # The target is live: from the host it answers.
+    assert connect_from_host(ns_ip, port) == b"HELLO"
+    code = (
+        "import socket, sys\n"
+        "try:\n"
+        "    c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3)\n"
+        "    print('REACHED', c.recv(5))\n"
+        "except OSError as e:\n"
+        "    print('unreachable', e.errno)\n"
+    )
+    result = await box.sandbox.run([PY, "-c", code, ns_ip, str(port)], box.workspace)
+    assert result.ok, result.output
+    assert "REACHED" not in result.output
+    assert "unreachable 101" in result.output  # ENETUNREACH: no route out of the sandbox
+    assert connect_from_host(ns_ip, port) == b"HELLO"  # and it was up all along
 
 
 async def test_localhost_resolves_offline(box: Box) -> None:
@@ -325,8 +337,8 @@ async def test_no_new_user_namespace_inside(box: Box) -> None:
     assert not result.ok
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox runs as the bot's own uid")
 async def test_hard_linked_cache_files_cannot_be_changed(box: Box) -> None:
+    require_root()  # as another uid the sandbox runs as the bot's own uid
     cache = box.data_dir / "cache-file.js"
     cache.write_text("original\n")
     cache.chmod(0o444)
@@ -371,8 +383,8 @@ async def test_memory_is_capped_per_process(box: Box) -> None:
     assert "refused" in result.output and "ALLOCATED" not in result.output
 
 
-@pytest.mark.skipif(not Path("/usr/bin/node").exists(), reason="node is not in /usr/bin")
 async def test_node_runs_under_the_memory_cap_and_cannot_exceed_it(box: Box) -> None:
+    require(Path("/usr/bin/node").exists(), "node is not at /usr/bin/node")
     limits = replace(box.limits, memory_bytes=512 * 1024**2)
     small = await box.sandbox.run(
         ["/usr/bin/node", "-e", "console.log(1+1)"], box.workspace, limits

@@ -6,7 +6,6 @@ import asyncio
 import copy
 import json
 import shutil
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import fields, replace
 from pathlib import Path
@@ -14,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from bot.agent import DEFAULT_MAX_ROUNDS, AnthropicGenerator, ModelGenerator
+from bot.agent import ModelGenerator
 from bot.agent.loop import CheckReport, sandbox_checks
 from bot.agent.tools import PluginFiles, build_summary, static_test_count
 from bot.llm import BudgetExceeded, LLMError, Meter, ModelReply, ToolCall, Usage
@@ -368,8 +367,6 @@ async def test_max_rounds_reached_is_a_clear_failure(tmp_path: Path) -> None:
 
 
 async def test_default_round_limit_is_five(tmp_path: Path) -> None:
-    assert DEFAULT_MAX_ROUNDS == 5
-    assert AnthropicGenerator is ModelGenerator
     provider = ScriptedProvider([reply(write("src/helper.ts", BROKEN), CHECK)] * 9)
     gen = generator(tmp_path, provider)
     with pytest.raises(PhaseFailed, match="all 5 check/fix rounds"):
@@ -511,10 +508,10 @@ async def test_cancel_during_checks_kills_the_sandbox_run(tmp_path: Path) -> Non
     ctx.tools.pack = replace(ctx.tools.pack, build=("sleep", "30"))
     (ctx.require_plugin() / "node_modules").mkdir()
     asyncio.get_running_loop().call_later(0.3, cancel.set)
-    started = time.monotonic()
-    with pytest.raises(JobCancelled):
+    with pytest.raises(JobCancelled) as cancelled:
         await gen.generate(ctx)
-    assert time.monotonic() - started < 10
+    # The build itself was cancelled (not left to finish its 30 s).
+    assert cancelled.value.result is not None and cancelled.value.result.cancelled
 
 
 async def test_the_job_deadline_stops_the_loop(tmp_path: Path) -> None:

@@ -97,37 +97,43 @@ def tools(plugin: Path) -> PluginFiles:
     return PluginFiles(plugin, DEFAULT_ALLOWED_DEPENDENCIES)
 
 
-HOSTILE_PATHS = [
-    "../../etc/passwd",
-    "/etc/passwd",
-    "/tmp/x.ts",
-    "C:/x.ts",
-    "~/x.ts",
-    "src/../../x.ts",
-    "src/../package.json",
-    "src\\x.ts",
-    "src/x\x00.ts",
-    "src/x\n.ts",
-    "src/x\x1b.ts",
-    ".github/workflows/x.yml",
-    "src/.github/x.ts",
-    ".GitHub/x.yml",
-    ".git/config",
-    "node_modules/x.js",
-    "package.json",
-    "package-lock.json",
-    "tsconfig.json",
-    "vitest.config.ts",
-    "src",
-    "",
-    "src//x.ts",
-    "./src/x.ts",
-    "src/./x.ts",
-    "src/linkdir/x.ts",
-    "src/linkfile.ts",
-    "src/linkdir",
-    "x" * 400,
-]
+# Each hostile path and the reason it must be refused for: a refusal for another reason
+# (a case-sensitive .github check falling through to "not writable") is a bug.
+HOSTILE_REASONS: dict[str, str] = {
+    "../../etc/passwd": "contains '\\.\\.'",
+    "/etc/passwd": "is absolute",
+    "/tmp/x.ts": "is absolute",
+    "C:/x.ts": "is absolute",
+    "~/x.ts": "is absolute",
+    "src/../../x.ts": "contains '\\.\\.'",
+    "src/../package.json": "contains '\\.\\.'",
+    "src\\x.ts": "contains a backslash",
+    "src/x\x00.ts": "contains NUL or control characters",
+    "src/x\n.ts": "contains NUL or control characters",
+    "src/x\x1b.ts": "contains NUL or control characters",
+    ".github/workflows/x.yml": "is under \\.github/, which the model may not touch",
+    "src/.github/x.ts": "is under \\.github/, which the model may not touch",
+    ".GitHub/x.yml": "is under \\.GitHub/, which the model may not touch",
+    "src/.GITHUB/x.ts": "is under \\.GITHUB/, which the model may not touch",
+    ".git/config": "is under \\.git/, which the model may not touch",
+    "src/.Git/x.ts": "is under \\.Git/, which the model may not touch",
+    "node_modules/x.js": "is under node_modules/, which the model may not touch",
+    "src/Node_Modules/x.js": "is under Node_Modules/, which the model may not touch",
+    "package.json": "is not writable: only src/",
+    "package-lock.json": "is not writable: only src/",
+    "tsconfig.json": "is not writable: only src/",
+    "vitest.config.ts": "is not writable: only src/",
+    "src": "is not writable: only src/",
+    "": "the path is empty",
+    "src//x.ts": "has an empty or '\\.' part",
+    "./src/x.ts": "has an empty or '\\.' part",
+    "src/./x.ts": "has an empty or '\\.' part",
+    "src/linkdir/x.ts": "goes through a symlink",
+    "src/linkfile.ts": "goes through a symlink",
+    "src/linkdir": "goes through a symlink",
+    "x" * 400: "longer than 300 characters",
+}
+HOSTILE_PATHS = list(HOSTILE_REASONS)
 
 
 @pytest.mark.parametrize("path", HOSTILE_PATHS)
@@ -135,7 +141,7 @@ def test_hostile_writes_are_refused_and_change_nothing(
     tools: PluginFiles, plugin: Path, path: str
 ) -> None:
     before = snapshot(plugin.parent)
-    with pytest.raises(ToolRefused):
+    with pytest.raises(ToolRefused, match=HOSTILE_REASONS[path]):
         tools.write_file(path, "export const x = 1;\n")
     assert snapshot(plugin.parent) == before
 
@@ -145,7 +151,7 @@ def test_hostile_deletes_are_refused_and_change_nothing(
     tools: PluginFiles, plugin: Path, path: str
 ) -> None:
     before = snapshot(plugin.parent)
-    with pytest.raises(ToolRefused):
+    with pytest.raises(ToolRefused, match=HOSTILE_REASONS[path]):
         tools.delete_file(path)
     assert snapshot(plugin.parent) == before
 

@@ -136,6 +136,24 @@ def test_the_key_changes_with_packages_and_node_major() -> None:
     assert lock_key(LOCK, "20.1.0") != lock_key(LOCK, "22.1.0")
 
 
+@pytest.mark.parametrize(
+    "root_change",
+    [
+        {"dependencies": {"left-pad": "^1.3.0"}},  # the range the root asks for
+        {"dependencies": {}, "devDependencies": {"left-pad": "1.3.0"}},  # moved to dev
+        {"optionalDependencies": {"left-pad": "1.3.0"}},
+    ],
+    ids=["range", "moved-to-dev", "optional"],
+)
+def test_the_key_changes_with_the_root_dependency_lists(root_change: dict) -> None:
+    # Same resolved packages; only what the root package asks for differs. npm ci checks the
+    # root lists against package.json, so a tree built for one must not serve the other.
+    changed = json.loads(json.dumps(LOCK))
+    changed["packages"][""].update(root_change)
+    assert changed["packages"]["node_modules/left-pad"] == LOCK["packages"]["node_modules/left-pad"]
+    assert lock_key(LOCK, "20.1.0") != lock_key(changed, "20.1.0")
+
+
 async def test_a_package_json_asking_for_more_updates_the_lock_first(tmp_path: Path) -> None:
     npm = FakeNpm()
     deps = cache(tmp_path, npm)

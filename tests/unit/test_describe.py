@@ -6,11 +6,10 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from bot.spec.keywords import VERB_KIND, VOCAB, stem
@@ -135,35 +134,46 @@ def test_words_inside_words_trigger_nothing(text: str, actions: list[str]) -> No
     }
 
 
-GLUED = sorted(
-    {
-        f"{prefix}{word}{suffix}"
-        for word in VOCAB - {"keep", "look", "long", "real", "get"}
-        for prefix, suffix in [("un", ""), ("meta", ""), ("x", ""), ("", "x"), ("re", "zz")]
-        if stem(f"{prefix}{word}{suffix}") not in VOCAB
-    }
-)
+GLUABLE = sorted(VOCAB - {"keep", "look", "long", "real", "get"})
+glued_keyword = st.builds(
+    lambda prefix, word, suffix: f"{prefix}{word}{suffix}",
+    st.sampled_from(["", "un", "meta", "x", "re", "zz", "q"]),
+    st.sampled_from(GLUABLE),
+    st.sampled_from(["", "x", "zz", "q"]),
+).filter(lambda glued: glued not in VOCAB)  # data only: never filter on the code under test
 
 
-@pytest.mark.parametrize("word", GLUED)
+@settings(max_examples=200, deadline=None)
+@given(glued_keyword)
 def test_a_keyword_inside_a_token_is_not_that_keyword(word: str) -> None:
-    """Every keyword with letters glued on is a plain word: only the fallback pair appears."""
+    """Any keyword with letters glued on is a plain word: only the fallback pair appears."""
     spec = spec_from_description(f"a plugin that can {word} stuff")
     assert not spec.services and not spec.evaluators
     assert len(spec.actions) == 1 and spec.actions[0].name.startswith("Get")
     assert len(spec.providers) == 1
 
 
-@given(st.from_regex(r"[a-z]{1,14}", fullmatch=True))
+IRREGULAR = frozenset({"sent", "did", "does", "done", "doing", "ran", "got"})
+# Words near the vocabulary (a keyword with an ending, or letters glued on), so stem()
+# has something to strip in many examples, and arbitrary words besides.
+near_vocabulary = st.builds(
+    lambda prefix, base, suffix: f"{prefix}{base}{suffix}",
+    st.sampled_from(["", "x", "un", "re", "meta"]),
+    st.sampled_from(sorted(VOCAB)),
+    st.sampled_from(["", "s", "es", "ed", "d", "ing", "ies", "er", "x", "ly"]),
+)
+
+
+@settings(max_examples=300)
+@given(st.one_of(near_vocabulary, st.from_regex(r"[a-z]{1,14}", fullmatch=True)))
 def test_inflections_only_strip_suffixes(word: str) -> None:
+    assume(word not in IRREGULAR)
     base = stem(word)
-    if base == word or word in {"sent", "did", "does", "done", "doing", "ran", "got"}:
-        return
-    if base in VOCAB and word not in VOCAB:
-        # Only an ending comes off (with y->ies, e->ing): never a prefix or a middle.
-        assert word.startswith(base[:-1]), (word, base)
-        assert len(word) - len(base) <= 4
-        assert len(base) >= 3 or base == "do"
+    # Only an ending comes off (with y->ies, e->ing): never a prefix or a middle.
+    assert word.startswith(base[:-1]), (word, base)
+    assert len(word) - len(base) <= 4, (word, base)
+    if base != word and base in VOCAB:
+        assert len(base) >= 3 or base == "do", (word, base)
 
 
 @pytest.mark.parametrize(
@@ -716,9 +726,7 @@ def test_line_separators_are_line_breaks(sep: str) -> None:
 def test_huge_input_is_bounded() -> None:
     sentence = "a weather plugin that reports the temperature for a city and sends alerts. "
     text = sentence * (20_000_000 // len(sentence))
-    started = time.perf_counter()
-    spec = spec_from_description(text)
-    assert time.perf_counter() - started < 5
+    spec = spec_from_description(text)  # how long this takes: benchmarks/describe_bounds.py
     assert len(spec.description) <= MAX_DESCRIPTION_LENGTH
     assert spec.name == "plugin-weather"
     assert all_names(spec) == ["ReportTemperature", "SendAlerts"]
@@ -736,15 +744,14 @@ def test_huge_input_is_bounded() -> None:
         ("x" * 100 + " ") * 100_000,
     ],
 )
-def test_hostile_shapes_finish_quickly(text: str) -> None:
-    started = time.perf_counter()
+def test_hostile_shapes_give_a_sound_spec_or_a_spec_error(text: str) -> None:
+    # How long each takes is measured in benchmarks/describe_bounds.py, not asserted here.
     try:
         spec = spec_from_description(text)
-    except SpecError:
-        pass
+    except SpecError as exc:
+        assert exc.problems
     else:
         assert_sound(spec)
-    assert time.perf_counter() - started < 5
 
 
 def test_bounds_of_the_schema_hold() -> None:

@@ -340,14 +340,12 @@ async def test_http_cancel_mid_round_kills_the_process_tree(tmp_path: Path) -> N
         cancel.set()
 
     watcher = asyncio.create_task(cancel_once_running())
-    started = time.monotonic()
     try:
         with pytest.raises(PhaseFailed) as failed:
             await asyncio.wait_for(gen.generate(ctx), 20)
     finally:
         watcher.cancel()
     assert isinstance(failed.value, JobCancelled)
-    assert time.monotonic() - started < 15
     assert len(seen) >= 3, "the build never started"
     assert failed.value.result is not None and failed.value.result.cancelled
     api.assert_done()

@@ -130,6 +130,19 @@ def test_one_changed_byte_is_a_digest_mismatch(signed: Path, key: Ed25519Private
     assert reason(signed, trusted((key, "active"))) == "digest-mismatch"
 
 
+@pytest.mark.parametrize("subject", sorted(FILES))
+def test_each_subject_tampered_in_turn_is_a_digest_mismatch_naming_it(
+    signed: Path, key: Ed25519PrivateKey, subject: str
+) -> None:
+    assert subject in {s["name"] for s in statement(signed)["subject"]}
+    target = signed / subject
+    target.write_bytes(target.read_bytes() + b"// tampered\n")
+    with pytest.raises(VerificationError) as caught:
+        verify_manifest(signed, trusted((key, "active")))
+    assert caught.value.reason == "digest-mismatch"
+    assert f"{subject} does not match its sha256" in str(caught.value)
+
+
 def test_an_added_file_is_refused(signed: Path, key: Ed25519PrivateKey) -> None:
     (signed / "src" / "backdoor.ts").write_text("fetch('https://evil.example')\n")
     with pytest.raises(VerificationError, match=r"src/backdoor\.ts") as caught:
@@ -249,11 +262,13 @@ def test_rotation_new_key_signs_old_key_retired(tmp_path: Path) -> None:
 
 def test_keys_file_round_trip_and_refusals(tmp_path: Path, key: Ed25519PrivateKey) -> None:
     path = tmp_path / "keys.json"
+    other = Ed25519PrivateKey.generate()
     path.write_text(
-        json.dumps([key_entry(key.public_key()), key_entry(key.public_key(), "revoked")])
+        json.dumps([key_entry(key.public_key()), key_entry(other.public_key(), "revoked")])
     )
     loaded = load_keys(path)
     assert [k.status for k in loaded] == ["active", "revoked"]
+    assert [k.keyid for k in loaded] == [keyid_of(key.public_key()), keyid_of(other.public_key())]
     bad_id = key_entry(key.public_key())
     bad_id["keyid"] = "0" * 64
     path.write_text(json.dumps([bad_id]))
@@ -262,6 +277,28 @@ def test_keys_file_round_trip_and_refusals(tmp_path: Path, key: Ed25519PrivateKe
     path.write_text(json.dumps([{**key_entry(key.public_key()), "status": "maybe"}]))
     with pytest.raises(ManifestError, match="status must be one of"):
         load_keys(path)
+
+
+@pytest.mark.parametrize("order", [("revoked", "active"), ("active", "revoked")])
+def test_a_key_listed_twice_is_refused_whatever_the_statuses(
+    tmp_path: Path, signed: Path, key: Ed25519PrivateKey, order: tuple[str, str]
+) -> None:
+    path = tmp_path / "keys.json"
+    path.write_text(json.dumps([key_entry(key.public_key(), status) for status in order]))
+    keyid = keyid_of(key.public_key())
+    with pytest.raises(ManifestError, match=rf"\[1\]: keyid {keyid} is already listed at \[0\]"):
+        load_keys(path)
+
+
+def test_verify_refuses_a_keys_file_with_a_duplicate_key(
+    tmp_path: Path, signed: Path, key: Ed25519PrivateKey, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "keys.json"
+    entries = [key_entry(key.public_key(), "revoked"), key_entry(key.public_key())]
+    path.write_text(json.dumps(entries))
+    assert main(["verify", str(signed), "--keys", str(path)]) != 0
+    printed = " ".join(capsys.readouterr().out.split())  # rich wraps long lines
+    assert f"keyid {keyid_of(key.public_key())} is already listed at [0]" in printed
 
 
 # -------------------------------------------------------------------------- CLI

@@ -6,7 +6,6 @@ import asyncio
 import os
 import subprocess
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -48,9 +47,8 @@ async def test_cancel_kills_the_build_and_test_commands_and_records_cancelled(
     slow = ("sh", "-c", f"sleep 30; echo {MARKER}")
     ctx.tools.pack = replace(ctx.tools.pack, build=slow, test=slow)
     asyncio.get_running_loop().call_later(0.3, ctx.tools.cancel.set)
-    started = time.monotonic()
+    # Without the cancel the command would finish after 30 s and the phase would pass.
     assert not await run_phases(ctx, [(name, phase), ("sign", _never)])  # type: ignore[list-item]
-    assert time.monotonic() - started < 10
     assert ctx.result.records[name].state == "cancelled"
     assert ctx.result.records["sign"].state == "skipped"
     assert ctx.failed_phase is None

@@ -6,7 +6,6 @@ import logging
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
@@ -105,14 +104,12 @@ async def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
         f"open({str(pidfile)!r}, 'w').write(str(child.pid))\n"
         "time.sleep(600)\n"
     )
-    started = time.monotonic()
+    # How soon after the timeout it returns: benchmarks/kill_latency.py.
     result = await sandbox().run(
         [PY, "-c", script], tmp_path, Limits(timeout_s=1.5, kill_grace_s=0.3)
     )
-    elapsed = time.monotonic() - started
     assert result.timed_out and not result.ok
-    assert result.signal == 9
-    assert elapsed < 1.5 + 0.3 + 2
+    assert result.signal == 9  # SIGTERM was ignored: the escalation to SIGKILL ended it
     child = int(pidfile.read_text())
     for _ in range(20):
         if not alive(child):
@@ -121,12 +118,39 @@ async def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
     assert not alive(child)
 
 
+async def test_a_grandchild_that_outlives_its_parent_is_killed_after_the_exit(
+    tmp_path: Path,
+) -> None:
+    pidfile = tmp_path / "grandchild.pid"
+    # The grandchild stays in the run's process group (no setsid) and outlives its parent,
+    # which exits 0 at once: only the group kill after the exit ends it.
+    script = (
+        "import subprocess, sys\n"
+        "child = subprocess.Popen([sys.executable, '-c', "
+        "'import os, sys, time; open(sys.argv[1], \"w\").write(str(os.getpid())); "
+        "time.sleep(600)', sys.argv[1]], stdout=subprocess.DEVNULL)\n"
+        "import time\n"
+        "for _ in range(200):\n"
+        "    if open(sys.argv[1]).read() if __import__('os').path.exists(sys.argv[1]) else '':\n"
+        "        break\n"
+        "    time.sleep(0.01)\n"
+    )
+    result = await sandbox().run([PY, "-c", script, str(pidfile)], tmp_path, Limits(timeout_s=20))
+    assert result.ok, result.output
+    grandchild = int(pidfile.read_text())  # it started …
+    for _ in range(40):
+        if not alive(grandchild):
+            break
+        await asyncio.sleep(0.05)
+    assert not alive(grandchild)  # … and did not outlive the run
+
+
 async def test_cancel_event_stops_the_run_and_says_so(tmp_path: Path) -> None:
     cancel = asyncio.Event()
     asyncio.get_running_loop().call_later(0.3, cancel.set)
     result = await sandbox().run(["sleep", "60"], tmp_path, cancel=cancel)
     assert result.cancelled and not result.timed_out and not result.ok
-    assert result.wall_s < 3
+    assert result.signal is not None  # killed, not left to finish
     assert result.describe_outcome() == "was cancelled"
 
 
@@ -165,8 +189,11 @@ async def test_consecutive_runs_each_notice_their_exit(tmp_path: Path) -> None:
     assert first.timed_out
     cancel = asyncio.Event()
     asyncio.get_running_loop().call_later(0.2, cancel.set)
-    second = await sb.run(["sleep", "30"], tmp_path, Limits(kill_grace_s=2.0), cancel=cancel)
-    assert second.cancelled and second.wall_s < 1.5
+    # A grace of 10 minutes: a hidden exit would wait it out, and the wait_for ends the test.
+    second = await asyncio.wait_for(
+        sb.run(["sleep", "30"], tmp_path, Limits(kill_grace_s=600.0), cancel=cancel), 25
+    )
+    assert second.cancelled and second.signal == 15  # SIGTERM, noticed at once
 
 
 async def test_file_size_limit_stops_a_disk_filler(tmp_path: Path) -> None:

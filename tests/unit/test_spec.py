@@ -647,13 +647,10 @@ def test_list_bounds(where: str, limit: int, make: Any) -> None:
     assert problem.startswith(f"{where}: Tuple should have at most {limit} items")
 
 
-def test_huge_lists_are_refused_quickly() -> None:
-    import time
-
-    started = time.perf_counter()
+def test_huge_lists_are_refused_with_the_bound() -> None:
+    # How long this takes: benchmarks/describe_bounds.py.
     problem = only_problem(base(actions=_named("A", 1) * 200_000))
     assert problem.startswith(f"actions: Tuple should have at most {MAX_ACTIONS} items")
-    assert time.perf_counter() - started < 5
 
 
 @pytest.mark.parametrize(

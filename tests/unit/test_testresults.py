@@ -106,3 +106,29 @@ def test_missing_report_raises_report_error(tmp_path: Path) -> None:
 def test_report_without_test_results_is_refused() -> None:
     with pytest.raises(ReportError):
         parse({"numTotalTests": 3})
+
+
+def passing_suites(report: dict) -> list[dict]:
+    return [s for s in report["testResults"] if s["status"] == "passed" and "skip" not in s["name"]]
+
+
+def test_a_file_that_failed_to_load_is_no_success_even_with_every_test_passing() -> None:
+    report = real_report()
+    broken = [s for s in report["testResults"] if s["name"].endswith("broken.test.ts")]
+    report["testResults"] = passing_suites(report) + broken
+    # Exit code 0 on purpose: success must come from the report, not only from the exit.
+    results = parse(report, exit_code=0)
+    assert results.failed == 0 and results.passed == 13
+    assert [f.file for f in results.broken_files] == ["__tests__/broken.test.ts"]
+    assert not results.success
+    assert results.to_json()["success"] is False
+
+
+@pytest.mark.parametrize("state", ["bogus", "running", "", None])
+def test_an_unknown_test_state_counts_as_failed_not_skipped(state: str | None) -> None:
+    report = real_report()
+    report["testResults"] = passing_suites(report)
+    report["testResults"][0]["assertionResults"][0]["status"] = state
+    results = parse(report, exit_code=0)
+    assert (results.failed, results.skipped, results.passed) == (1, 0, 12)
+    assert not results.success
