@@ -14,7 +14,6 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 from rich.console import Console, RenderableType
-from rich.markup import escape
 from rich.progress import (
     Progress,
     SpinnerColumn,
@@ -36,6 +35,7 @@ from bot.manifest import (
     generate_key,
     verify_from_args,
 )
+from bot.neutralise import console as console_text
 from bot.neutralise import plain
 from bot.pack import PackError
 from bot.pipeline import CHECK_PHASES, PHASE_NAMES
@@ -44,13 +44,6 @@ from bot.runner import GENERATORS, Outcome, Runner
 from bot.sandbox import SandboxError
 from bot.settings import Settings, load_settings
 from bot.spec.schema import PluginSpec, SpecError, problems_from, render_problems, validate_spec
-
-
-def shown(text: str) -> str:
-    """Text from a sandbox, a model or a file, for a console line with markup: escape
-    sequences and controls neutralised (bot.neutralise.plain), markup escaped."""
-    return escape(plain(text))
-
 
 MARKS = {
     "passed": "[green]✓[/]",
@@ -107,19 +100,23 @@ class ProgressReporter:
     def phase_note(self, phase: str, note: str) -> None:
         self.notes[phase] = note
         if self.live:
-            self.progress.update(self.tasks[phase], note=shown(note))
+            self.progress.update(self.tasks[phase], note=console_text(note))
 
     def phase_finished(self, phase: str, record: PhaseRecord) -> None:
         note = record.error or self.notes.get(phase, "")
         mark = MARKS.get(record.state, record.state)
         if self.live:
             self.progress.update(
-                self.tasks[phase], completed=1, description=f"{mark} {phase}", note=shown(note)
+                self.tasks[phase],
+                completed=1,
+                description=f"{mark} {phase}",
+                note=console_text(note),
             )
             self.progress.stop_task(self.tasks[phase])
         else:
             self.console.print(
-                f"{mark} {phase} [dim]({record.wall_s:.1f}s)[/] {shown(note)}", highlight=False
+                f"{mark} {phase} [dim]({record.wall_s:.1f}s)[/] {console_text(note)}",
+                highlight=False,
             )
 
 
@@ -128,7 +125,7 @@ def _summary(console: Console, outcome: Outcome) -> None:
     table = Table(show_header=False, box=None, padding=(0, 2))
     if ctx.result.spec is not None:
         spec = ctx.result.spec
-        table.add_row("plugin", shown(f"{spec.name} {spec.version}"))
+        table.add_row("plugin", console_text(f"{spec.name} {spec.version}"))
         for kind, items in (
             ("actions", spec.actions),
             ("providers", spec.providers),
@@ -136,14 +133,15 @@ def _summary(console: Console, outcome: Outcome) -> None:
             ("evaluators", spec.evaluators),
         ):
             if items:
-                table.add_row(kind, shown(", ".join(i.name for i in items)))
+                table.add_row(kind, console_text(", ".join(i.name for i in items)))
         if spec.environment:
-            table.add_row("settings", shown(", ".join(v.name for v in spec.environment)))
+            table.add_row("settings", console_text(", ".join(v.name for v in spec.environment)))
     if ctx.result.files:
         table.add_row("files", str(len(ctx.result.files)))
     generator = ctx.tools.generator
     table.add_row(
-        "generator", shown(generator.name + (f" ({generator.model})" if generator.model else ""))
+        "generator",
+        console_text(generator.name + (f" ({generator.model})" if generator.model else "")),
     )
     meter = outcome.meter
     if meter.calls:
@@ -166,19 +164,21 @@ def _summary(console: Console, outcome: Outcome) -> None:
     table.add_row("durations", f"{durations}  (total {outcome.wall_s:.1f}s)")
     if "sign" in ctx.result.records and ctx.result.records["sign"].state == "passed":
         if ctx.result.manifest is not None:
-            table.add_row("manifest", f"signed: {shown(ctx.result.manifest.name)}")
+            table.add_row("manifest", f"signed: {console_text(ctx.result.manifest.name)}")
         else:
             table.add_row("manifest", "[yellow]not signed[/]: no signing key (SIGNING_KEY_PATH)")
     if outcome.published is not None:
-        table.add_row("written to", shown(outcome.published.url or outcome.published.location))
+        table.add_row(
+            "written to", console_text(outcome.published.url or outcome.published.location)
+        )
     if outcome.kept_workspace is not None:
-        table.add_row("kept for a look", shown(str(outcome.kept_workspace)))
+        table.add_row("kept for a look", console_text(str(outcome.kept_workspace)))
     console.print(table)
     failed = ctx.failed_phase
     if failed is None:
         console.print("[bold green]✓ built and tested[/]")
         return
-    console.print(f"[bold red]✗ {failed.name} failed:[/] {shown(failed.error)}")
+    console.print(f"[bold red]✗ {failed.name} failed:[/] {console_text(failed.error)}")
     if failed.detail:
         console.print(plain(failed.detail), highlight=False, markup=False)
 
@@ -228,7 +228,7 @@ def _keygen(args: argparse.Namespace, settings: Settings, console: Console) -> i
             return 2
         passphrase = first.encode() or None
     path, entry = generate_key(args.out, passphrase)
-    console.print(f"private key: {shown(str(path))} (mode 0600; set SIGNING_KEY_PATH to it)")
+    console.print(f"private key: {console_text(str(path))} (mode 0600; set SIGNING_KEY_PATH to it)")
     console.print("keys-file entry for .github/plugin-bot/keys.json:")
     print(json.dumps(entry, indent=2))
     return 0
@@ -239,12 +239,13 @@ def _verify(args: argparse.Namespace, settings: Settings, console: Console) -> i
         result = verify_from_args(args)
     except VerificationError as exc:
         console.print(
-            f"[red]✗ {shown(str(args.dir))}: {shown(str(exc))}[/] ({shown(exc.reason)})"
+            f"[red]✗ {console_text(str(args.dir))}: {console_text(str(exc))}[/] "
+            f"({console_text(exc.reason)})"
         )
         return 1
     for line in result.checked:
-        console.print(f"[green]✓[/] {shown(line)}")
-    console.print(f"[bold green]verified[/] {shown(str(args.dir))}")
+        console.print(f"[green]✓[/] {console_text(line)}")
+    console.print(f"[bold green]verified[/] {console_text(str(args.dir))}")
     return 0
 
 
@@ -303,14 +304,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler = {"create": _create, "check": _check}[args.command]
         return asyncio.run(handler(args, settings, console))
     except SpecError as exc:
-        console.print("[red]invalid spec:[/]\n" + shown(render_problems(exc.problems)))
+        console.print("[red]invalid spec:[/]\n" + console_text(render_problems(exc.problems)))
     except ValidationError as exc:
         problems = render_problems(problems_from(exc))
-        console.print("[red]invalid settings in the environment:[/]\n" + shown(problems))
+        console.print("[red]invalid settings in the environment:[/]\n" + console_text(problems))
     except yaml.YAMLError as exc:
-        console.print(f"[red]the spec file is not valid YAML:[/] {shown(str(exc))}")
+        console.print(f"[red]the spec file is not valid YAML:[/] {console_text(str(exc))}")
     except (SandboxError, PackError, ManifestError, OSError, ValueError, BotError) as exc:
-        console.print(f"[red]error:[/] {shown(str(exc))}")
+        console.print(f"[red]error:[/] {console_text(str(exc))}")
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]")
         return 130

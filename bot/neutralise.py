@@ -4,6 +4,7 @@
   title change or an OSC 52 clipboard write, DCS…) are removed whole; every other C0/C1
   control but newline and tab, and every format or bidi character (Unicode Cf), is made
   visible as ``<U+XXXX>``, so nothing can move the cursor, rewrite a line or reorder text.
+* :func:`console` — :func:`plain`, then Rich markup escaped: for a console line with markup.
 * :func:`md_text` — for a GitHub comment or PR body as prose: :func:`plain`, then every
   Markdown punctuation mark escaped, HTML impossible, ``@`` and bare URLs broken with a
   zero-width space so GitHub neither notifies nor links; inline text is one line.
@@ -16,6 +17,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
+
+from rich.markup import escape
 
 # ESC-introduced sequences: CSI … final byte; OSC/DCS/SOS/PM/APC … BEL or ST; two-byte ESC x.
 _ESCAPES = re.compile(
@@ -50,6 +53,11 @@ def plain(text: str) -> str:
         else:
             out.append(ch)
     return "".join(out)
+
+
+def console(text: str) -> str:
+    """``text`` for a Rich console line with markup: :func:`plain`, markup escaped."""
+    return escape(plain(text))
 
 
 def md_text(text: str, *, inline: bool = True, limit: int | None = None) -> str:

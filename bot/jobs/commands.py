@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from bot.jobs.states import JobState
+from bot.neutralise import console as console_text
 from bot.runner import GENERATORS
 from bot.settings import Settings
 
@@ -116,7 +116,7 @@ async def _submit(
                 )
             )
         else:
-            console.print(f"[red]{escape(status.job_refused(answer))}[/]")
+            console.print(f"[red]{console_text(status.job_refused(answer))}[/]")
         return 1
     if args.json:
         print(
@@ -130,7 +130,7 @@ async def _submit(
             )
         )
     else:
-        console.print(escape(status.job_accepted(answer)))
+        console.print(console_text(status.job_accepted(answer)))
     return 0
 
 
@@ -145,7 +145,7 @@ async def _list(args: argparse.Namespace, settings: Settings, console: Console) 
         return 0
     table = Table("id", "state", "phase", "attempts", "created", "description", box=None)
     for job in found:
-        table.add_row(*(escape(cell) for cell in status.job_line(job)))
+        table.add_row(*(console_text(cell) for cell in status.job_line(job)))
     console.print(table)
     return 0
 
@@ -156,7 +156,7 @@ async def _show(args: argparse.Namespace, settings: Settings, console: Console) 
     async with _opened(settings, with_queue=False) as (store, _):
         job = await store.find_job(args.id)
         if job is None:
-            console.print(f"[red]{escape(status.no_such_job(args.id))}[/]")
+            console.print(f"[red]{console_text(status.no_such_job(args.id))}[/]")
             return 1
         events = await store.events(job.id)
         position = await store.queue_position(job.id)
@@ -166,10 +166,10 @@ async def _show(args: argparse.Namespace, settings: Settings, console: Console) 
         return 0
     table = Table(show_header=False, box=None, padding=(0, 2))
     for name, value in status.job_details(job, position):
-        table.add_row(name, escape(value))
+        table.add_row(name, console_text(value))
     console.print(table)
     for event in events:
-        console.print(escape(status.event_line(event)), highlight=False)
+        console.print(console_text(status.event_line(event)), highlight=False)
     return 0
 
 
@@ -181,9 +181,9 @@ async def _cancel(args: argparse.Namespace, settings: Settings, console: Console
         found = await store.find_job(args.id)
         job = await jobs_queue.cancel(store, queue, found.id) if found else None
     if job is None:
-        console.print(f"[red]{escape(status.no_such_job(args.id))}[/]")
+        console.print(f"[red]{console_text(status.no_such_job(args.id))}[/]")
         return 1
-    console.print(escape(status.job_cancel_answer(job)))
+    console.print(console_text(status.job_cancel_answer(job)))
     return 0
 
 
@@ -197,7 +197,9 @@ async def _worker(args: argparse.Namespace, settings: Settings, console: Console
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        console.print(escape(status.worker_started(worker.name, queue.name, worker.concurrency)))
+        console.print(
+            console_text(status.worker_started(worker.name, queue.name, worker.concurrency))
+        )
         await worker.run(stop)
     return 0
 
@@ -211,7 +213,7 @@ async def _db(args: argparse.Namespace, settings: Settings, console: Console) ->
         found = await (upgrade(store) if args.action == "upgrade" else schema_status(store))
     finally:
         await store.close()
-    console.print(escape(found.advice))
+    console.print(console_text(found.advice))
     return 0 if found.state == "current" else 1
 
 
