@@ -11,7 +11,8 @@ import io
 import pytest
 from rich.console import Console
 
-from bot.cli import ProgressReporter, shown
+from bot.cli import ProgressReporter
+from bot.neutralise import console as shown
 from bot.pipeline.context import PhaseRecord
 
 OSC_TITLE = "\x1b]0;pwned-title\x07"
