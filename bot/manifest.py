@@ -7,7 +7,8 @@ key's DER SubjectPublicKeyInfo, so anyone can recompute it with openssl.
 
 This module needs only the standard library and ``cryptography``: repositories that
 install the bot run it as their verifier (``python verify_manifest.py verify DIR``),
-taken from their base branch, without installing the bot.
+taken from their base branch, without installing the bot. Names are checked by the bot's
+one path rule, ``bot/paths.py``, which travels beside the verifier as ``plugin_paths.py``.
 """
 
 from __future__ import annotations
@@ -22,11 +23,33 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+PATHS_MODULE = "plugin_paths.py"  # bot/paths.py, beside the standalone verifier
+
+
+def _sibling_paths_module() -> ModuleType:
+    """The path rule of the standalone verifier: ``plugin_paths.py`` in its own folder."""
+    import importlib.util
+
+    location = Path(__file__).resolve().with_name(PATHS_MODULE)
+    spec = importlib.util.spec_from_file_location("plugin_paths", location)
+    if spec is None or spec.loader is None or not location.is_file():
+        raise SystemExit(f"{location} is missing: the verifier needs the bot's path rule")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+if TYPE_CHECKING or __package__ == "bot":
+    from bot import paths as _paths
+else:  # the standalone verifier
+    _paths = _sibling_paths_module()
 
 MANIFEST_FILE = "plugin-manifest.dsse.json"
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
@@ -95,8 +118,10 @@ def directory_files(root: Path) -> dict[str, Path]:
             path = here / name
             mode = path.lstat().st_mode
             rel = PurePosixPath(path.relative_to(root)).as_posix()
-            if any(ord(c) < 0x20 or ord(c) == 0x7F for c in rel):
-                raise VerificationError("bad-name", f"{rel!r} has a control character")
+            try:
+                _paths.check_relative(rel)
+            except _paths.PathRefused as exc:
+                raise VerificationError("bad-name", f"{rel!r} is refused: {exc}") from None
             if stat.S_ISLNK(mode):
                 raise VerificationError("symlink", f"{rel} is a symlink")
             if name in filenames and not stat.S_ISREG(mode):
@@ -131,15 +156,10 @@ def subjects_of(root: Path, files: Iterable[str] | None = None) -> list[dict[str
 def _check_subject_name(name: Any) -> str:
     if not isinstance(name, str) or not name:
         raise VerificationError("bad-subject", f"subject name {name!r} is not a path")
-    path = PurePosixPath(name)
-    if (
-        path.is_absolute()
-        or "\\" in name
-        or any(part in {"", ".", ".."} for part in name.split("/"))
-    ):
-        raise VerificationError("bad-subject", f"subject {name!r} leaves the plugin directory")
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):
-        raise VerificationError("bad-subject", f"subject {name!r} has a control character")
+    try:
+        _paths.check_relative(name)
+    except _paths.PathRefused as exc:
+        raise VerificationError("bad-subject", f"subject {name!r} is refused: {exc}") from None
     return name
 
 
