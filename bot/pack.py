@@ -429,6 +429,9 @@ def render_pack(
     if dest.exists() and not dest.is_dir():
         raise PackError(f"{dest} exists and is not a directory")
     dest.mkdir(parents=True, exist_ok=True)
-    for key in sorted(rendered):
-        paths.write_bytes(dest, key, rendered[key])  # refuses links on the way
+    try:
+        for key in sorted(rendered):
+            paths.write_bytes(dest, key, rendered[key])  # refuses links on the way
+    except paths.PathRefused as exc:
+        raise PackError(f"cannot write the plugin: {exc}") from None
     return sorted(rendered)

@@ -65,6 +65,8 @@ def check_segment(segment: str, path: str | None = None) -> str:
         raise PathRefused("empty-part", f"the path {shown} has an empty or '.' part")
     if segment == "..":
         raise PathRefused("dotdot", f"the path {shown} contains '..'; it must stay inside")
+    if "/" in segment or "\\" in segment:
+        raise PathRefused("backslash", f"the name {shown} contains a slash or a backslash")
     for char in segment:
         what = _REFUSED_CATEGORIES.get(unicodedata.category(char))
         if what is not None:
@@ -112,9 +114,14 @@ def is_test_file(rel: str) -> bool:
 
 
 def child_dir(root: Path, name: str) -> Path:
-    """``root/name`` for one acceptable segment (a plugin's folder under a workspace)."""
+    """``root/name`` for one acceptable segment (a plugin's folder under a workspace);
+    refused when that name is a link leading elsewhere."""
     check_segment(name)
-    return root.resolve() / name
+    base = root.resolve()
+    target = (base / name).resolve()
+    if target.parent != base:
+        raise PathRefused("symlink", f"{name!r} leaves {base}")
+    return target
 
 
 # ------------------------------------------------------------------- link-refusing I/O
@@ -171,11 +178,17 @@ def read_bytes(root: Path, rel: str, *, limit: int | None = None) -> bytes:
 def write_bytes(root: Path, rel: str, data: bytes, *, mode: int = 0o644) -> None:
     """Write ``root/rel`` whole: a new file made with O_EXCL, renamed over the old name.
 
-    The rename replaces whatever the name was (a planted symlink included) and never
-    writes through it; missing parent directories are made, symlinked ones refused.
+    A symlink (or anything but a regular file) at the name or on the way is refused, and
+    the rename never writes through one; missing parent directories are made.
     """
     parents, name = _split(rel)
     with _dir_fd(root, parents, create=True) as parent:
+        try:
+            existing = os.stat(name, dir_fd=parent, follow_symlinks=False)
+        except FileNotFoundError:
+            existing = None
+        if existing is not None and not stat.S_ISREG(existing.st_mode):
+            raise PathRefused("symlink", f"{rel} exists and is a symlink or not a regular file")
         temp = f".{name[:40]}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         fd = os.open(temp, flags, mode, dir_fd=parent)

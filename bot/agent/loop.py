@@ -94,7 +94,9 @@ async def sandbox_checks(ctx: JobContext, *, install: bool) -> CheckReport:
         )
     results = run.results
     summary = "BUILD OK.\n" + results_summary(results)
-    return CheckReport(results.success, summary, results.total)
+    if run.unreported:
+        summary += f"\nNOT ACCEPTED: {run.unreported_note}"
+    return CheckReport(results.success and not run.unreported, summary, results.total)
 
 
 @dataclass

@@ -83,6 +83,12 @@ class TestRun:
     result: Result
     results: TestResults | None
     problem: str | None = None  # why there are no results
+    unreported: tuple[str, ...] = ()  # test files of the plugin the run did not include
+
+    @property
+    def unreported_note(self) -> str:
+        shown = ", ".join(self.unreported[:MAX_LISTED_FAILURES])
+        return f"the test run did not include these test files of the plugin: {shown}"
 
 
 def test_argv(ctx: JobContext) -> tuple[str, ...]:
@@ -138,11 +144,7 @@ async def run_tests(ctx: JobContext, plugin_dir: Path) -> TestRun:
             return TestRun(result, None, str(exc))
     finally:
         _remove(report_dir)
-    missing = _unreported_test_files(ctx, results)
-    if missing:
-        shown = ", ".join(missing[:MAX_LISTED_FAILURES])
-        return TestRun(result, None, f"the run did not include these test files: {shown}")
-    return TestRun(result, results)
+    return TestRun(result, results, unreported=tuple(_unreported_test_files(ctx, results)))
 
 
 async def test_phase(ctx: JobContext) -> None:
@@ -152,6 +154,8 @@ async def test_phase(ctx: JobContext) -> None:
     if run.results is None:
         raise _failed(f"no test results ({run.problem})", result)
     results = run.results
+    if run.unreported:
+        raise PhaseFailed(run.unreported_note)
     durations: dict[str, float] = {
         name: round(ctx.result.records[name].wall_s, 3)
         for name in ("install", "build")

@@ -380,6 +380,10 @@ def check_npm_name(value: str) -> None:
         )
     if match.group(2) in NODE_BUILTINS:
         raise ValueError(f"{match.group(2)!r} is reserved by Node.js")
+    try:
+        paths.check_segment(value.rsplit("/", 1)[-1])  # it names the plugin's folder
+    except paths.PathRefused as exc:
+        raise ValueError(f"cannot name the plugin's folder: {exc}") from None
 
 
 def safe_child(root: Path, name: str) -> Path:

@@ -16,6 +16,8 @@ import pytest
 
 from bot.agent import DEFAULT_MAX_ROUNDS, AnthropicGenerator, ModelGenerator
 from bot.agent.loop import CheckReport, sandbox_checks
+from bot.deps import InstallReport
+from bot.workspace import FileSet
 from bot.agent.tools import PluginFiles, build_summary, static_test_count
 from bot.llm import BudgetExceeded, LLMError, Meter, ModelReply, ToolCall, Usage
 from bot.pack import load_pack, render_pack
@@ -128,13 +130,12 @@ class FakeChecks:
 
     async def __call__(self, ctx: JobContext, *, install: bool) -> CheckReport:
         self.installs.append(install)
-        root = ctx.require_plugin()
-        files = PluginFiles(root, {}).files()
-        broken = [f for f in files if f.startswith("src/") and "BROKEN" in (root / f).read_text()]
+        files = ctx.require_files()
+        broken = [f for f in files.names() if f.startswith("src/") and b"BROKEN" in files.contents[f]]
         if broken:
             output = f"\n> build\n> tsc --noEmit && tsup\n\n{TSC_ERROR}\n"
             return CheckReport(False, build_summary(output, output))
-        total = static_test_count(root, files)
+        total = static_test_count(files)
         return CheckReport(True, f"BUILD OK.\nTESTS PASSED: {total} passed", total)
 
 
@@ -172,7 +173,14 @@ def make_ctx(tmp_path: Path, generator: Any, **overrides: Any) -> JobContext:
         "job_timeout_s": 600,
         "allowed_dependencies": DEFAULT_ALLOWED_DEPENDENCIES,
     }
-    result: dict[str, Any] = {"spec": the_spec, "plugin_dir": root}
+    installed = tmp_path / "tree" / "node_modules"
+    installed.mkdir(parents=True, exist_ok=True)
+    result: dict[str, Any] = {
+        "spec": the_spec,
+        "plugin_dir": root,
+        "files": FileSet.read_from(root),
+        "install": InstallReport("key", True, False, 0.0, (), installed, b""),
+    }
     for name, value in overrides.items():
         if name in TOOL_FIELDS:
             tools[name] = value

@@ -311,8 +311,11 @@ def test_the_verifier_runs_standalone_without_the_bot(
 
     import bot.manifest
 
+    import bot.paths
+
     script = tmp_path / "verify_manifest.py"
     shutil.copyfile(bot.manifest.__file__, script)
+    shutil.copyfile(bot.paths.__file__, tmp_path / "plugin_paths.py")
     keys = tmp_path / "keys.json"
     keys.write_text(json.dumps([key_entry(key.public_key())]))
     argv = [sys.executable, "-I", str(script), "verify", str(signed), "--keys", str(keys)]
