@@ -16,9 +16,8 @@ import pytest
 
 from bot.agent import DEFAULT_MAX_ROUNDS, AnthropicGenerator, ModelGenerator
 from bot.agent.loop import CheckReport, sandbox_checks
+from bot.agent.tools import build_summary, static_test_count
 from bot.deps import InstallReport
-from bot.workspace import FileSet
-from bot.agent.tools import PluginFiles, build_summary, static_test_count
 from bot.llm import BudgetExceeded, LLMError, Meter, ModelReply, ToolCall, Usage
 from bot.pack import load_pack, render_pack
 from bot.pipeline.context import (
@@ -34,6 +33,7 @@ from bot.pipeline.verify import REPORT_FILE as CHECK_REPORT
 from bot.sandbox import Limits, Result, Sandbox
 from bot.settings import DEFAULT_ALLOWED_DEPENDENCIES, REPO_ROOT, Settings
 from bot.spec.schema import PluginSpec, validate_spec
+from bot.workspace import FileSet
 
 PACK_ROOT = REPO_ROOT / "templates" / "elizaos-plugin"
 FIXTURES = Path(__file__).parent.parent / "fixtures"
@@ -131,7 +131,9 @@ class FakeChecks:
     async def __call__(self, ctx: JobContext, *, install: bool) -> CheckReport:
         self.installs.append(install)
         files = ctx.require_files()
-        broken = [f for f in files.names() if f.startswith("src/") and b"BROKEN" in files.contents[f]]
+        broken = [
+            f for f in files.names() if f.startswith("src/") and b"BROKEN" in files.contents[f]
+        ]
         if broken:
             output = f"\n> build\n> tsc --noEmit && tsup\n\n{TSC_ERROR}\n"
             return CheckReport(False, build_summary(output, output))

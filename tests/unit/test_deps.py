@@ -227,7 +227,7 @@ async def test_a_lockfile_pointing_elsewhere_never_reaches_npm(tmp_path: Path) -
     npm = FakeNpm()
     data = json.loads(lock())
     data["packages"]["node_modules/left-pad"]["resolved"] = "https://evil.invalid/x.tgz"
-    with pytest.raises(DependencyRefused, match="evil.invalid"):
+    with pytest.raises(DependencyRefused, match=r"evil\.invalid"):
         await cache(tmp_path, npm).install(package(), json.dumps(data).encode(), INSTALL, Limits())
     assert npm.calls == []
 

@@ -310,7 +310,6 @@ def test_the_verifier_runs_standalone_without_the_bot(
     import sys
 
     import bot.manifest
-
     import bot.paths
 
     script = tmp_path / "verify_manifest.py"
