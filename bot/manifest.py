@@ -347,8 +347,15 @@ def verify_manifest(
     repository: str | None = None,
     plugin_path: str | None = None,
     allow_retired: bool = False,
+    base_commit: str | None = None,
+    branch: str | None = None,
+    previous_version: str | None = None,
 ) -> Verified:
-    """Check the manifest of ``root``; raise VerificationError at the first failure."""
+    """Check the manifest of ``root``; raise VerificationError at the first failure.
+
+    ``base_commit`` and ``branch`` bind the statement to one pull request;
+    ``previous_version`` (the version signed on the base branch) must be older.
+    """
     checked: list[str] = []
     envelope = _read_envelope(root)
     if envelope.get("payloadType") != PAYLOAD_TYPE:
@@ -414,7 +421,67 @@ def verify_manifest(
             )
     if repository is not None or plugin_path is not None:
         checked.append("repository and plugin path are the expected ones")
+    checked += _check_binding(predicate, base_commit=base_commit, branch=branch)
+    if previous_version is not None:
+        checked.append(_check_newer(predicate, previous_version))
     return Verified(statement, key.keyid, key.status, checked)
+
+
+def _check_binding(
+    predicate: Mapping[str, Any], *, base_commit: str | None, branch: str | None
+) -> list[str]:
+    """The statement was made for this pull request: its base commit and its branch."""
+    checked: list[str] = []
+    if base_commit is not None:
+        made_from = predicate.get("baseCommit")
+        if made_from != base_commit:
+            raise VerificationError(
+                "wrong-base",
+                f"made from base commit {made_from!r}, but the pull request starts from "
+                f"{base_commit!r} (a replayed or rebased statement)",
+            )
+        checked.append(f"made from the pull request's base commit {base_commit}")
+    if branch is not None:
+        made_on = predicate.get("branch")
+        if made_on != branch:
+            raise VerificationError(
+                "wrong-branch", f"made for branch {made_on!r}, not the pull request's {branch!r}"
+            )
+        checked.append(f"made for the pull request's branch {branch}")
+    return checked
+
+
+def version_key(version: Any) -> tuple[int, int, int, int, tuple[str, ...]]:
+    """A semver version as something to compare (a release sorts after its pre-releases)."""
+    text = str(version)
+    core, _, pre = text.split("+", 1)[0].partition("-")
+    parts = core.split(".")
+    if len(parts) != 3 or not all(p.isdigit() for p in parts):
+        raise VerificationError("bad-version", f"{text!r} is not a semver version")
+    major, minor, patch = (int(p) for p in parts)
+    return (major, minor, patch, 0 if pre else 1, tuple(pre.split(".")) if pre else ())
+
+
+def _check_newer(predicate: Mapping[str, Any], previous: str) -> str:
+    plugin = predicate.get("plugin")
+    version = plugin.get("version") if isinstance(plugin, dict) else None
+    if version_key(version) <= version_key(previous):
+        raise VerificationError(
+            "version-regression",
+            f"version {version} is not newer than {previous}, the signed version on the base "
+            "branch (an older or replayed plugin)",
+        )
+    return f"version {version} is newer than the base branch's {previous}"
+
+
+def signed_version(root: Path) -> str:
+    """The plugin version in the manifest of ``root`` (a trusted copy: not re-verified)."""
+    envelope = _read_envelope(root)
+    try:
+        statement = json.loads(base64.b64decode(str(envelope.get("payload", "")), validate=True))
+        return str(statement["predicate"]["plugin"]["version"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise VerificationError("malformed", f"cannot read the signed version: {exc}") from None
 
 
 # -------------------------------------------------------------- standalone verifier CLI
@@ -438,15 +505,26 @@ def add_verify_arguments(parser: argparse.ArgumentParser, keys: Path | None = No
     parser.add_argument("--repository", help="the repository the plugin must be made for")
     parser.add_argument("--plugin-path", help="the path the plugin must be made for")
     parser.add_argument("--allow-retired", action="store_true", help="accept retired keys")
+    parser.add_argument("--base-commit", help="the commit the statement must be made from")
+    parser.add_argument("--branch", help="the branch the statement must be made for")
+    parser.add_argument(
+        "--previous",
+        type=Path,
+        help="the plugin's directory as on the base branch: its signed version must be older",
+    )
 
 
 def verify_from_args(args: argparse.Namespace) -> Verified:
+    previous = getattr(args, "previous", None)
     return verify_manifest(
         args.dir,
         load_keys(args.keys),
         repository=args.repository,
         plugin_path=args.plugin_path,
         allow_retired=args.allow_retired,
+        base_commit=getattr(args, "base_commit", None),
+        branch=getattr(args, "branch", None),
+        previous_version=signed_version(previous) if previous is not None else None,
     )
 
 
