@@ -271,6 +271,11 @@ async def test_a_signed_plugin_verifies_and_its_test_results_are_covered(
     assert predicate["tests"]["passed"] == made.ctx.result.test_results.passed  # type: ignore[union-attr]
     assert predicate["spec"]["name"] == made.ctx.result.spec.name  # type: ignore[union-attr]
     assert predicate["template"] == {"name": "elizaos-plugin", "version": "1.0.0"}
+    # What was signed builds and passes from a fresh copy (issue 8).
+    fresh = tmp_path / "fresh" / exported(made).name
+    shutil.copytree(exported(made), fresh)
+    rechecked = await jobs.check(fresh)
+    assert rechecked.ok, rechecked.ctx.failed_phase
     (exported(made) / RESULTS_FILE).write_text("{}")
     with pytest.raises(VerificationError, match=RESULTS_FILE):
         verify_manifest(exported(made), keys, plugin_path=path)

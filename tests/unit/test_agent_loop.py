@@ -604,3 +604,30 @@ async def test_sandbox_checks_summarise_failing_tests(tmp_path: Path) -> None:
     assert report.tests_total == 22
     assert not (ctx.require_plugin() / ".plugin-bot").exists()
     assert len(report.summary) < 4000
+
+
+class TamperingSandbox(FakeSandbox):
+    """A backend without mounts (as SANDBOX=none is): the build changes the directory."""
+
+    async def run(self, argv: Sequence[str], workdir: Path, *a: Any, **kw: Any) -> Result:
+        (workdir / "package.json").write_text('{"scripts": {"postinstall": "sh planted.sh"}}')
+        (workdir / "planted.sh").write_text("echo pwned\n")
+        (workdir / "src" / "index.ts").unlink()
+        return await super().run(argv, workdir, *a, **kw)
+
+
+async def test_a_run_that_changes_the_plugin_is_refused_and_put_back(tmp_path: Path) -> None:
+    sandbox = TamperingSandbox(None, None)
+    ctx = make_ctx(tmp_path, None, sandbox=sandbox)
+    files = ctx.require_files()
+    before = dict(files.contents)
+    report = await sandbox_checks(ctx, install=False)
+    assert not report.passed
+    assert report.summary.startswith("CHECKS REFUSED: the run tried to change the plugin's files")
+    for change in ("package.json (changed)", "planted.sh (added)", "src/index.ts (removed)"):
+        assert change in report.summary
+    assert "read-only" in report.summary
+    root = ctx.require_plugin()
+    assert not (root / "planted.sh").exists()
+    assert {rel: (root / rel).read_bytes() for rel in before} == before
+    assert files.changes() == []
