@@ -174,6 +174,9 @@ def run_layout(
         mounts.append(Mount(root / NODE_MODULES, node_modules))
     if config_dir is not None:
         mounts.append(Mount(root / CONFIG_DIR, config_dir))
+    built = root / BUILD_OUTPUT
+    if BUILD_OUTPUT not in outputs and built.is_dir() and not built.is_symlink():
+        mounts.append(Mount(built, built))  # the build's output, read-only for the tests
     for output in outputs:
         mounts.append(Mount(root / output, paths.ensure_dirs(root, output), writable=True))
     return mounts
