@@ -11,8 +11,11 @@ The bubblewrap sandbox: new user, pid, net, ipc, uts, mount and cgroup namespace
 gid 1000 inside, no capabilities, no nested user namespaces; ``/usr`` and a few files of
 ``/etc`` read-only; a fresh ``/proc``, a minimal ``/dev``, a size-capped tmpfs ``/tmp``
 (also HOME and TMPDIR); the workspace is the only writable bind (plus what the caller
-passes explicitly, such as the npm cache during an install). The network namespace has
-only its own loopback unless the caller asks for the network (dependency installs).
+passes explicitly), unless the caller lays out the run's files itself with ``Mount``s:
+build and test runs see the plugin's files read-only over a tmpfs and write only their
+declared outputs (``bot.workspace.run_layout``), installs only their staging folder. The
+network namespace has only its own loopback unless the caller asks for the network
+(dependency installs).
 
 Bounding the number of processes: RLIMIT_NPROC is ignored for processes whose real uid
 is 0 on the host, and a bubblewrap started by root maps the sandbox uid to host uid 0.
@@ -22,10 +25,11 @@ is then unprivileged, host uid 0 is not mapped at all, and RLIMIT_NPROC (set by 
 inside) is counted per run, because every run has its own user namespace. The workspace
 (and any extra writable bind) is handed to that uid before the run and taken back after
 it: directories and single-link files are chowned to the sandbox uid, everything is chowned
-back to the bot afterwards (set-id bits cleared, symlinks never followed). Files with more
-than one link, i.e. the hard-linked read-only ``node_modules`` from the dependency cache,
-stay the bot's, so a run can neither write nor chmod them. A cgroup would also bound
-processes but needs a writable, delegated hierarchy, which most hosts and containers lack.
+back to the bot afterwards (set-id bits cleared, symlinks never followed); files with more
+than one link stay the bot's. Only writable mounts are handed over; the shared
+``node_modules`` reaches a run as a read-only mount, so no uid can write or chmod it.
+A cgroup would also bound processes but needs a writable, delegated hierarchy, which
+most hosts and containers lack.
 When the bot is not root, bubblewrap runs as the bot's own uid and nothing is chowned.
 
 Killing: bubblewrap runs with ``--die-with-parent`` and its own pid namespace, so killing
