@@ -73,7 +73,9 @@ class Reporter(Protocol):
 
 
 class Generator(Protocol):
-    """Turns the scaffold in ``ctx.result.plugin_dir`` into the plugin (in place)."""
+    """Turns the scaffold into the plugin through ``ctx.result.files`` (the authoritative
+    set, which writes the plugin directory too); a direct write to the directory is a
+    change the next sandboxed run refuses and puts back."""
 
     @property
     def name(self) -> str: ...

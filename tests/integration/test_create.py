@@ -231,8 +231,9 @@ class BreakingGenerator:
     model = None
 
     async def generate(self, ctx) -> None:  # type: ignore[no-untyped-def]
-        index = ctx.result.plugin_dir / "src" / "index.ts"
-        index.write_text(index.read_text() + "\nconst broken: number = 'no';\n")
+        # Generators change the plugin through the bot's file set (what is built and signed).
+        files = ctx.result.files
+        files.write("src/index.ts", files.get("src/index.ts") + b"\nconst broken: number = 'no';\n")
 
 
 async def test_a_failed_create_leaves_the_output_alone_and_keeps_its_workspace(
