@@ -7,7 +7,8 @@ key's DER SubjectPublicKeyInfo, so anyone can recompute it with openssl.
 
 This module needs only the standard library and ``cryptography``: repositories that
 install the bot run it as their verifier (``python verify_manifest.py verify DIR``),
-taken from their base branch, without installing the bot.
+taken from their base branch, without installing the bot. Names are checked by the bot's
+one path rule, ``bot/paths.py``, which travels beside the verifier as ``plugin_paths.py``.
 """
 
 from __future__ import annotations
@@ -22,11 +23,33 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+PATHS_MODULE = "plugin_paths.py"  # bot/paths.py, beside the standalone verifier
+
+
+def _sibling_paths_module() -> ModuleType:
+    """The path rule of the standalone verifier: ``plugin_paths.py`` in its own folder."""
+    import importlib.util
+
+    location = Path(__file__).resolve().with_name(PATHS_MODULE)
+    spec = importlib.util.spec_from_file_location("plugin_paths", location)
+    if spec is None or spec.loader is None or not location.is_file():
+        raise SystemExit(f"{location} is missing: the verifier needs the bot's path rule")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+if TYPE_CHECKING or __package__ == "bot":
+    from bot import paths as _paths
+else:  # the standalone verifier
+    _paths = _sibling_paths_module()
 
 MANIFEST_FILE = "plugin-manifest.dsse.json"
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
@@ -95,8 +118,10 @@ def directory_files(root: Path) -> dict[str, Path]:
             path = here / name
             mode = path.lstat().st_mode
             rel = PurePosixPath(path.relative_to(root)).as_posix()
-            if any(ord(c) < 0x20 or ord(c) == 0x7F for c in rel):
-                raise VerificationError("bad-name", f"{rel!r} has a control character")
+            try:
+                _paths.check_relative(rel)
+            except _paths.PathRefused as exc:
+                raise VerificationError("bad-name", f"{rel!r} is refused: {exc}") from None
             if stat.S_ISLNK(mode):
                 raise VerificationError("symlink", f"{rel} is a symlink")
             if name in filenames and not stat.S_ISREG(mode):
@@ -131,15 +156,10 @@ def subjects_of(root: Path, files: Iterable[str] | None = None) -> list[dict[str
 def _check_subject_name(name: Any) -> str:
     if not isinstance(name, str) or not name:
         raise VerificationError("bad-subject", f"subject name {name!r} is not a path")
-    path = PurePosixPath(name)
-    if (
-        path.is_absolute()
-        or "\\" in name
-        or any(part in {"", ".", ".."} for part in name.split("/"))
-    ):
-        raise VerificationError("bad-subject", f"subject {name!r} leaves the plugin directory")
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):
-        raise VerificationError("bad-subject", f"subject {name!r} has a control character")
+    try:
+        _paths.check_relative(name)
+    except _paths.PathRefused as exc:
+        raise VerificationError("bad-subject", f"subject {name!r} is refused: {exc}") from None
     return name
 
 
@@ -335,8 +355,15 @@ def verify_manifest(
     repository: str | None = None,
     plugin_path: str | None = None,
     allow_retired: bool = False,
+    base_commit: str | None = None,
+    branch: str | None = None,
+    previous_version: str | None = None,
 ) -> Verified:
-    """Check the manifest of ``root``; raise VerificationError at the first failure."""
+    """Check the manifest of ``root``; raise VerificationError at the first failure.
+
+    ``base_commit`` and ``branch`` bind the statement to one pull request;
+    ``previous_version`` (the version signed on the base branch) must be older.
+    """
     checked: list[str] = []
     envelope = _read_envelope(root)
     if envelope.get("payloadType") != PAYLOAD_TYPE:
@@ -402,7 +429,67 @@ def verify_manifest(
             )
     if repository is not None or plugin_path is not None:
         checked.append("repository and plugin path are the expected ones")
+    checked += _check_binding(predicate, base_commit=base_commit, branch=branch)
+    if previous_version is not None:
+        checked.append(_check_newer(predicate, previous_version))
     return Verified(statement, key.keyid, key.status, checked)
+
+
+def _check_binding(
+    predicate: Mapping[str, Any], *, base_commit: str | None, branch: str | None
+) -> list[str]:
+    """The statement was made for this pull request: its base commit and its branch."""
+    checked: list[str] = []
+    if base_commit is not None:
+        made_from = predicate.get("baseCommit")
+        if made_from != base_commit:
+            raise VerificationError(
+                "wrong-base",
+                f"made from base commit {made_from!r}, but the pull request starts from "
+                f"{base_commit!r} (a replayed or rebased statement)",
+            )
+        checked.append(f"made from the pull request's base commit {base_commit}")
+    if branch is not None:
+        made_on = predicate.get("branch")
+        if made_on != branch:
+            raise VerificationError(
+                "wrong-branch", f"made for branch {made_on!r}, not the pull request's {branch!r}"
+            )
+        checked.append(f"made for the pull request's branch {branch}")
+    return checked
+
+
+def version_key(version: Any) -> tuple[int, int, int, int, tuple[str, ...]]:
+    """A semver version as something to compare (a release sorts after its pre-releases)."""
+    text = str(version)
+    core, _, pre = text.split("+", 1)[0].partition("-")
+    parts = core.split(".")
+    if len(parts) != 3 or not all(p.isdigit() for p in parts):
+        raise VerificationError("bad-version", f"{text!r} is not a semver version")
+    major, minor, patch = (int(p) for p in parts)
+    return (major, minor, patch, 0 if pre else 1, tuple(pre.split(".")) if pre else ())
+
+
+def _check_newer(predicate: Mapping[str, Any], previous: str) -> str:
+    plugin = predicate.get("plugin")
+    version = plugin.get("version") if isinstance(plugin, dict) else None
+    if version_key(version) <= version_key(previous):
+        raise VerificationError(
+            "version-regression",
+            f"version {version} is not newer than {previous}, the signed version on the base "
+            "branch (an older or replayed plugin)",
+        )
+    return f"version {version} is newer than the base branch's {previous}"
+
+
+def signed_version(root: Path) -> str:
+    """The plugin version in the manifest of ``root`` (a trusted copy: not re-verified)."""
+    envelope = _read_envelope(root)
+    try:
+        statement = json.loads(base64.b64decode(str(envelope.get("payload", "")), validate=True))
+        return str(statement["predicate"]["plugin"]["version"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise VerificationError("malformed", f"cannot read the signed version: {exc}") from None
 
 
 # -------------------------------------------------------------- standalone verifier CLI
@@ -426,15 +513,26 @@ def add_verify_arguments(parser: argparse.ArgumentParser, keys: Path | None = No
     parser.add_argument("--repository", help="the repository the plugin must be made for")
     parser.add_argument("--plugin-path", help="the path the plugin must be made for")
     parser.add_argument("--allow-retired", action="store_true", help="accept retired keys")
+    parser.add_argument("--base-commit", help="the commit the statement must be made from")
+    parser.add_argument("--branch", help="the branch the statement must be made for")
+    parser.add_argument(
+        "--previous",
+        type=Path,
+        help="the plugin's directory as on the base branch: its signed version must be older",
+    )
 
 
 def verify_from_args(args: argparse.Namespace) -> Verified:
+    previous = getattr(args, "previous", None)
     return verify_manifest(
         args.dir,
         load_keys(args.keys),
         repository=args.repository,
         plugin_path=args.plugin_path,
         allow_retired=args.allow_retired,
+        base_commit=getattr(args, "base_commit", None),
+        branch=getattr(args, "branch", None),
+        previous_version=signed_version(previous) if previous is not None else None,
     )
 
 

@@ -25,6 +25,7 @@ from jinja2 import (
     TemplateError,
 )
 
+from bot import paths
 from bot.settings import DEFAULT_ALLOWED_DEPENDENCIES
 from bot.spec.schema import PluginSpec, camel, constant, kebab, pascal, words
 
@@ -43,7 +44,6 @@ COMPONENT_KINDS: dict[str, str] = {
     "evaluators": "Evaluator",
 }
 DEPENDENCY_SECTIONS = ("dependencies", "devDependencies")
-_FORBIDDEN_PARTS = frozenset({".github", ".git"})
 
 
 class PackError(Exception):
@@ -149,36 +149,11 @@ def component_identifiers(spec: PluginSpec) -> dict[str, str]:
 
 
 def check_relative_path(path: str) -> PurePosixPath:
-    """Refuse a relative POSIX path that could leave its root or touch ``.github/``."""
-    if not isinstance(path, str) or not path:
-        raise PackError("output path must be a non-empty string")
-    if "\x00" in path:
-        raise PackError(f"output path {path!r} contains NUL")
-    if "\\" in path:
-        raise PackError(f"output path {path!r} contains a backslash")
-    if path.startswith("/") or re.match(r"^[A-Za-z]:", path):
-        raise PackError(f"output path {path!r} is absolute")
-    parts = path.split("/")
-    for part in parts:
-        if part in {"", ".", ".."}:
-            raise PackError(f"output path {path!r} has an empty, '.' or '..' part")
-        if part.lower() in _FORBIDDEN_PARTS:
-            raise PackError(f"output path {path!r} is under {part}/, which is refused")
-    return PurePosixPath(*parts)
-
-
-def _inside(dest: Path, rel: PurePosixPath) -> Path:
-    base = dest.resolve()
-    target = base.joinpath(*rel.parts)
-    # Nothing on the way may be a symlink, and the result must stay under dest.
-    current = base
-    for part in rel.parts:
-        current = current / part
-        if current.is_symlink():
-            raise PackError(f"output path {rel} goes through a symlink")
-    if not target.resolve().is_relative_to(base):
-        raise PackError(f"output path {rel} leaves {base}")
-    return target
+    """A pack path checked by the one path rule (bot/paths.py)."""
+    try:
+        return PurePosixPath(*paths.check_relative(path))
+    except paths.PathRefused as exc:
+        raise PackError(f"output path {path!r} is refused: {exc}") from None
 
 
 def _format_output(output: str, component_name: str | None) -> str:
@@ -454,10 +429,9 @@ def render_pack(
     if dest.exists() and not dest.is_dir():
         raise PackError(f"{dest} exists and is not a directory")
     dest.mkdir(parents=True, exist_ok=True)
-    targets = {key: _inside(dest, PurePosixPath(key)) for key in rendered}
-    for key in sorted(rendered):
-        target = targets[key]
-        target.parent.mkdir(parents=True, exist_ok=True)
-        _inside(dest, PurePosixPath(key))  # the directories just made are checked again
-        target.write_bytes(rendered[key])
+    try:
+        for key in sorted(rendered):
+            paths.write_bytes(dest, key, rendered[key])  # refuses links on the way
+    except paths.PathRefused as exc:
+        raise PackError(f"cannot write the plugin: {exc}") from None
     return sorted(rendered)

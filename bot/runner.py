@@ -36,11 +36,12 @@ from bot.pipeline.context import (
 )
 from bot.pipeline.generate import ScaffoldGenerator
 from bot.pipeline.publish import LocalExport
+from bot.pipeline.scaffold import hold_configs
 from bot.sandbox import Limits, Sandbox, SandboxError, sandbox_from_settings
 from bot.settings import Settings
 from bot.spec.schema import PluginSpec
 from bot.spec.writers import GivenSpecWriter, KeywordSpecWriter, SpecWriter
-from bot.workspace import copy_plugin
+from bot.workspace import FileSet
 
 if TYPE_CHECKING:
     import httpx2
@@ -142,7 +143,14 @@ class Runner:
         if self._deps is None:
             self.settings.cache_dir.mkdir(parents=True, exist_ok=True)
             version = await node_version(self.sandbox, self.settings.cache_dir)
-            self._deps = DependencyCache(self.settings.cache_dir, self.sandbox, version)
+            cafile = self.settings.npm_cafile
+            self._deps = DependencyCache(
+                self.settings.cache_dir,
+                self.sandbox,
+                version,
+                self.settings.npm_registry,
+                cafile=cafile if cafile is not None and cafile.is_file() else None,
+            )
         return self._deps
 
     def workspace_for(self, job_id: str) -> Path:
@@ -264,7 +272,10 @@ class Runner:
         ctx = JobContext(request, tools, self.workspace_for(request.job_id))
         try:
             ctx.result.plugin_dir = ctx.workspace / source.name
-            copy_plugin(source, ctx.result.plugin_dir)
+            copied = FileSet.read_from(source)
+            copied.export(ctx.result.plugin_dir)
+            ctx.result.files = FileSet(ctx.result.plugin_dir, copied.contents)
+            hold_configs(ctx)
             await run_phases(ctx, CHECK_PHASES)
             return Outcome(ctx, time.monotonic() - started)
         finally:

@@ -11,9 +11,11 @@ The bubblewrap sandbox: new user, pid, net, ipc, uts, mount and cgroup namespace
 gid 1000 inside, no capabilities, no nested user namespaces; ``/usr`` and a few files of
 ``/etc`` read-only; a fresh ``/proc``, a minimal read-only ``/dev`` with its own size-capped
 ``/dev/shm``, a size-capped tmpfs ``/tmp`` (also HOME and TMPDIR); the workspace is the
-only writable bind (plus what the caller passes explicitly, such as the npm cache during an
-install). The network namespace has only its own loopback unless the caller asks for the
-network (dependency installs).
+only writable bind (plus what the caller passes explicitly), unless the caller lays out the
+run's files itself with ``Mount``s: build and test runs see the plugin's files read-only
+over a tmpfs and write only their declared outputs (``bot.workspace.run_layout``), installs
+only their staging folder. The network namespace has only its own loopback unless the
+caller asks for the network (dependency installs).
 
 Bounding the number of processes: RLIMIT_NPROC is ignored for processes whose real uid
 is 0 on the host, and a bubblewrap started by root maps the sandbox uid to host uid 0.
@@ -23,10 +25,10 @@ is then unprivileged, host uid 0 is not mapped at all, and RLIMIT_NPROC (set by 
 inside) is counted per run, because every run has its own user namespace. The workspace
 (and any extra writable bind) is handed to that uid before the run and taken back after
 it: directories and single-link files are chowned to the sandbox uid, everything is chowned
-back to the bot afterwards (set-id bits cleared, symlinks never followed). Files with more
-than one link, i.e. the hard-linked read-only ``node_modules`` from the dependency cache,
-stay the bot's, so a run can neither write nor chmod them. When the bot is not root,
-bubblewrap runs as the bot's own uid and nothing is chowned.
+back to the bot afterwards (set-id bits cleared, symlinks never followed); files with more
+than one link stay the bot's. Only writable mounts are handed over; the shared
+``node_modules`` reaches a run as a read-only mount, so no uid can write or chmod it.
+When the bot is not root, bubblewrap runs as the bot's own uid and nothing is chowned.
 
 Where the host lets the bot make cgroups (``bot/cgroups.py``), every run also gets its own
 memory and pids cgroup, joined before anything of the run starts and emptied and removed
@@ -224,6 +226,20 @@ class _OutputCapture:
         return self.total > len(self.head) + len(self.tail)
 
 
+@dataclass(frozen=True)
+class Mount:
+    """One entry of a run's bind layout (see ``Sandbox.run``).
+
+    ``source`` appears at ``target``, read-only unless ``writable``; ``source=None`` is an
+    empty tmpfs, so what a run writes there vanishes with it. Later entries are mounted
+    over earlier ones.
+    """
+
+    target: Path
+    source: Path | None = None
+    writable: bool = False
+
+
 class Backend(Protocol):
     @property
     def name(self) -> str: ...
@@ -236,6 +252,7 @@ class Backend(Protocol):
         network: bool,
         writable: Sequence[Path] = (),
         env: Mapping[str, str] | None = None,
+        mounts: Sequence[Mount] = (),
     ) -> list[str]:
         """The argv to execute on the host for ``argv`` run inside this backend.
 
@@ -278,7 +295,9 @@ class DirectBackend:
         network: bool,
         writable: Sequence[Path] = (),
         env: Mapping[str, str] | None = None,
+        mounts: Sequence[Mount] = (),
     ) -> list[str]:
+        # No mounts on the host: the caller's files are used in place (development only).
         wrapper = limits.prlimit_args()
         if not wrapper:
             return list(argv)
@@ -386,13 +405,15 @@ class BwrapBackend:
         network: bool,
         writable: Sequence[Path] = (),
         env: Mapping[str, str] | None = None,
+        mounts: Sequence[Mount] = (),
     ) -> list[str]:
         outer: list[str] = []
         if self.run_as is not None:
             setpriv = _system_tool("setpriv")
             uid = str(self.run_as)
             outer = [setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--"]
-            for path in (workdir, *writable, self.hosts_file):
+            sources = [m.source for m in mounts if m.source is not None]
+            for path in (*(sources if mounts else [workdir]), *writable, self.hosts_file):
                 _searchable_by_others(path, self.run_as)
         box = [
             self.bwrap,
@@ -427,8 +448,7 @@ class BwrapBackend:
         if limits.tmpfs_bytes is not None:
             box += ["--size", str(limits.tmpfs_bytes)]
         box += ["--tmpfs", SANDBOX_HOME]
-        for path in (workdir, *writable):
-            box += ["--bind", str(path), str(path)]
+        box += _bind_layout(workdir, writable, mounts, limits)
         # The root is bubblewrap's own tmpfs (mount points live there): read-only, so the
         # only places a run can write are /tmp (size-capped) and the writable binds.
         box += ["--remount-ro", "/", "--chdir", str(workdir)]
@@ -452,6 +472,27 @@ class BwrapBackend:
         if self.run_as is not None:
             for path in paths:
                 _chown_tree(path, os.geteuid(), os.getegid(), only_single_links=False)
+
+
+def _bind_layout(
+    workdir: Path, writable: Sequence[Path], mounts: Sequence[Mount], limits: Limits
+) -> list[str]:
+    """bwrap arguments for the run's files: ``mounts`` when given, else ``workdir``
+    writable; then the extra ``writable`` binds."""
+    args: list[str] = []
+    if not mounts:
+        args += ["--bind", str(workdir), str(workdir)]
+    for mount in mounts:
+        if mount.source is None:
+            if limits.tmpfs_bytes is not None:
+                args += ["--size", str(limits.tmpfs_bytes)]
+            args += ["--tmpfs", str(mount.target)]
+        else:
+            flag = "--bind" if mount.writable else "--ro-bind"
+            args += [flag, str(mount.source), str(mount.target)]
+    for path in writable:
+        args += ["--bind", str(path), str(path)]
+    return args
 
 
 def tool_path() -> str:
@@ -504,11 +545,14 @@ class Sandbox:
         writable: Sequence[Path] = (),
         env: Mapping[str, str] | None = None,
         cancel: asyncio.Event | None = None,
+        mounts: Sequence[Mount] = (),
     ) -> Result:
         """Run ``argv`` in ``workdir``; never raises for the command's own failure.
 
-        ``workdir`` is writable by the command; so are the ``writable`` paths, which must
-        be directories that exist (nothing else is, in the bubblewrap backend).
+        Without ``mounts``, ``workdir`` is writable by the command; so are the ``writable``
+        paths, which must be directories that exist (nothing else is, in the bubblewrap
+        backend). With ``mounts``, they alone lay out the files the run sees (``workdir``
+        among their targets): only the writable ones and ``writable`` can be changed.
         """
         limits = limits or self.limits
         if not argv:
@@ -520,10 +564,35 @@ class Sandbox:
         for path in extra:
             if not path.is_dir():
                 raise SandboxError(f"writable path {path} is not a directory")
-        paths = [workdir, *extra]
+        if mounts:
+            paths = [m.source for m in mounts if m.writable and m.source is not None]
+            paths += extra
+        else:
+            paths = [workdir, *extra]
+        linked = _link_mounts_in_place(mounts) if isinstance(self.backend, DirectBackend) else []
+        try:
+            return await self._run(
+                argv, workdir, limits, network, extra, env, cancel, mounts, paths
+            )
+        finally:
+            for link in linked:
+                link.unlink()
+
+    async def _run(
+        self,
+        argv: Sequence[str],
+        workdir: Path,
+        limits: Limits,
+        network: bool,
+        extra: Sequence[Path],
+        env: Mapping[str, str] | None,
+        cancel: asyncio.Event | None,
+        mounts: Sequence[Mount],
+        paths: Sequence[Path],
+    ) -> Result:
         with tempfile.TemporaryDirectory(prefix="plugin-bot-home-") as home:
             env_in = self.environment(Path(home), env)
-            host_argv = self.backend.wrap(argv, workdir, limits, network, extra, env_in)
+            host_argv = self.backend.wrap(argv, workdir, limits, network, extra, env_in, mounts)
             cgroup = self._cgroup(limits)
             try:
                 await asyncio.to_thread(self.backend.prepare, paths)
@@ -609,6 +678,18 @@ async def _run_capped(
         cancelled=result.cancelled and user_cancelled,
         workspace_exceeded=why[0] if why else None,
     )
+
+
+def _link_mounts_in_place(mounts: Sequence[Mount]) -> list[Path]:
+    """SANDBOX=none has no mounts: a mounted-in folder is linked where it would appear
+    (development only; nothing is read-only there)."""
+    linked: list[Path] = []
+    for mount in mounts:
+        source = mount.source
+        if source is not None and source != mount.target and not mount.target.exists():
+            mount.target.symlink_to(source, target_is_directory=True)
+            linked.append(mount.target)
+    return linked
 
 
 async def _run_process(

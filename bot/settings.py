@@ -214,7 +214,11 @@ class Settings(BaseSettings):
     workspace_max_files: int = Field(default=100_000, ge=100)
     workspace_poll_s: float = Field(default=1.0, gt=0)
 
-    # Template pack and dependencies
+    # Template pack and dependencies. npm is given this registry and no other; every
+    # lockfile entry must resolve to it (bot/deps.py).
+    npm_registry: str = Field(default="https://registry.npmjs.org/", pattern=r"^https://\S+/$")
+    # The CA bundle npm trusts for it (the bot's npmrc replaces the host's, which may set one).
+    npm_cafile: Path | None = Path("/etc/ssl/certs/ca-certificates.crt")
     template_dir: Path = REPO_ROOT / "templates" / "elizaos-plugin"
     allowed_dependencies: dict[str, str] = Field(
         default_factory=lambda: dict(DEFAULT_ALLOWED_DEPENDENCIES)

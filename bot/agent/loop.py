@@ -36,7 +36,7 @@ from bot.agent.tools import (
     tool_definitions,
     validate_input,
 )
-from bot.deps import NODE_MODULES
+from bot.deps import DependencyRefused
 from bot.llm import (
     BudgetExceeded,
     LLMError,
@@ -46,10 +46,11 @@ from bot.llm import (
     is_transient,
 )
 from bot.pack import KEBAB_PLACEHOLDER
-from bot.pipeline.context import JobCancelled, JobContext, PhaseFailed
-from bot.pipeline.verify import run_tests
+from bot.pipeline.context import FilesChanged, JobCancelled, JobContext, PhaseFailed
+from bot.pipeline.verify import install_dependencies, run_tests
 from bot.sandbox import ProcessFailed
 from bot.spec.schema import kebab
+from bot.workspace import BUILD_OUTPUT
 
 DEFAULT_MAX_ROUNDS = 5
 DEFAULT_MAX_TURNS = 40
@@ -73,30 +74,36 @@ class Checks(Protocol):
 
 
 async def sandbox_checks(ctx: JobContext, *, install: bool) -> CheckReport:
-    """Install if needed, then build and test in the sandbox with the network off."""
+    """Install if needed, then build and test in the sandbox with the network off.
+
+    A build or test that changed the plugin's files fails the checks with the reason;
+    the files were put back (see JobContext.run)."""
     plugin_dir = ctx.require_plugin()
-    if install or not (plugin_dir / NODE_MODULES).is_dir():
+    if install or ctx.result.install is None:
         try:
-            ctx.result.install = await ctx.tools.deps.install(
-                plugin_dir, ctx.tools.pack.install, ctx.command_limits(), cancel=ctx.tools.cancel
-            )
+            await install_dependencies(ctx)
         except ProcessFailed as exc:
             ctx.raise_if_cancelled()
             tail = exc.result.output_tail(20)
             return CheckReport(False, f"INSTALL FAILED:\n{tail}", install_failed=True)
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, DependencyRefused) as exc:
             return CheckReport(False, f"INSTALL FAILED: {exc}", install_failed=True)
-    build = await ctx.run(ctx.tools.pack.build, plugin_dir)
-    if not build.ok:
-        return CheckReport(False, build_summary(build.output, build.output_tail(30)))
-    run = await run_tests(ctx, plugin_dir)
+    try:
+        build = await ctx.run(ctx.tools.pack.build, plugin_dir, outputs=[BUILD_OUTPUT])
+        if not build.ok:
+            return CheckReport(False, build_summary(build.output, build.output_tail(30)))
+        run = await run_tests(ctx, plugin_dir)
+    except FilesChanged as exc:
+        return CheckReport(False, f"CHECKS REFUSED: {exc.message}")
     if run.results is None:
         return CheckReport(
             False, f"BUILD OK. TESTS DID NOT REPORT ({run.problem}):\n{run.result.output_tail(30)}"
         )
     results = run.results
     summary = "BUILD OK.\n" + results_summary(results)
-    return CheckReport(results.success, summary, results.total)
+    if run.unreported:
+        summary += f"\nNOT ACCEPTED: {run.unreported_note}"
+    return CheckReport(results.success and not run.unreported, summary, results.total)
 
 
 @dataclass
@@ -162,16 +169,23 @@ class ModelGenerator:
         plugin_dir = ctx.require_plugin()
         if ctx.result.spec is None:
             raise PhaseFailed("no spec to generate from")
-        files = PluginFiles(plugin_dir, ctx.tools.allowed_dependencies)
-        listed = files.files()
+        files = PluginFiles(
+            ctx.result.files if ctx.result.files is not None else plugin_dir,
+            ctx.tools.allowed_dependencies,
+        )
+        ctx.result.files = files.set
         state = _State(
             files=files,
-            scaffold_tests=static_test_count(files.root, listed),
+            scaffold_tests=static_test_count(files.set),
             component_tests=self._component_tests(ctx),
         )
-        types_dir = self.core_types_dir or plugin_dir / prompt.CORE_TYPES
-        if self.core_types_dir is None and not types_dir.is_dir():
-            await self._install_for_digest(ctx)
+        types_dir = self.core_types_dir
+        if types_dir is None:
+            if ctx.result.install is None:
+                await self._install_for_digest(ctx)
+            assert ctx.result.install is not None
+            # The digest is cut from the shared tree's .d.ts files (prompt.CORE_TYPES).
+            types_dir = ctx.result.install.node_modules.parent / prompt.CORE_TYPES
         system = prompt.system_blocks(types_dir)
         tools = tool_definitions()
         messages: list[dict[str, Any]] = [
@@ -223,18 +237,15 @@ class ModelGenerator:
 
     async def _install_for_digest(self, ctx: JobContext) -> None:
         """node_modules holds the .d.ts files the digest is cut from (and checks need it)."""
-        plugin_dir = ctx.require_plugin()
         try:
-            ctx.result.install = await ctx.tools.deps.install(
-                plugin_dir, ctx.tools.pack.install, ctx.command_limits(), cancel=ctx.tools.cancel
-            )
+            await install_dependencies(ctx)
         except ProcessFailed as exc:
             raise PhaseFailed(
                 f"installing the scaffold's dependencies failed: {exc}",
                 exc.result.output_tail(),
                 exc.result,
             ) from None
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, DependencyRefused) as exc:
             raise PhaseFailed(f"cannot install the scaffold's dependencies: {exc}") from None
 
     async def _complete(
@@ -405,12 +416,11 @@ class ModelGenerator:
     @staticmethod
     def _guard(state: _State, tests_total: int | None) -> list[str]:
         problems: list[str] = []
-        root = state.files.root
         for rel in state.component_tests:
-            path = root / rel
-            if path.is_symlink() or not path.is_file():
+            data = state.files.content(rel)
+            if data is None:
                 problems.append(f"the component test file {rel} was removed")
-            elif count_test_calls(path.read_text("utf-8", "replace")) == 0:
+            elif count_test_calls(data.decode("utf-8", "replace")) == 0:
                 problems.append(f"the component test file {rel} has no tests left")
         if tests_total is not None and tests_total < state.scaffold_tests:
             problems.append(

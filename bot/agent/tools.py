@@ -12,28 +12,27 @@ A refused call changes nothing and returns an explanation the model can act on.
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bot import paths
 from bot.pack import PACKAGE_JSON
+from bot.paths import is_test_file
 from bot.testresults import TestResults
-from bot.workspace import GENERATED_DIRS
+from bot.workspace import GENERATED_DIRS, FileSet
 
 MAX_FILE_BYTES = 256 * 1024
 MAX_PLUGIN_FILES = 200
-MAX_PATH_CHARS = 300
 MAX_SUMMARY_CHARS = 4000
 MAX_COMPILER_ERRORS = 15
 MAX_FAILING_TESTS = 15
 MAX_LINE_CHARS = 300
 WRITABLE_DIRS = ("src", "__tests__")
 WRITABLE_FILES = ("README.md",)
-_FORBIDDEN_PARTS = frozenset({".github", ".git", *GENERATED_DIRS})
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_GENERATED_PARTS = frozenset(d.casefold() for d in GENERATED_DIRS)
 
 
 class ToolRefused(Exception):
@@ -135,23 +134,13 @@ def validate_input(name: str, data: Any) -> dict[str, str]:
 
 
 def _check_syntax(path: str) -> tuple[str, ...]:
-    if not path:
-        raise ToolRefused("the path is empty")
-    if len(path) > MAX_PATH_CHARS:
-        raise ToolRefused(f"the path is longer than {MAX_PATH_CHARS} characters")
-    if _CONTROL.search(path):
-        raise ToolRefused(f"the path {path!r} contains NUL or control characters")
-    if "\\" in path:
-        raise ToolRefused(f"the path {path!r} contains a backslash; use / between parts")
-    if path.startswith("/") or re.match(r"^[A-Za-z]:", path) or path.startswith("~"):
-        raise ToolRefused(f"the path {path!r} is absolute; paths are relative to the plugin")
-    parts = tuple(path.split("/"))
-    if ".." in parts:
-        raise ToolRefused(f"the path {path!r} contains '..'; it must stay inside the plugin")
-    if any(p in {"", "."} for p in parts):
-        raise ToolRefused(f"the path {path!r} has an empty or '.' part")
+    """The shared path rule (bot/paths.py), plus: no generated folder at any depth."""
+    try:
+        parts = paths.check_relative(path)
+    except paths.PathRefused as exc:
+        raise ToolRefused(str(exc)) from None
     for part in parts:
-        if part.lower() in _FORBIDDEN_PARTS:
+        if part.casefold() in _GENERATED_PARTS:
             raise ToolRefused(f"the path {path!r} is under {part}/, which the model may not touch")
     return parts
 
@@ -168,59 +157,51 @@ def _writable(parts: tuple[str, ...], path: str) -> None:
 
 
 class PluginFiles:
-    """The checked file operations on one plugin directory."""
+    """The checked file operations on the plugin's authoritative file set.
 
-    def __init__(self, root: Path, allowed_dependencies: Mapping[str, str]) -> None:
-        self.root = root.resolve()
+    Reads come from the set, writes go into it (and, through the link-refusing helpers of
+    bot/paths.py, into the directory the sandbox reads), so what a build or test run did
+    to the directory never reaches the model's view or the signed plugin.
+    """
+
+    def __init__(self, files: FileSet | Path, allowed_dependencies: Mapping[str, str]) -> None:
+        self.set = files if isinstance(files, FileSet) else FileSet.read_from(files.resolve())
+        self.root = self.set.root
         self.allowed_dependencies = allowed_dependencies
         self.package_changed = False
 
-    def resolve(self, path: str, *, writable: bool) -> Path:
-        """The checked absolute path for ``path``; ToolRefused when it is not allowed."""
+    def resolve(self, path: str, *, writable: bool) -> str:
+        """The checked relative path for ``path``; ToolRefused when it is not allowed."""
         parts = _check_syntax(path)
         if writable:
             _writable(parts, path)
-        current = self.root
-        for part in parts:
-            current = current / part
-            if current.is_symlink():
-                raise ToolRefused(f"the path {path!r} goes through a symlink, which is refused")
-        if not current.resolve().is_relative_to(self.root):
-            raise ToolRefused(f"the path {path!r} leaves the plugin directory")
-        return current
+        for depth in range(1, len(parts)):
+            if "/".join(parts[:depth]) in self.set:
+                raise ToolRefused(f"{'/'.join(parts[:depth])} is a file, not a directory")
+        return "/".join(parts)
 
     def files(self) -> list[str]:
-        """The plugin's regular files (build output, node_modules and symlinks left out)."""
-        found: list[str] = []
-        for dirpath, dirnames, filenames in os.walk(self.root):
-            here = Path(dirpath)
-            dirnames[:] = sorted(
-                d
-                for d in dirnames
-                if not (here / d).is_symlink() and not (here == self.root and d in GENERATED_DIRS)
-            )
-            for name in filenames:
-                path = here / name
-                if path.is_file() and not path.is_symlink():
-                    found.append(path.relative_to(self.root).as_posix())
-        return sorted(found)
+        """The plugin's files (build output, node_modules and caches are never in it)."""
+        return self.set.names()
+
+    def content(self, rel: str) -> bytes | None:
+        return self.set.get(rel)
 
     def list_files(self) -> str:
-        lines = [f"{rel} ({(self.root / rel).stat().st_size} bytes)" for rel in self.files()]
+        lines = [f"{rel} ({len(self.set.contents[rel])} bytes)" for rel in self.files()]
         return "\n".join(lines) or "(no files)"
 
     def read_file(self, path: str) -> str:
-        target = self.resolve(path, writable=False)
-        if not target.is_file():
+        rel = self.resolve(path, writable=False)
+        data = self.set.get(rel)
+        if data is None:
             raise ToolRefused(f"{path} does not exist (list_files shows what does)")
-        if target.stat().st_size > MAX_FILE_BYTES:
+        if len(data) > MAX_FILE_BYTES:
             raise ToolRefused(f"{path} is larger than {MAX_FILE_BYTES // 1024} KB")
-        fd = os.open(target, os.O_RDONLY | os.O_NOFOLLOW)
-        with os.fdopen(fd, "rb") as handle:
-            return handle.read().decode("utf-8", "replace")
+        return data.decode("utf-8", "replace")
 
     def write_file(self, path: str, content: str) -> str:
-        target = self.resolve(path, writable=True)
+        rel = self.resolve(path, writable=True)
         try:
             data = content.encode("utf-8")
         except UnicodeEncodeError:
@@ -231,28 +212,24 @@ class PluginFiles:
             )
         if "\x00" in content:
             raise ToolRefused(f"the content of {path} contains NUL; source files are text")
-        if target.exists() and not target.is_file():
+        if any(name.startswith(rel + "/") for name in self.set.names()):
             raise ToolRefused(f"{path} exists and is not a regular file")
-        for parent in target.relative_to(self.root).parents:
-            here = self.root / parent
-            if parent != Path(".") and here.exists() and not here.is_dir():
-                raise ToolRefused(f"{parent.as_posix()} is a file, not a directory")
-        count = len(self.files())
-        if not target.exists() and count + 1 > MAX_PLUGIN_FILES:
+        if rel not in self.set and len(self.set) + 1 > MAX_PLUGIN_FILES:
             raise ToolRefused(f"the plugin would have more than {MAX_PLUGIN_FILES} files")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        self.resolve(path, writable=True)  # the directories just made are checked again
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
-        fd = os.open(target, flags, 0o644)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+        try:
+            self.set.write(rel, data)
+        except paths.PathRefused as exc:
+            raise ToolRefused(str(exc)) from None
         return f"wrote {path} ({len(data)} bytes)"
 
     def delete_file(self, path: str) -> str:
-        target = self.resolve(path, writable=True)
-        if not target.is_file():
+        rel = self.resolve(path, writable=True)
+        if rel not in self.set:
             raise ToolRefused(f"{path} is not an existing file")
-        target.unlink()
+        try:
+            self.set.remove(rel)
+        except paths.PathRefused as exc:
+            raise ToolRefused(str(exc)) from None
         return f"deleted {path}"
 
     def request_dependency(self, name: str) -> str:
@@ -260,10 +237,10 @@ class PluginFiles:
             allowed = ", ".join(sorted(self.allowed_dependencies)) or "none"
             raise ToolRefused(f"{name!r} is not an allowed dependency (allowed: {allowed})")
         version = self.allowed_dependencies[name]
-        path = self.resolve(PACKAGE_JSON, writable=False)
+        data = self.set.get(PACKAGE_JSON)
         try:
-            package = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
+            package = json.loads(data or b"")
+        except json.JSONDecodeError as exc:
             raise ToolRefused(f"package.json cannot be read: {exc}") from None
         if not isinstance(package, dict):
             raise ToolRefused("package.json is not a JSON object")
@@ -273,7 +250,8 @@ class PluginFiles:
         if deps.get(name) == version:
             return f"{name}@{version} is already a dependency"
         deps[name] = version
-        path.write_text(json.dumps(package, indent=2, ensure_ascii=False) + "\n")
+        text = json.dumps(package, indent=2, ensure_ascii=False) + "\n"
+        self.set.write(PACKAGE_JSON, text.encode())
         self.package_changed = True
         return f"added {name}@{version} to dependencies; the next run_checks installs it"
 
@@ -367,13 +345,10 @@ def count_test_calls(source: str) -> int:
     return len(_TEST_CALL.findall(_COMMENTS.sub("", source)))
 
 
-def is_test_file(rel: str) -> bool:
-    return rel.startswith("__tests__/") and bool(re.search(r"\.(test|spec)\.[cm]?[jt]sx?$", rel))
-
-
-def static_test_count(root: Path, files: Sequence[str]) -> int:
+def static_test_count(files: FileSet, names: Sequence[str] | None = None) -> int:
     total = 0
-    for rel in files:
-        if is_test_file(rel):
-            total += count_test_calls((root / rel).read_text("utf-8", "replace"))
+    for rel in files.names() if names is None else names:
+        data = files.get(rel)
+        if is_test_file(rel) and data is not None:
+            total += count_test_calls(data.decode("utf-8", "replace"))
     return total

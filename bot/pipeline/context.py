@@ -28,6 +28,7 @@ from bot.sandbox import Limits, Result, Sandbox
 from bot.spec.schema import PluginSpec
 from bot.spec.writers import SpecWriter
 from bot.testresults import TestResults
+from bot.workspace import FileSet, TreeChanged, run_layout
 
 PhaseState = Literal["pending", "running", "passed", "failed", "cancelled", "skipped"]
 
@@ -57,6 +58,10 @@ class JobCancelled(PhaseFailed):
         super().__init__("the job was cancelled", result=result)
 
 
+class FilesChanged(PhaseFailed):
+    """A sandboxed run changed the plugin's files; they were put back and the run refused."""
+
+
 @dataclass
 class PhaseRecord:
     name: str
@@ -77,7 +82,9 @@ class Reporter(Protocol):
 
 
 class Generator(Protocol):
-    """Turns the scaffold in ``ctx.result.plugin_dir`` into the plugin (in place)."""
+    """Turns the scaffold into the plugin through ``ctx.result.files`` (the authoritative
+    set, which writes the plugin directory too); a direct write to the directory is a
+    change the next sandboxed run refuses and puts back."""
 
     @property
     def name(self) -> str: ...
@@ -162,7 +169,10 @@ class JobResult:
     base_commit: str | None = None  # what the publisher starts from (set in preflight)
     branch: str | None = None
     plugin_dir: Path | None = None
-    files: list[str] = field(default_factory=list)
+    # The authoritative files: what the scaffold rendered, what the model wrote through
+    # its tools, and the bot's test-results.json. The directory is only a copy of them.
+    files: FileSet | None = None
+    held_config: dict[str, bytes] = field(default_factory=dict)  # the bot's tool configs
     install: InstallReport | None = None
     build: Result | None = None
     test_results: TestResults | None = None
@@ -192,19 +202,58 @@ class JobContext:
         if self.tools.cancel.is_set():
             raise JobCancelled(result)
 
-    async def run(self, argv: Sequence[str], workdir: Path) -> Result:
-        """A sandboxed command of this job: its deadline, its cancel signal, no network."""
+    async def run(
+        self, argv: Sequence[str], workdir: Path, *, outputs: Sequence[str] = ()
+    ) -> Result:
+        """A sandboxed command of this job: its deadline, its cancel signal, no network.
+
+        In the plugin directory the run sees the authoritative files read-only (see
+        ``bot.workspace.run_layout``) and may write only ``outputs``; afterwards the
+        directory is compared with the set and any change is refused (TreeChanged).
+        """
         self.raise_if_cancelled()
+        files = self.result.files
+        mounts = []
+        if files is not None and workdir.resolve() == files.root.resolve():
+            install = self.result.install
+            mounts = run_layout(
+                files,
+                node_modules=install.node_modules if install is not None else None,
+                config_dir=self._config_dir(),
+                outputs=outputs,
+            )
         result = await self.tools.sandbox.run(
-            argv, workdir, self.command_limits(), cancel=self.tools.cancel
+            argv, workdir, self.command_limits(), cancel=self.tools.cancel, mounts=mounts
         )
         self.raise_if_cancelled(result)
+        if files is not None:
+            try:
+                files.refuse_changes()
+            except TreeChanged as exc:
+                raise FilesChanged(str(exc), result=result) from None
         return result
+
+    def _config_dir(self) -> Path | None:
+        """The bot's copies of the pack's tool configs, in a folder no run can write."""
+        if not self.result.held_config:
+            return None
+        folder = self.workspace / "bot-config"
+        if not folder.is_dir():
+            folder.mkdir(mode=0o755)
+            for name, data in self.result.held_config.items():
+                (folder / name).write_bytes(data)
+                (folder / name).chmod(0o644)
+        return folder
 
     def require_plugin(self) -> Path:
         if self.result.plugin_dir is None:
             raise PhaseFailed("no plugin scaffolded yet")
         return self.result.plugin_dir
+
+    def require_files(self) -> FileSet:
+        if self.result.files is None:
+            raise PhaseFailed("no plugin scaffolded yet")
+        return self.result.files
 
     @property
     def succeeded(self) -> bool:

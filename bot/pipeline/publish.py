@@ -44,5 +44,5 @@ class LocalExport:
     async def publish(self, ctx: JobContext) -> Published:
         target = self._target(ctx)
         self.root.mkdir(parents=True, exist_ok=True)
-        replace_dir(ctx.require_plugin(), target)
+        replace_dir(ctx.require_files(), target)  # exactly the bot's files
         return Published(location=str(target))

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from bot.manifest import MANIFEST_FILE, write_manifest
+from bot.manifest import MANIFEST_FILE, build_statement, sign_statement
 from bot.pipeline.context import JobContext, PhaseFailed
-from bot.workspace import plugin_files
+from bot.workspace import TreeChanged
 
 PLUGINS_ROOT = "plugins"
 
@@ -59,8 +60,17 @@ async def sign_phase(ctx: JobContext) -> None:
     if ctx.tools.signing_key is None:
         ctx.tools.reporter.phase_note("sign", "not signed: no signing key (set SIGNING_KEY_PATH)")
         return
-    files = [f for f in plugin_files(plugin_dir) if f != MANIFEST_FILE]
-    ctx.result.manifest = write_manifest(
-        plugin_dir, predicate_for(ctx), ctx.tools.signing_key, files
-    )
-    ctx.tools.reporter.phase_note("sign", f"{len(files)} files signed into {MANIFEST_FILE}")
+    files = ctx.require_files()
+    try:
+        files.refuse_changes()  # the directory is exactly the authoritative set
+    except TreeChanged as exc:
+        raise PhaseFailed(f"nothing signed: {exc}") from None
+    names = [f for f in files.names() if f != MANIFEST_FILE]
+    statement = build_statement(plugin_dir, predicate_for(ctx), names)
+    signed = {s["name"]: s["digest"]["sha256"] for s in statement["subject"]}
+    if signed != {name: digest for name, digest in files.digests().items() if name in names}:
+        raise PhaseFailed("nothing signed: the files on disk are not the bot's files")
+    envelope = sign_statement(statement, ctx.tools.signing_key)
+    files.write(MANIFEST_FILE, (json.dumps(envelope, indent=2, sort_keys=True) + "\n").encode())
+    ctx.result.manifest = plugin_dir / MANIFEST_FILE
+    ctx.tools.reporter.phase_note("sign", f"{len(names)} files signed into {MANIFEST_FILE}")

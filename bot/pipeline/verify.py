@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from bot import paths
+from bot.deps import DependencyRefused, InstallReport
+from bot.pack import PACKAGE_JSON, PACKAGE_LOCK
 from bot.pipeline.context import JobContext, PhaseFailed
 from bot.sandbox import ProcessFailed, Result
-from bot.testresults import ReportError, TestResults, load_report, parse_vitest_report
+from bot.testresults import (
+    RESULTS_FILE,
+    ReportError,
+    TestResults,
+    parse_vitest_report,
+)
+from bot.workspace import BUILD_OUTPUT, CONFIG_DIR, REPORT_DIR
 
-REPORT_DIR = ".plugin-bot"
-REPORT_FILE = f"{REPORT_DIR}/vitest-report.json"
+REPORT_NAME = "vitest-report.json"
+REPORT_FILE = f"{REPORT_DIR}/{REPORT_NAME}"
+MAX_REPORT_BYTES = 32 * 1024 * 1024
 MAX_LISTED_FAILURES = 10
+VITEST_CONFIG = "vitest.config.ts"  # the pack's config; the bot runs vitest with its own copy
 
 
 def _failed(message: str, result: Result) -> PhaseFailed:
@@ -23,18 +35,33 @@ def _failed(message: str, result: Result) -> PhaseFailed:
     )
 
 
+async def install_dependencies(ctx: JobContext) -> InstallReport:
+    """Install from the bot's own package.json and lockfile (never the directory's); a
+    lockfile npm had to regenerate becomes the plugin's, written by the bot."""
+    files = ctx.require_files()
+    report = await ctx.tools.deps.install(
+        files.get(PACKAGE_JSON),
+        files.get(PACKAGE_LOCK),
+        ctx.tools.pack.install,
+        ctx.command_limits(),
+        cancel=ctx.tools.cancel,
+    )
+    if report.lock_updated:
+        files.write(PACKAGE_LOCK, report.lock_text)
+    ctx.result.install = report
+    return report
+
+
 async def install_phase(ctx: JobContext) -> None:
-    plugin_dir = ctx.require_plugin()
     try:
-        ctx.result.install = await ctx.tools.deps.install(
-            plugin_dir, ctx.tools.pack.install, ctx.command_limits(), cancel=ctx.tools.cancel
-        )
+        report = await install_dependencies(ctx)
     except ProcessFailed as exc:
         ctx.raise_if_cancelled()
         raise _failed("installing dependencies failed", exc.result) from None
+    except DependencyRefused as exc:
+        raise PhaseFailed(f"the dependencies are refused: {exc}") from None
     except (OSError, ValueError) as exc:  # a missing or malformed package.json / lockfile
         raise PhaseFailed(f"cannot install dependencies: {exc}") from None
-    report = ctx.result.install
     how = "from the cache" if report.cache_hit else "installed with npm (now cached)"
     if report.lock_updated:
         how += ", lockfile updated for added dependencies"
@@ -43,7 +70,7 @@ async def install_phase(ctx: JobContext) -> None:
 
 async def build_phase(ctx: JobContext) -> None:
     plugin_dir = ctx.require_plugin()
-    ctx.result.build = await ctx.run(ctx.tools.pack.build, plugin_dir)
+    ctx.result.build = await ctx.run(ctx.tools.pack.build, plugin_dir, outputs=[BUILD_OUTPUT])
     if not ctx.result.build.ok:
         raise _failed("the build failed", ctx.result.build)
 
@@ -56,19 +83,56 @@ class TestRun:
     result: Result
     results: TestResults | None
     problem: str | None = None  # why there are no results
+    unreported: tuple[str, ...] = ()  # test files of the plugin the run did not include
+
+    @property
+    def unreported_note(self) -> str:
+        shown = ", ".join(self.unreported[:MAX_LISTED_FAILURES])
+        return f"the test run did not include these test files of the plugin: {shown}"
+
+
+def test_argv(ctx: JobContext) -> tuple[str, ...]:
+    """The pack's test command, with the bot's own copy of the vitest config."""
+    argv = ctx.tools.pack.test_command(REPORT_FILE)
+    if VITEST_CONFIG in ctx.result.held_config:
+        argv = (*argv, f"--config={CONFIG_DIR}/{VITEST_CONFIG}")
+    return argv
+
+
+def _read_report(plugin_dir: Path) -> dict[str, object]:
+    """The report vitest wrote, read without following a link the run may have planted."""
+    try:
+        data = json.loads(
+            paths.read_bytes(plugin_dir / REPORT_DIR, REPORT_NAME, limit=MAX_REPORT_BYTES)
+        )
+    except FileNotFoundError:
+        raise ReportError("the test run wrote no JSON report") from None
+    except paths.PathRefused as exc:
+        raise ReportError(f"the test report is refused: {exc}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ReportError(f"the test report is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ReportError("the test report is not a JSON object")
+    return data
+
+
+def _unreported_test_files(ctx: JobContext, results: TestResults) -> list[str]:
+    """Test files of the plugin the run did not report on (so did not run)."""
+    reported = {f.file for f in results.files}
+    names = ctx.require_files().names()
+    return [rel for rel in names if paths.is_test_file(rel) and rel not in reported]
 
 
 async def run_tests(ctx: JobContext, plugin_dir: Path) -> TestRun:
     """Run the pack's test command with vitest's JSON reporter and parse what it wrote."""
     report_dir = plugin_dir / REPORT_DIR
     _remove(report_dir)
-    report_dir.mkdir()
-    argv = ctx.tools.pack.test_command(REPORT_FILE)
+    argv = test_argv(ctx)
     try:
-        result = await ctx.run(argv, plugin_dir)
+        result = await ctx.run(argv, plugin_dir, outputs=[REPORT_DIR])
         try:
             results = parse_vitest_report(
-                load_report(plugin_dir / REPORT_FILE),
+                _read_report(plugin_dir),
                 root=plugin_dir,
                 command=argv,
                 exit_code=result.exit_code,
@@ -80,7 +144,7 @@ async def run_tests(ctx: JobContext, plugin_dir: Path) -> TestRun:
             return TestRun(result, None, str(exc))
     finally:
         _remove(report_dir)
-    return TestRun(result, results)
+    return TestRun(result, results, unreported=tuple(_unreported_test_files(ctx, results)))
 
 
 async def test_phase(ctx: JobContext) -> None:
@@ -90,6 +154,8 @@ async def test_phase(ctx: JobContext) -> None:
     if run.results is None:
         raise _failed(f"no test results ({run.problem})", result)
     results = run.results
+    if run.unreported:
+        raise PhaseFailed(run.unreported_note)
     durations: dict[str, float] = {
         name: round(ctx.result.records[name].wall_s, 3)
         for name in ("install", "build")
@@ -97,7 +163,8 @@ async def test_phase(ctx: JobContext) -> None:
     }
     durations["test"] = round(result.wall_s, 3)
     ctx.result.test_results = results = replace(results, durations_s=durations)
-    results.write(plugin_dir)
+    encoded = json.dumps(results.to_json(), indent=2, sort_keys=False) + "\n"
+    ctx.require_files().write(RESULTS_FILE, encoded.encode())
     ctx.tools.reporter.phase_note("test", f"{results.passed}/{results.total} passed")
     if not results.success:
         raise PhaseFailed(_test_failure_summary(results, result), _failure_detail(results, result))

@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from bot import paths
 from bot.settings import DEFAULT_ALLOWED_DEPENDENCIES
 
 # Bounds of the schema. They are part of what a spec is, so they live with it.
@@ -379,17 +380,20 @@ def check_npm_name(value: str) -> None:
         )
     if match.group(2) in NODE_BUILTINS:
         raise ValueError(f"{match.group(2)!r} is reserved by Node.js")
+    try:
+        paths.check_segment(value.rsplit("/", 1)[-1])  # it names the plugin's folder
+    except paths.PathRefused as exc:
+        raise ValueError(f"cannot name the plugin's folder: {exc}") from None
 
 
 def safe_child(root: Path, name: str) -> Path:
-    """``root/name`` resolved, refusing anything that would land outside ``root``."""
-    if not name or name in {".", ".."} or any(c in name for c in "/\\\x00"):
+    """``root/name`` for a name the one path rule (bot/paths.py) accepts as one segment."""
+    if not name or "/" in name:
         raise ValueError(f"unsafe directory name {name!r}")
-    base = root.resolve()
-    target = (base / name).resolve()
-    if target.parent != base:
-        raise ValueError(f"{name!r} leaves {base}")
-    return target
+    try:
+        return paths.child_dir(root, name)
+    except paths.PathRefused as exc:
+        raise ValueError(f"unsafe directory name {name!r}: {exc}") from None
 
 
 _WORD_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")

@@ -270,8 +270,9 @@ class BreakingGenerator:
     model = None
 
     async def generate(self, ctx) -> None:  # type: ignore[no-untyped-def]
-        index = ctx.result.plugin_dir / "src" / "index.ts"
-        index.write_text(index.read_text() + "\nconst broken: number = 'no';\n")
+        # Generators change the plugin through the bot's file set (what is built and signed).
+        files = ctx.result.files
+        files.write("src/index.ts", files.get("src/index.ts") + b"\nconst broken: number = 'no';\n")
 
 
 async def test_a_failed_create_leaves_the_output_alone_and_keeps_its_workspace(
@@ -310,6 +311,11 @@ async def test_a_signed_plugin_verifies_and_its_test_results_are_covered(
     assert predicate["tests"]["passed"] == made.ctx.result.test_results.passed  # type: ignore[union-attr]
     assert predicate["spec"]["name"] == made.ctx.result.spec.name  # type: ignore[union-attr]
     assert predicate["template"] == {"name": "elizaos-plugin", "version": "1.0.0"}
+    # What was signed builds and passes from a fresh copy (issue 8).
+    fresh = tmp_path / "fresh" / exported(made).name
+    shutil.copytree(exported(made), fresh)
+    rechecked = await jobs.check(fresh)
+    assert rechecked.ok, rechecked.ctx.failed_phase
     (exported(made) / RESULTS_FILE).write_text("{}")
     with pytest.raises(VerificationError, match=RESULTS_FILE):
         verify_manifest(exported(made), keys, plugin_path=path)

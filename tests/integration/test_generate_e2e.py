@@ -4,6 +4,7 @@ runs the checks, sees a compiler error, fixes it and finishes; the plugin then p
 verify phases from scratch."""
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -86,6 +87,11 @@ async def test_the_model_writes_fixes_and_finishes_a_plugin_that_verifies(
     assert (plugin / "src" / "greeting.ts").read_text() == FIXED
     results = json.loads((plugin / "test-results.json").read_text())
     assert results["success"] and results["failed"] == 0
+    # The exported plugin builds and passes from a fresh copy (issue 8).
+    fresh = tmp_path / "fresh" / plugin.name
+    shutil.copytree(plugin, fresh)
+    rechecked = await jobs.check(fresh)
+    assert rechecked.ok, rechecked.ctx.failed_phase
 
 
 async def test_auto_without_a_key_uses_the_scaffold_and_the_keyword_parser(

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.sandbox import Mount
 from tests.conftest import require, require_root
 from tests.sandbox.conftest import CANARY, PY, Box, processes_with
 
@@ -337,26 +338,33 @@ async def test_no_new_user_namespace_inside(box: Box) -> None:
     assert not result.ok
 
 
-async def test_hard_linked_cache_files_cannot_be_changed(box: Box) -> None:
-    require_root()  # as another uid the sandbox runs as the bot's own uid
-    cache = box.data_dir / "cache-file.js"
+async def test_a_read_only_mounted_cache_tree_cannot_be_changed(box: Box) -> None:
+    # The shared node_modules reaches a run only by a read-only mount (issue 8): whatever
+    # uid the sandbox maps to (the bot's own when the bot is not root), no chmod, no write.
+    tree = box.data_dir / "cache-tree"
+    tree.mkdir()
+    cache = tree / "cache-file.js"
     cache.write_text("original\n")
-    cache.chmod(0o444)
-    os.link(cache, box.workspace / "linked.js")
+    cache.chmod(0o644)  # writable by its owner: only the mount protects it
+    target = box.workspace / "node_modules"
+    mounts = [Mount(box.workspace, box.workspace, writable=True), Mount(target, tree)]
     code = (
         "import os\n"
-        "for attempt in (lambda: os.chmod('linked.js', 0o666), "
-        "lambda: open('linked.js', 'w').write('poisoned')):\n"
+        "for attempt in (lambda: os.chmod('node_modules/cache-file.js', 0o666), "
+        "lambda: open('node_modules/cache-file.js', 'a').write('poisoned'), "
+        "lambda: open('node_modules/new.js', 'w').write('planted')):\n"
         "    try:\n"
         "        attempt(); print('CHANGED')\n"
         "    except OSError as e:\n"
-        "        print('refused', type(e).__name__)\n"
+        "        print('refused', e.errno)\n"
     )
-    result = await box.py(code)
+    result = await box.sandbox.run([PY, "-c", code], box.workspace, box.limits, mounts=mounts)
     assert "CHANGED" not in result.output, result.output
+    # EROFS (or EACCES first, where the sandbox uid is not the file's owner).
+    assert result.output.count("refused") == 3, result.output
     assert cache.read_text() == "original\n"
-    assert stat.S_IMODE(cache.stat().st_mode) == 0o444
-    assert cache.stat().st_uid == os.geteuid()
+    assert stat.S_IMODE(cache.stat().st_mode) == 0o644
+    assert sorted(p.name for p in tree.iterdir()) == ["cache-file.js"]
 
 
 async def test_extra_writable_paths_are_writable_and_nothing_else(box: Box) -> None:

@@ -15,7 +15,8 @@ import pytest
 
 from bot.agent import ModelGenerator
 from bot.agent.loop import CheckReport, sandbox_checks
-from bot.agent.tools import PluginFiles, build_summary, static_test_count
+from bot.agent.tools import build_summary, static_test_count
+from bot.deps import InstallReport
 from bot.llm import BudgetExceeded, LLMError, Meter, ModelReply, ToolCall, Usage
 from bot.pack import load_pack, render_pack
 from bot.pipeline.context import (
@@ -31,6 +32,7 @@ from bot.pipeline.verify import REPORT_FILE as CHECK_REPORT
 from bot.sandbox import Limits, Result, Sandbox
 from bot.settings import DEFAULT_ALLOWED_DEPENDENCIES, REPO_ROOT, Settings
 from bot.spec.schema import PluginSpec, validate_spec
+from bot.workspace import FileSet
 
 PACK_ROOT = REPO_ROOT / "templates" / "elizaos-plugin"
 FIXTURES = Path(__file__).parent.parent / "fixtures"
@@ -127,13 +129,14 @@ class FakeChecks:
 
     async def __call__(self, ctx: JobContext, *, install: bool) -> CheckReport:
         self.installs.append(install)
-        root = ctx.require_plugin()
-        files = PluginFiles(root, {}).files()
-        broken = [f for f in files if f.startswith("src/") and "BROKEN" in (root / f).read_text()]
+        files = ctx.require_files()
+        broken = [
+            f for f in files.names() if f.startswith("src/") and b"BROKEN" in files.contents[f]
+        ]
         if broken:
             output = f"\n> build\n> tsc --noEmit && tsup\n\n{TSC_ERROR}\n"
             return CheckReport(False, build_summary(output, output))
-        total = static_test_count(root, files)
+        total = static_test_count(files)
         return CheckReport(True, f"BUILD OK.\nTESTS PASSED: {total} passed", total)
 
 
@@ -171,7 +174,14 @@ def make_ctx(tmp_path: Path, generator: Any, **overrides: Any) -> JobContext:
         "job_timeout_s": 600,
         "allowed_dependencies": DEFAULT_ALLOWED_DEPENDENCIES,
     }
-    result: dict[str, Any] = {"spec": the_spec, "plugin_dir": root}
+    installed = tmp_path / "tree" / "node_modules"
+    installed.mkdir(parents=True, exist_ok=True)
+    result: dict[str, Any] = {
+        "spec": the_spec,
+        "plugin_dir": root,
+        "files": FileSet.read_from(root),
+        "install": InstallReport("key", True, False, 0.0, (), installed, b""),
+    }
     for name, value in overrides.items():
         if name in TOOL_FIELDS:
             tools[name] = value
@@ -591,3 +601,30 @@ async def test_sandbox_checks_summarise_failing_tests(tmp_path: Path) -> None:
     assert report.tests_total == 22
     assert not (ctx.require_plugin() / ".plugin-bot").exists()
     assert len(report.summary) < 4000
+
+
+class TamperingSandbox(FakeSandbox):
+    """A backend without mounts (as SANDBOX=none is): the build changes the directory."""
+
+    async def run(self, argv: Sequence[str], workdir: Path, *a: Any, **kw: Any) -> Result:
+        (workdir / "package.json").write_text('{"scripts": {"postinstall": "sh planted.sh"}}')
+        (workdir / "planted.sh").write_text("echo pwned\n")
+        (workdir / "src" / "index.ts").unlink()
+        return await super().run(argv, workdir, *a, **kw)
+
+
+async def test_a_run_that_changes_the_plugin_is_refused_and_put_back(tmp_path: Path) -> None:
+    sandbox = TamperingSandbox(None, None)
+    ctx = make_ctx(tmp_path, None, sandbox=sandbox)
+    files = ctx.require_files()
+    before = dict(files.contents)
+    report = await sandbox_checks(ctx, install=False)
+    assert not report.passed
+    assert report.summary.startswith("CHECKS REFUSED: the run tried to change the plugin's files")
+    for change in ("package.json (changed)", "planted.sh (added)", "src/index.ts (removed)"):
+        assert change in report.summary
+    assert "read-only" in report.summary
+    root = ctx.require_plugin()
+    assert not (root / "planted.sh").exists()
+    assert {rel: (root / rel).read_bytes() for rel in before} == before
+    assert files.changes() == []

@@ -29,6 +29,7 @@ from bot.pack import load_pack, render_pack
 from bot.settings import DEFAULT_ALLOWED_DEPENDENCIES, REPO_ROOT
 from bot.spec.schema import PluginSpec, validate_spec
 from bot.testresults import load_report, parse_vitest_report
+from bot.workspace import FileSet
 
 PACK_ROOT = REPO_ROOT / "templates" / "elizaos-plugin"
 FIXTURES = Path(__file__).parent.parent / "fixtures"
@@ -82,8 +83,15 @@ def snapshot(root: Path) -> dict[str, Any]:
 
 
 @pytest.fixture
-def plugin(tmp_path: Path) -> Path:
+def rendered(tmp_path: Path) -> FileSet:
     root = render(tmp_path / "plugin")
+    return FileSet.read_from(root)
+
+
+@pytest.fixture
+def plugin(rendered: FileSet, tmp_path: Path) -> Path:
+    # Links planted in the directory after the bot took its set (as a sandboxed run could).
+    root = rendered.root
     outside = tmp_path / "outside"
     outside.mkdir()
     (outside / "secret.ts").write_text("secret")
@@ -93,8 +101,8 @@ def plugin(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def tools(plugin: Path) -> PluginFiles:
-    return PluginFiles(plugin, DEFAULT_ALLOWED_DEPENDENCIES)
+def tools(rendered: FileSet, plugin: Path) -> PluginFiles:
+    return PluginFiles(rendered, DEFAULT_ALLOWED_DEPENDENCIES)
 
 
 # Each hostile path and the reason it must be refused for: a refusal for another reason
@@ -133,7 +141,49 @@ HOSTILE_REASONS: dict[str, str] = {
     "src/linkdir": "goes through a symlink",
     "x" * 400: "longer than 300 characters",
 }
-HOSTILE_PATHS = list(HOSTILE_REASONS)
+
+HOSTILE_PATHS = [
+    "../../etc/passwd",
+    "/etc/passwd",
+    "/tmp/x.ts",
+    "C:/x.ts",
+    "~/x.ts",
+    "src/../../x.ts",
+    "src/../package.json",
+    "src\\x.ts",
+    "src/x\x00.ts",
+    "src/x\n.ts",
+    "src/x\x1b.ts",
+    ".github/workflows/x.yml",
+    "src/.github/x.ts",
+    ".GitHub/x.yml",
+    ".git/config",
+    "node_modules/x.js",
+    "package.json",
+    "package-lock.json",
+    "tsconfig.json",
+    "vitest.config.ts",
+    "src",
+    "",
+    "src//x.ts",
+    "./src/x.ts",
+    "src/./x.ts",
+    "src/linkdir/x.ts",
+    "src/linkfile.ts",
+    "x" * 400,
+    # Look-alikes (issue 9 point 3): format characters, bidi controls, edge spaces and
+    # dots, non-NFC names.
+    "src/index.ts\u200b",
+    "src/\u200bindex.ts",
+    "src/\u202egnp.ts",
+    "src/a.ts ",
+    "src/..\u2024/x.ts",
+    "src/cafe\u0301.ts",
+    "src/a.ts.",
+    "src/\u2066x.ts",
+]
+# Names only the directory holds (planted links): not files of the plugin.
+NOT_IN_THE_SET = ["src/linkdir"]
 
 
 @pytest.mark.parametrize("path", HOSTILE_PATHS)
@@ -146,7 +196,7 @@ def test_hostile_writes_are_refused_and_change_nothing(
     assert snapshot(plugin.parent) == before
 
 
-@pytest.mark.parametrize("path", HOSTILE_PATHS)
+@pytest.mark.parametrize("path", HOSTILE_PATHS + NOT_IN_THE_SET)
 def test_hostile_deletes_are_refused_and_change_nothing(
     tools: PluginFiles, plugin: Path, path: str
 ) -> None:
@@ -163,6 +213,47 @@ def test_hostile_deletes_are_refused_and_change_nothing(
 def test_hostile_reads_are_refused(tools: PluginFiles, path: str) -> None:
     with pytest.raises(ToolRefused):
         tools.read_file(path)
+
+
+@pytest.mark.parametrize(
+    ("path", "reason"),
+    [
+        ("src/index.ts\u200b", "invisible format character"),
+        ("src/\u200bindex.ts", "invisible format character"),
+        ("src/\u202egnp.ts", "invisible format character"),
+        ("src/a.ts ", "white space"),
+        ("src/..\u2024/x.ts", "starting with '..'"),
+        ("src/a.ts.", "ending in a dot"),
+        ("src/cafe\u0301.ts", "NFC"),
+        ("src/x\x1b.ts", "control character"),
+        (".GitHub/x.yml", ".GitHub/"),
+    ],
+)
+def test_look_alike_paths_are_refused_with_the_reason(
+    tools: PluginFiles, path: str, reason: str
+) -> None:
+    with pytest.raises(ToolRefused) as caught:
+        tools.write_file(path, "x")
+    assert reason in str(caught.value)
+
+
+def test_a_write_over_a_planted_link_is_refused_and_never_goes_through_it(
+    tools: PluginFiles, plugin: Path, tmp_path: Path
+) -> None:
+    before = snapshot(plugin.parent)
+    with pytest.raises(ToolRefused, match="symlink"):
+        tools.write_file("src/linkfile.ts", "export const mine = 1;\n")
+    assert snapshot(plugin.parent) == before
+    assert (tmp_path / "outside" / "secret.ts").read_text() == "secret"
+
+
+def test_reads_come_from_the_bot_s_set_not_from_the_directory(
+    tools: PluginFiles, plugin: Path
+) -> None:
+    original = tools.read_file("package.json")
+    (plugin / "package.json").write_text('{"scripts": {"postinstall": "evil"}}')
+    assert tools.read_file("package.json") == original
+    assert "postinstall" not in tools.list_files()
 
 
 def test_reads_any_plugin_file(tools: PluginFiles, plugin: Path) -> None:
@@ -205,7 +296,7 @@ def test_more_than_the_file_limit_is_refused(tmp_path: Path) -> None:
     root = render(tmp_path / "plugin")
     tools = PluginFiles(root, {})
     for index in range(MAX_PLUGIN_FILES - len(tools.files())):
-        (root / "src" / f"f{index}.ts").write_text("")
+        tools.write_file(f"src/f{index}.ts", "")
     assert len(tools.files()) == MAX_PLUGIN_FILES
     before = snapshot(root)
     with pytest.raises(ToolRefused, match=str(MAX_PLUGIN_FILES)):
@@ -319,8 +410,7 @@ def test_counting_tests(tmp_path: Path) -> None:
     """
     assert count_test_calls(source) == 3  # the string literal counts: a static estimate
     root = render(tmp_path / "plugin")
-    files = PluginFiles(root, {}).files()
-    assert static_test_count(root, files) > 10
+    assert static_test_count(PluginFiles(root, {}).set) > 10
 
 
 def test_content_that_is_not_unicode_is_refused(tools: PluginFiles, plugin: Path) -> None:

