@@ -29,7 +29,6 @@ from bot.pipeline.context import JobContext, PhaseFailed, Published
 from bot.settings import REPO_CONFIG_PATH, RepoConfig, Settings
 from bot.spec.schema import PluginSpec
 from bot.status import Component, PullRequestView, TestRow
-from bot.workspace import plugin_files
 
 
 def branch_for(spec: PluginSpec, job_id: str) -> str:
@@ -37,14 +36,17 @@ def branch_for(spec: PluginSpec, job_id: str) -> str:
 
 
 def signed_files(ctx: JobContext) -> dict[str, bytes]:
-    """Exactly the manifest's subjects and the manifest; every file when not signed."""
-    root = ctx.require_plugin()
-    if ctx.result.manifest is None:
-        return {name: (root / name).read_bytes() for name in plugin_files(root)}
-    envelope = json.loads(ctx.result.manifest.read_bytes())
-    statement = json.loads(base64.b64decode(envelope["payload"]))
-    names = [str(s["name"]) for s in statement["subject"]] + [MANIFEST_FILE]
-    return {name: (root / name).read_bytes() for name in names}
+    """The bot's file set (never the directory): when signed, exactly the manifest's
+    subjects and the manifest, checked here once more before anything is committed."""
+    files = ctx.require_files()
+    published = {name: data for name in files.names() if (data := files.get(name)) is not None}
+    manifest = published.get(MANIFEST_FILE)
+    if manifest is not None:
+        statement = json.loads(base64.b64decode(json.loads(manifest)["payload"]))
+        subjects = {str(s["name"]) for s in statement["subject"]}
+        if subjects != set(published) - {MANIFEST_FILE}:
+            raise PhaseFailed("the signed subjects are not the plugin's files; nothing published")
+    return published
 
 
 def _components(spec: PluginSpec) -> list[Component]:

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bot import manifest, status
+from bot import manifest, paths, status
 from bot.github.client import GitHubApp
 from bot.github.desk import StoreDesk, job_view
 from bot.github.dispatcher import Dispatcher
@@ -520,10 +520,12 @@ async def test_help_in_a_repository_without_keys_offers_onboarding_once(bot: Bot
     assert sorted(p for p in files if p.startswith(".github/")) == [
         ".github/plugin-bot.yml",
         ".github/plugin-bot/keys.json",
+        ".github/plugin-bot/plugin_paths.py",
         ".github/plugin-bot/verify_manifest.py",
     ]
     assert json.loads(files[".github/plugin-bot/keys.json"]) == json.loads(bot.keys.read_text())
     assert files[".github/plugin-bot/verify_manifest.py"] == Path(manifest.__file__).read_bytes()
+    assert files[".github/plugin-bot/plugin_paths.py"] == Path(paths.__file__).read_bytes()
     workflow = (REPO_ROOT / ".github/workflows/verify-plugin.yml").read_text()
     assert workflow.rstrip() in pull.body
     assert bot.replies() == [status.help_text(True), status.help_text(True)]

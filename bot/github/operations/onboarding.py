@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bot import manifest, status
+from bot import manifest, paths, status
 from bot.github.client import Installation
 from bot.github.data.repository import (
     BranchHead,
@@ -45,6 +45,8 @@ def onboarding_files(settings: Settings) -> dict[str, bytes] | None:
     return {
         "plugin-bot/keys.json": (json.dumps(keys, indent=2) + "\n").encode(),
         "plugin-bot/verify_manifest.py": Path(manifest.__file__).read_bytes(),
+        # The verifier loads the bot's path rule from beside itself.
+        f"plugin-bot/{manifest.PATHS_MODULE}": Path(paths.__file__).read_bytes(),
         "plugin-bot.yml": CONFIG_TEMPLATE.read_bytes(),
     }
 
