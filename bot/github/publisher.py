@@ -89,6 +89,7 @@ class PullRequestPublisher:
                 raise PhaseFailed(status.plugin_exists(folder, self.base.branch))
         ctx.result.base_commit = self.base.sha
         ctx.result.branch = branch
+        ctx.result.plugin_path = self._folder(spec)
 
     def _view(self, ctx: JobContext, spec: PluginSpec) -> PullRequestView:
         results = ctx.result.test_results

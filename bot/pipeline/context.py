@@ -168,6 +168,7 @@ class JobResult:
     spec: PluginSpec | None = None
     base_commit: str | None = None  # what the publisher starts from (set in preflight)
     branch: str | None = None
+    plugin_path: str | None = None  # its folder in the target repository (set in preflight)
     plugin_dir: Path | None = None
     # The authoritative files: what the scaffold rendered, what the model wrote through
     # its tools, and the bot's test-results.json. The directory is only a copy of them.

@@ -38,7 +38,8 @@ def predicate_for(ctx: JobContext) -> dict[str, Any]:
         "plugin": {
             "name": spec.name,
             "version": spec.version,
-            "path": f"{PLUGINS_ROOT}/{spec.directory_name}",
+            # Where the publisher puts it in the target repository; plugins/<name> by default.
+            "path": ctx.result.plugin_path or f"{PLUGINS_ROOT}/{spec.directory_name}",
         },
         "spec": spec.model_dump(mode="json"),
         "template": {"name": tools.pack.name, "version": tools.pack.version},

@@ -116,15 +116,15 @@ HOSTILE_REASONS: dict[str, str] = {
     "src/../../x.ts": "contains '\\.\\.'",
     "src/../package.json": "contains '\\.\\.'",
     "src\\x.ts": "contains a backslash",
-    "src/x\x00.ts": "contains NUL or control characters",
-    "src/x\n.ts": "contains NUL or control characters",
-    "src/x\x1b.ts": "contains NUL or control characters",
-    ".github/workflows/x.yml": "is under \\.github/, which the model may not touch",
-    "src/.github/x.ts": "is under \\.github/, which the model may not touch",
-    ".GitHub/x.yml": "is under \\.GitHub/, which the model may not touch",
-    "src/.GITHUB/x.ts": "is under \\.GITHUB/, which the model may not touch",
-    ".git/config": "is under \\.git/, which the model may not touch",
-    "src/.Git/x.ts": "is under \\.Git/, which the model may not touch",
+    "src/x\x00.ts": r"contains a control character \(U\+0000\)",
+    "src/x\n.ts": r"contains a control character \(U\+000A\)",
+    "src/x\x1b.ts": r"contains a control character \(U\+001B\)",
+    ".github/workflows/x.yml": r"is under \.github/ \(refused\)",
+    "src/.github/x.ts": r"is under \.github/ \(refused\)",
+    ".GitHub/x.yml": r"is under \.GitHub/ \(refused\)",
+    "src/.GITHUB/x.ts": r"is under \.GITHUB/ \(refused\)",
+    ".git/config": r"is under \.git/ \(refused\)",
+    "src/.Git/x.ts": r"is under \.Git/ \(refused\)",
     "node_modules/x.js": "is under node_modules/, which the model may not touch",
     "src/Node_Modules/x.js": "is under Node_Modules/, which the model may not touch",
     "package.json": "is not writable: only src/",
@@ -136,10 +136,20 @@ HOSTILE_REASONS: dict[str, str] = {
     "src//x.ts": "has an empty or '\\.' part",
     "./src/x.ts": "has an empty or '\\.' part",
     "src/./x.ts": "has an empty or '\\.' part",
-    "src/linkdir/x.ts": "goes through a symlink",
-    "src/linkfile.ts": "goes through a symlink",
-    "src/linkdir": "goes through a symlink",
+    # A write meets the planted link on the way; a delete finds no such file in the set.
+    "src/linkdir/x.ts": "linkdir on the way is a symlink|is not an existing file",
+    "src/linkfile.ts": "exists and is a symlink|is not an existing file",
+    "src/linkdir": "symlink|is not an existing file",
     "x" * 400: "longer than 300 characters",
+    # Look-alikes (issue 9 point 3), each with its own reason.
+    "src/index.ts\u200b": r"invisible format character .*\(U\+200B\)",
+    "src/\u200bindex.ts": r"invisible format character .*\(U\+200B\)",
+    "src/\u202egnp.ts": r"invisible format character .*\(U\+202E\)",
+    "src/\u2066x.ts": r"invisible format character .*\(U\+2066\)",
+    "src/a.ts ": "leading or trailing white space",
+    "src/..\u2024/x.ts": "ending in a dot or starting with '\\.\\.'",
+    "src/a.ts.": "ending in a dot or starting with '\\.\\.'",
+    "src/cafe\u0301.ts": "not in Unicode NFC form",
 }
 
 HOSTILE_PATHS = [
@@ -182,6 +192,7 @@ HOSTILE_PATHS = [
     "src/a.ts.",
     "src/\u2066x.ts",
 ]
+HOSTILE_PATHS += [p for p in HOSTILE_REASONS if p not in HOSTILE_PATHS]
 # Names only the directory holds (planted links): not files of the plugin.
 NOT_IN_THE_SET = ["src/linkdir"]
 
