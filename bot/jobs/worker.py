@@ -80,7 +80,7 @@ def outcome_of(run: Outcome) -> JobOutcome:
     }
     last = next((r.name for r in reversed(records.values()) if r.state != "skipped"), None)
     result: dict[str, Any] = {
-        "files": ctx.result.files,
+        "files": ctx.result.files.names() if ctx.result.files is not None else [],
         "plugin": ctx.result.spec.name if ctx.result.spec else None,
         "generator": ctx.tools.generator.name,
         "model": ctx.tools.generator.model,

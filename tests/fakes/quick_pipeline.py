@@ -16,6 +16,7 @@ from bot.llm import ModelAPIError
 from bot.pipeline.context import JobContext, Phase, PhaseFailed
 from bot.pipeline.publish import publish_phase
 from bot.pipeline.spec import spec_phase
+from bot.workspace import FileSet
 
 MARKER = "plugin-bot-quick-job"
 
@@ -32,9 +33,9 @@ async def work_phase(ctx: JobContext) -> None:
     assert spec is not None
     plugin = ctx.workspace / spec.name
     plugin.mkdir()
-    (plugin / "README.md").write_text(f"{spec.name}\n{ctx.request.job_id}\n")
     ctx.result.plugin_dir = plugin
-    ctx.result.files = ["README.md"]
+    ctx.result.files = FileSet(plugin)
+    ctx.result.files.write("README.md", f"{spec.name}\n{ctx.request.job_id}\n".encode())
     words = ctx.request.description.split()
     if "sleep" in words:
         (seconds,) = _word_after(words, "sleep")
