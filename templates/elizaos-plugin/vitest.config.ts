@@ -7,5 +7,9 @@ export default defineConfig({
     environment: 'node',
     include: ['__tests__/**/*.test.ts'],
     restoreMocks: true,
+    // The integration test starts PGlite and runs plugin-sql's migrations first.
+    hookTimeout: 120_000,
+    testTimeout: 30_000,
+    env: { LOG_LEVEL: 'error' },
   },
 });
