@@ -457,7 +457,7 @@ def render_pack(
                 add(output, source.read_bytes())
                 continue
             context = dict(base_context)
-            if component is not None:
+            if component is not None and entry.each is not None:
                 context["component"] = component
                 context["identifier"] = identifiers[component.name]
                 context["kind"] = entry.each

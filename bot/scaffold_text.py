@@ -30,12 +30,41 @@ MIN_EXAMPLES = 2
 MIN_KEYWORD_LENGTH = 3
 # Name words that say nothing about what a message is about.
 GENERIC_WORDS = frozenset(
-    "get set do run make show list check handle process the a an for of to in on with by "
-    "from and or provider service evaluator action".split()
+    [
+        "get",
+        "set",
+        "do",
+        "run",
+        "make",
+        "show",
+        "list",
+        "check",
+        "handle",
+        "process",
+        "the",
+        "a",
+        "an",
+        "for",
+        "of",
+        "to",
+        "in",
+        "on",
+        "with",
+        "by",
+        "from",
+        "and",
+        "or",
+        "provider",
+        "service",
+        "evaluator",
+        "action",
+    ]
 )
 # Words a request names its single free-text parameter after ("weather for Paris"): kept
 # out of the bare request so that it really states no parameter.
-CUE_WORDS = frozenset("for in to at about on from with called named of".split())
+CUE_WORDS = frozenset(
+    ["for", "in", "to", "at", "about", "on", "from", "with", "called", "named", "of"]
+)
 VERB_SYNONYMS: dict[str, tuple[str, ...]] = {
     "get": ("fetch", "check"),
     "fetch": ("get",),

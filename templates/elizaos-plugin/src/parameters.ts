@@ -247,7 +247,7 @@ export function askForParameters(
   const labels = wanted.map((spec) => parameterLabel(spec.name));
   return (
     'What ' + labels.join(' and ') + ' should I use? ' + actionName + ' needs ' +
-    details.join('; ') + (result.invalid.length > 0 ? ' — ' + result.problems.join('; ') : '') + '.'
+    details.join('; ') + (result.invalid.length > 0 ? ' - ' + result.problems.join('; ') : '') + '.'
   );
 }
 
