@@ -154,6 +154,7 @@ STOP = frozenset(
         "must",
     ]
 )
+FALLBACK_PREPOSITIONS = frozenset(["on", "about", "to", "into", "with"])
 PARAM_PREPOSITIONS = frozenset(["for", "in", "with", "into", "by", "per"])
 BARE_PARAM_PREPOSITIONS = frozenset(["by", "per"])
 PARAM_FILLERS = frozenset(
@@ -280,6 +281,11 @@ def is_word(tok: str) -> bool:
     return bool(tok) and (tok[0].isalnum() or tok[0] == "_")
 
 
+def is_caps_name(tok: str) -> bool:
+    """One upper-case word right after "action": ``an action CALCULATE``."""
+    return len(tok) >= 3 and tok.isalpha() and tok.isupper()
+
+
 def is_name(tok: str) -> bool:
     """An explicit name: UPPER_SNAKE, or quoted/backticked words."""
     if tok[:1] in '`"' and len(tok) > 2:
@@ -316,6 +322,7 @@ def _mention_starts(toks: list[str]) -> list[tuple[int, int, Kind]]:
         start = _determiner_before(toks, i)
         nxt = toks[i + 1] if i + 1 < len(toks) else ""
         named_after = is_name(nxt) or nxt.lower() in NAME_MARKERS or nxt == ":"
+        named_after |= kind == "action" and is_caps_name(nxt)
         named_before = i > 0 and is_name(toks[i - 1])
         if start is None and not named_after and not named_before:
             continue
@@ -353,6 +360,9 @@ def _content(toks: Sequence[str], start: int, limit: int) -> tuple[list[str], in
     while k < len(toks) and len(out) < limit:
         tok = toks[k]
         low = tok.lower()
+        if tok == "'" and k + 1 < len(toks) and toks[k + 1].lower() == "s":
+            k += 2  # a possessive: "the repository's open issues"
+            continue
         if not is_word(tok) or low in STOP or low in KIND_WORDS or low in TAKES:
             break
         if not tok.isdigit():
@@ -399,7 +409,7 @@ def _parenthesised(toks: Sequence[str], start: int) -> tuple[list[NamedParam], i
         k += 1
     if current:
         params.append(NamedParam(current, _param_type(current, written)))
-    if k >= len(toks) or not params or any(p.words[0] in NOT_PARAMS for p in params):
+    if k >= len(toks) or not params:
         return None
     return params, k + 1
 
@@ -461,7 +471,10 @@ def _read_mention(toks: list[str], start: int, kind_at: int, end: int, kind: Kin
         k += 1
     if k < end and toks[k].lower() in NAME_MARKERS:
         k += 1
-    if k < end and (
+    if k < end and kind == "action" and is_caps_name(toks[k]):
+        name = toks[k]
+        k += 1
+    elif k < end and (
         is_name(toks[k])
         or (
             toks[kind_at - 1 : kind_at] and toks[k - 1].lower() in NAME_MARKERS and is_word(toks[k])
@@ -485,6 +498,8 @@ def _read_mention(toks: list[str], start: int, kind_at: int, end: int, kind: Kin
         if k < end and is_word(toks[k]) and toks[k].lower() not in STOP:
             verb = base_verb(toks[k])
             obj, k = _content(toks[:end], k + 1, MAX_OBJECT_WORDS)
+            if not obj and k < end and toks[k].lower() in FALLBACK_PREPOSITIONS:
+                obj, k = _content(toks[:end], k + 1, MAX_OBJECT_WORDS)  # "comment on a PR"
     elif marker in OBJECT_MARKERS:
         obj, k = _content(toks[:end], k + 1, MAX_OBJECT_WORDS)
     mention = Mention(kind, name, prefix, verb, obj, clause=_clause_text(toks[clause_start:end]))
@@ -519,6 +534,9 @@ def _plural_names(toks: list[str], kind_at: int, kind: Kind) -> list[tuple[int, 
     while k < len(toks) and is_name(toks[k]):
         names.append((k, k, kind))
         k += 1
+        listed = _parenthesised(toks, k)
+        if listed is not None:
+            k = listed[1]
         if k < len(toks) and toks[k].lower() in (",", "and"):
             k += 1
     return names if len(names) > 1 else None
@@ -540,7 +558,9 @@ def mentions(sentence: str) -> list[Mention]:
     for index, (_, start, kind_at, kind) in enumerate(expanded):
         end = expanded[index + 1][0] if index + 1 < len(expanded) else len(toks)
         if start == kind_at and is_name(toks[start]):  # a name of a plural list
-            found.append(Mention(kind, unquote(toks[start]), [], "", []))
+            listed = _parenthesised(toks, start + 1) if kind == "action" else None
+            params = listed[0] if listed else []
+            found.append(Mention(kind, unquote(toks[start]), [], "", [], params))
             continue
         found.append(_read_mention(toks, start, kind_at, end, kind))
     return found

@@ -196,7 +196,7 @@ SUBJECTS = ADDRESSEES | _words("plugin plugins service it that which who")
 # Words that say nothing about what a plugin is about.
 TOPIC_FILLERS = _words(
     "plugin plugins elizaos eliza os simple basic small tiny new custom cool nice little "
-    "awesome useful great agent bot ai"
+    "awesome useful great agent bot ai integration integrations capabilities capability free"
 )
 BE_FORMS = _words("is are was were be been being")
 # Words before a noun that make it someone else's ("from a weather service").
@@ -485,8 +485,9 @@ class _Reader:
             if (
                 _is_content(tok)
                 and tok.word not in TOPIC_FILLERS
-                and tok.stem not in VERB_KIND
+                and (tok.stem not in VERB_KIND or tok.word.endswith("ing"))
                 and tok.word not in ENV_WORDS
+                and tok.word not in SUBJECT_SKIP
                 and tok.stem not in SERVICE_ADVERBS
                 and tok.stem not in SERVICE_NOUNS
                 and tok.word[0].isalpha()
@@ -948,6 +949,9 @@ def _sentence_texts(prose: str) -> list[str]:
     return [s for s in (collapse(p) for p in _SENTENCE_END.split(prose)) if s]
 
 
+_CLAUSE_BREAK = re.compile(r",|;|\band\b|\bthen\b|\bbut\b|\bwhile\b|\bwhen\b")
+
+
 def _build(candidates: list[_Candidate], topic: list[str], sentences: list[str]) -> dict[str, Any]:
     limits: dict[Kind, int] = {
         "action": MAX_ACTIONS,
@@ -962,6 +966,16 @@ def _build(candidates: list[_Candidate], topic: list[str], sentences: list[str])
     def describe(sentence: int) -> str:
         text = sentences[sentence] if 0 <= sentence < len(sentences) else ""
         return _shorten(text, MAX_SUMMARY_LENGTH) or "Part of the plugin."
+
+    def own(cand: _Candidate) -> str:
+        """The clause of the sentence that holds the component, else the sentence."""
+        text = sentences[cand.sentence] if 0 <= cand.sentence < len(sentences) else ""
+        for clause in _CLAUSE_BREAK.split(text):
+            found = [stem(w) for w in _TOKEN.findall(_ascii_fold(clause)) if w[0].isalnum()]
+            key = cand.verb or (cand.words[0] if cand.words else "")
+            if key and key in found and len(clause.split()) > 1:
+                return _sentence_case(clause.strip()) or describe(cand.sentence)
+        return describe(cand.sentence)
 
     def parameters(params: list[_Param]) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
@@ -1004,7 +1018,7 @@ def _build(candidates: list[_Candidate], topic: list[str], sentences: list[str])
             name = _pascal(["plugin", *base], SUFFIX[cand.kind])
         if not claim(name):
             continue
-        entry: dict[str, Any] = {"name": name, "description": describe(cand.sentence)}
+        entry: dict[str, Any] = {"name": name, "description": own(cand)}
         if cand.kind == "action":
             entry["parameters"] = parameters(cand.params)
         elif cand.kind == "service" and (cand.verb or cand.params):
@@ -1012,7 +1026,7 @@ def _build(candidates: list[_Candidate], topic: list[str], sentences: list[str])
             entry["methods"] = [
                 {
                     "name": method,
-                    "description": describe(cand.sentence),
+                    "description": own(cand),
                     "parameters": parameters(cand.params),
                 }
             ][:MAX_METHODS]
@@ -1022,10 +1036,13 @@ def _build(candidates: list[_Candidate], topic: list[str], sentences: list[str])
         action = _pascal(["get", *named_topic])
         provider = _pascal(named_topic, "Provider")
         summary = _shorten(" ".join(sentences), MAX_SUMMARY_LENGTH) or "Part of the plugin."
+        label = " ".join(named_topic)
         if claim(action):
-            lists["action"].append({"name": action, "description": summary, "parameters": []})
+            what = _shorten(f"Answers a request about {label}: {summary}", MAX_SUMMARY_LENGTH)
+            lists["action"].append({"name": action, "description": what, "parameters": []})
         if claim(provider):
-            lists["provider"].append({"name": provider, "description": summary})
+            what = f"Gives the agent context about {label} when it is asked for."
+            lists["provider"].append({"name": provider, "description": what})
     return {
         "actions": lists["action"],
         "providers": lists["provider"],
@@ -1054,6 +1071,10 @@ def spec_from_prose(prose: str, allowed_dependencies: Mapping[str, str] | None) 
     candidates = [] if named else reader.read()
     if not topic:
         topic = _subject(toks)
+    if not topic and named:
+        topic = _topic_of(named[0])
+    if not topic and not candidates:
+        topic = _compound(prose)
     if not topic:
         for cand in candidates:
             if cand.words and not cand.generic:
@@ -1077,7 +1098,7 @@ def spec_from_prose(prose: str, allowed_dependencies: Mapping[str, str] | None) 
                 "required": env.required,
                 "sensitive": env.sensitive,
             }
-            for env in _with_written_names(_environment(toks, topic), prose)
+            for env in _with_written_names(_environment(_env_tokens(prose), topic), prose)
         ],
     }
     return validate_spec(data, allowed_dependencies)
@@ -1114,7 +1135,54 @@ def _subject(toks: list[_Tok]) -> list[str]:
         return []
     best = max(repeated, key=lambda key: counts[key])  # first of the most frequent
     gerund = [w for w in forms[best] if w.endswith("ing")]
-    return [gerund[0] if gerund else best]
+    head = gerund[0] if gerund else best
+    return [*_modifier(toks, forms[best][0]), head]
+
+
+def _modifier(toks: list[_Tok], word: str) -> list[str]:
+    """The noun before the subject's first use, when there is one ("wallet balances")."""
+    for i, tok in enumerate(toks):
+        if tok.word == word and i > 0:
+            prev = toks[i - 1]
+            if (
+                _is_content(prev)
+                and prev.word.isalpha()
+                and prev.stem not in VERB_KIND
+                and prev.word not in SUBJECT_SKIP
+                and prev.word not in FILLER_ADJECTIVES
+            ):
+                return [prev.word]
+            return []
+    return []
+
+
+def _topic_of(mention: explicit.Mention) -> list[str]:
+    """A topic from the first named component: SEND_TIP -> tip, searchDocs -> docs."""
+    if mention.name:
+        parts = words(_given_name(mention.name))
+        return parts[1:] if len(parts) > 1 and parts[0] in VERB_KIND else parts
+    return mention.object or mention.prefix
+
+
+_COMPOUND = re.compile(r"\b[A-Za-z]+(?:-[A-Za-z]+)+\b")
+
+
+def _compound(prose: str) -> list[str]:
+    """A hyphenated compound among the first words names a topic: text-to-speech."""
+    head = " ".join(prose.split()[:5])
+    match = _COMPOUND.search(head)
+    return match.group(0).lower().split("-")[:MAX_TOPIC_WORDS] if match else []
+
+
+_NAMED_IDENTIFIER = re.compile(r"\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\b")
+
+
+def _env_tokens(prose: str) -> list[_Tok]:
+    """Tokens for credential words, with written identifiers left out (TRANSFER_TOKENS)."""
+    cleaned = _NAMED_IDENTIFIER.sub(
+        lambda m: m.group(0) if m.group(0).endswith(explicit.ENV_SUFFIXES) else " ", prose
+    )
+    return _tokenise(_sentence_texts(cleaned))
 
 
 def _named_base(mention: explicit.Mention, topic: Sequence[str]) -> list[str]:
@@ -1170,7 +1238,8 @@ def _build_named(named: list[explicit.Mention], topic: list[str]) -> dict[str, A
             what = "Provides " + mention.clause[:1].lower() + mention.clause[1:]
         if mention.params:
             what = re.sub(r"\s*\([^)]*\)", "", what)  # the parameters are listed apart
-        entry: dict[str, Any] = {"name": name, "description": _sentence_case(what)}
+        described = _sentence_case(what) or _sentence_case(" ".join(words(name)))
+        entry: dict[str, Any] = {"name": name, "description": described}
         params = _named_parameters(mention.params)
         if mention.kind == "action":
             entry["parameters"] = params
