@@ -67,7 +67,8 @@ TABLE: tuple[Row, ...] = (
         {"SearchDocs": (("query", S), ("results", N))},
     ),
     Row(
-        "A plugin called coin-prices with an action GET_PRICE (symbol) and a provider for market data",
+        "A plugin called coin-prices with an action GET_PRICE (symbol) and a "
+        "provider for market data",
         "plugin-coin-prices",
         {"GetPrice": (("symbol", S),)},
         ("MarketDataProvider",),
@@ -102,7 +103,8 @@ TABLE: tuple[Row, ...] = (
         services=("PriceAlertService",),
     ),
     Row(
-        "A translation plugin with an action TRANSLATE_TEXT that takes a text and a target language",
+        "A translation plugin with an action TRANSLATE_TEXT that takes a text "
+        "and a target language",
         "plugin-translation",
         {"TranslateText": (("text", S), ("language", S))},
     ),
@@ -119,7 +121,8 @@ TABLE: tuple[Row, ...] = (
         providers=("CurrentDateProvider",),
     ),
     Row(
-        "An RSS plugin with a service that polls a feed every hour and an action to list the latest "
+        "An RSS plugin with a service that polls a feed every hour and an "
+        "action to list the latest "
         "items",
         "plugin-rss",
         {"ListLatestItems": ()},
@@ -133,7 +136,8 @@ TABLE: tuple[Row, ...] = (
         evaluators=("FlagToxicMessagesEvaluator",),
     ),
     Row(
-        "Add a reminder plugin: an action SET_REMINDER that takes a message and a number of minutes, "
+        "Add a reminder plugin: an action SET_REMINDER that takes a message "
+        "and a number of minutes, "
         "and a scheduler service that sends due reminders",
         "plugin-reminder",
         {"SetReminder": (("message", S), ("minutes", N))},
@@ -153,7 +157,8 @@ TABLE: tuple[Row, ...] = (
         {"Calculate": (("expression", S),)},
     ),
     Row(
-        "A wallet plugin with actions GET_BALANCE and TRANSFER_TOKENS (amount: number, address) and "
+        "A wallet plugin with actions GET_BALANCE and TRANSFER_TOKENS (amount: "
+        "number, address) and "
         "a wallet service that connects to the chain",
         "plugin-wallet",
         {"GetBalance": (), "TransferTokens": (("amount", N), ("address", S))},
@@ -179,7 +184,8 @@ TABLE: tuple[Row, ...] = (
         ("RecentNotesProvider",),
     ),
     Row(
-        "An email plugin: an action SEND_EMAIL (to, subject, body). Set SMTP_HOST and SMTP_PASSWORD.",
+        "An email plugin: an action SEND_EMAIL (to, subject, body). Set "
+        "SMTP_HOST and SMTP_PASSWORD.",
         "plugin-email",
         {"SendEmail": (("to", S), ("subject", S), ("body", S))},
         env=("SMTP_HOST", "SMTP_PASSWORD"),
