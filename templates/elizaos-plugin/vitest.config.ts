@@ -1,8 +1,8 @@
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
-  // Keep caches inside the project: node_modules may be read-only.
-  cacheDir: '.vitest-cache',
+  // Caches go to dist/ (a build output): sources and node_modules may be read-only.
+  cacheDir: 'dist/.vitest',
   test: {
     environment: 'node',
     include: ['__tests__/**/*.test.ts'],

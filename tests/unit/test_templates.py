@@ -172,6 +172,7 @@ def test_render_writes_one_file_per_component(rendered: tuple[Path, list[str]]) 
         "tsconfig.json",
         "tsup.config.ts",
         "vitest.config.ts",
+        "scripts/check.mjs",
         "src/index.ts",
         "src/config.ts",
         "src/parameters.ts",
