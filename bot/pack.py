@@ -71,6 +71,10 @@ class TemplatePack:
     build: tuple[str, ...]
     test: tuple[str, ...]
     files: tuple[PackFile, ...]
+    # The test that drives every component through a real AgentRuntime, and the suite it
+    # runs (the no-cheating guard holds both to cover every component).
+    integration_test: str | None = None
+    runtime_suite: str | None = None
 
     def test_command(self, results_json: str) -> tuple[str, ...]:
         """The test argv with ``{results_json}`` replaced by ``results_json``."""
@@ -214,6 +218,18 @@ def _unknown_keys(table: Mapping[str, Any], allowed: set[str], where: str) -> No
         raise PackError(f"{where} has unknown keys: {', '.join(extra)}")
 
 
+_OPTIONAL_PACK_PATHS = ("integration_test", "runtime_suite")
+
+
+def _optional_path(meta: Mapping[str, Any], key: str, outputs: set[str]) -> str | None:
+    if key not in meta:
+        return None
+    value = _string(meta, key, "pack")
+    if value not in outputs:
+        raise PackError(f"pack.{key} {value!r} is not an output of [[files]]")
+    return value
+
+
 def load_pack(root: Path) -> TemplatePack:
     """Read ``root/pack.toml`` and check it: keys, commands, files and their paths."""
     root = Path(root).resolve()
@@ -234,7 +250,7 @@ def load_pack(root: Path) -> TemplatePack:
         raise PackError("[commands] table is missing")
     if not isinstance(entries, list) or not entries:
         raise PackError("[[files]] must list at least one file")
-    _unknown_keys(meta, {"name", "version", "language"}, "pack")
+    _unknown_keys(meta, {"name", "version", "language", *_OPTIONAL_PACK_PATHS}, "pack")
     _unknown_keys(commands, {"install", "build", "test"}, "commands")
 
     files: list[PackFile] = []
@@ -266,7 +282,10 @@ def load_pack(root: Path) -> TemplatePack:
         outputs.add(output)
         files.append(PackFile(template=template, output=output, each=each))
 
+    optional = {key: _optional_path(meta, key, outputs) for key in _OPTIONAL_PACK_PATHS}
     return TemplatePack(
+        integration_test=optional["integration_test"],
+        runtime_suite=optional["runtime_suite"],
         name=_string(meta, "name", "pack"),
         version=_string(meta, "version", "pack"),
         language=_string(meta, "language", "pack"),
