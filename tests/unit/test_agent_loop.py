@@ -625,7 +625,9 @@ async def test_the_runtime_suite_must_keep_driving_actions_through_process_actio
     bypassed = suite.replace("await runtime.processActions(", "await Promise.resolve(")
     assert bypassed != suite
     provider.script = [reply(write(RUNTIME_SUITE, bypassed), CHECK), reply(FINISH)]
-    with pytest.raises(PhaseFailed, match="no longer drives actions through runtime.processActions"):
+    with pytest.raises(
+        PhaseFailed, match="no longer drives actions through runtime.processActions"
+    ):
         await gen.generate(ctx)
 
 
