@@ -57,7 +57,8 @@ none. Give optional settings a type and a default.
 Your job: read the user's description and submit the plugin's spec by calling the \
 {tool} tool exactly once, with the whole spec as its input. Keep the plugin small: the \
 components the description asks for, no more; when it names components ("an action \
-SEND_TIP …, a provider for …"), use exactly those, with those names. Names of components are PascalCase ASCII \
+SEND_TIP …, a provider for …"), use exactly those, with those names. Names of \
+components are PascalCase ASCII \
 (letters and digits); the plugin name is a lower-case npm package name such as \
 plugin-weather.
 

@@ -626,7 +626,7 @@ async def test_the_runtime_suite_must_keep_driving_actions_through_process_actio
     assert bypassed != suite
     provider.script = [reply(write(RUNTIME_SUITE, bypassed), CHECK), reply(FINISH)]
     with pytest.raises(
-        PhaseFailed, match="no longer drives actions through runtime.processActions"
+        PhaseFailed, match=r"no longer drives actions through runtime\.processActions"
     ):
         await gen.generate(ctx)
 
@@ -636,5 +636,5 @@ async def test_deleting_the_integration_test_fails(tmp_path: Path) -> None:
         [reply(("delete_file", {"path": INTEGRATION_TEST}), CHECK), reply(FINISH)]
     )
     gen = generator(tmp_path, provider, max_turns=2)
-    with pytest.raises(PhaseFailed, match="integration test __tests__/integration.test.ts was"):
+    with pytest.raises(PhaseFailed, match=r"integration test __tests__/integration\.test\.ts was"):
         await gen.generate(make_ctx(tmp_path, gen))
