@@ -124,7 +124,12 @@ def test_pack_toml_describes_the_pack(pack: TemplatePack) -> None:
     assert (pack.name, pack.version, pack.language) == ("elizaos-plugin", "1.0.0", "typescript")
     assert pack.install[:2] == ("npm", "ci")
     assert "--ignore-scripts" in pack.install
-    assert pack.build == ("npm", "run", "--ignore-scripts", "build")
+    # the check round runs each tool once, straight from the plugin and node_modules
+    assert pack.build == ("node", "scripts/check.mjs")
+    assert pack.test[:3] == ("node", "node_modules/vitest/vitest.mjs", "run")
+    assert "--isolate=false" in pack.test
+    assert pack.integration_test == "__tests__/integration.test.ts"
+    assert pack.runtime_suite == "src/tests.ts"
     assert any("{results_json}" in arg for arg in pack.test)
     assert "--outputFile.json=/w/r.json" in pack.test_command("/w/r.json")
     assert {f.each for f in pack.files} == {None, "actions", "providers", "services", "evaluators"}
