@@ -15,6 +15,7 @@ import pytest
 
 from bot import neutralise
 from bot.pack import (
+    PackageMeta,
     PackError,
     TemplatePack,
     check_relative_path,
@@ -692,3 +693,21 @@ def test_render_refuses_to_write_through_a_symlink(tmp_path: Path) -> None:
     with pytest.raises(PackError, match="symlink"):
         render_pack(load_pack(root), tiny_spec(), dest)
     assert list(outside.iterdir()) == []
+
+
+def test_package_metadata_points_at_the_repository_the_plugin_lives_in(
+    pack: TemplatePack, tmp_path: Path
+) -> None:
+    meta = PackageMeta.for_repository("octo-org/agents", "plugin-weather")
+    spec = validate_spec(full_spec_data("plain"))
+    render_pack(pack, spec, tmp_path / "p", package_meta=meta)
+    package = json.loads((tmp_path / "p" / "package.json").read_text())
+    assert package["author"] == "octo-org"
+    assert package["repository"] == {
+        "type": "git",
+        "url": "git+https://github.com/octo-org/agents.git",
+    }
+    assert package["bugs"] == {"url": "https://github.com/octo-org/agents/issues"}
+    assert package["homepage"].startswith("https://github.com/octo-org/agents/tree/")
+    # a name that is not owner/repo gives empty fields, never a made-up address
+    assert PackageMeta.for_repository("not a repo", "x") == PackageMeta()
