@@ -8,6 +8,7 @@ import type {
   UUID,
 } from '@elizaos/core';
 import { PLUGIN_SETTINGS, type PluginSetting } from '../src/config';
+import plugin from '../src/index';
 
 export const AGENT_ID: UUID = '00000000-0000-4000-8000-000000000001';
 export const ENTITY_ID: UUID = '00000000-0000-4000-8000-000000000002';
@@ -49,6 +50,16 @@ export function createMockRuntime(
     },
   };
   return runtime as unknown as IAgentRuntime;
+}
+
+/** A mock runtime on which every service of the plugin has been started. */
+export async function runtimeWithServices(settings: Settings = {}): Promise<IAgentRuntime> {
+  const services = new Map<string, Service>();
+  const runtime = createMockRuntime(settings, services);
+  for (const serviceClass of plugin.services ?? []) {
+    services.set(serviceClass.serviceType, await serviceClass.start(runtime));
+  }
+  return runtime;
 }
 
 /** A test value of the setting's type: secrets are strings no output should contain. */
