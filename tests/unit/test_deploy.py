@@ -521,6 +521,67 @@ def test_the_units_take_keys_as_credentials_and_secrets_from_an_env_file(path: P
     assert environment["SANDBOX"] == "bwrap"
 
 
+# What some systemd hardening settings do to the service's view of the system, reproduced
+# with mount in a private mount namespace; bubblewrap must still build a sandbox like
+# bot/sandbox.py's (new user, PID, network and UTS namespaces, its own /proc and /dev)
+# under the units' other settings (no new privileges, an empty capability bounding set).
+HARDENING_EFFECTS = [
+    ("ProtectProc=invisible", "mount -t proc -o hidepid=invisible proc /proc", True),
+    (
+        "ProtectKernelTunables=yes",
+        "mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys",
+        False,
+    ),
+    ("ProtectKernelLogs=yes", "mount --bind /dev/null /proc/kmsg", False),
+    ("ProcSubset=pid", "mount -t proc -o subset=pid proc /proc", False),
+    # Its read-only hostname file; its seccomp filter on sethostname is not reproduced here.
+    (
+        "ProtectHostname=yes",
+        "mount --bind /proc/sys/kernel/hostname /proc/sys/kernel/hostname"
+        " && mount -o remount,bind,ro /proc/sys/kernel/hostname",
+        False,
+    ),
+]
+
+
+def sandbox_builds_under(setup: str) -> bool:
+    if os.geteuid() != 0:
+        if CI:
+            pytest.fail("the hardening probe needs root (mount namespaces)")
+        pytest.skip("the hardening probe needs root")
+    bwrap = require_tool("bwrap")
+    uid = str(Settings().sandbox_uid)
+    probe = [
+        "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+        "--no-new-privs", "--bounding-set=-all", "--",
+        bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent",
+        "--new-session", "--cap-drop", "ALL", "--hostname", "sandbox",
+        "--ro-bind", "/usr", "/usr", "--symlink", "usr/lib", "/lib",
+        "--symlink", "usr/lib64", "/lib64", "--symlink", "usr/bin", "/bin",
+        "--proc", "/proc", "--dev", "/dev", "--", "/bin/true",
+    ]  # fmt: skip
+    script = f"{setup} && exec {shlex.join(probe)}"
+    argv = ["unshare", "--mount", "--propagation", "private", "sh", "-ec", script]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    return done.returncode == 0
+
+
+def test_the_sandbox_builds_under_the_units_privileges() -> None:
+    assert sandbox_builds_under("true")
+
+
+@pytest.mark.parametrize(
+    ("setting", "setup", "works"), HARDENING_EFFECTS, ids=[e[0] for e in HARDENING_EFFECTS]
+)
+def test_the_units_use_exactly_the_hardening_that_leaves_the_sandbox_working(
+    setting: str, setup: str, works: bool
+) -> None:
+    assert sandbox_builds_under(setup) is works
+    key, _, value = setting.partition("=")
+    for path in UNITS:
+        assert (value in unit_values(path, "Service", key)) is works, f"{path.name}: {setting}"
+
+
 # --- the CLI contract and the settings ---------------------------------------------------
 
 
