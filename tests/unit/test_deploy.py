@@ -416,6 +416,20 @@ def test_the_sandbox_can_run_in_the_containers_without_privileges() -> None:
         assert service["environment"]["SANDBOX"] == "bwrap"
 
 
+# Part of what Docker does to a container's /proc unless systempaths=unconfined: files
+# masked with /dev/null, /proc/sys read-only (moby's default MaskedPaths, ReadonlyPaths).
+DOCKER_PROC_MASKS = (
+    "mount --bind /dev/null /proc/kcore && mount --bind /dev/null /proc/keys"
+    " && mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys"
+)
+
+
+def test_compose_unmasks_proc_because_the_sandbox_cannot_build_under_dockers_masks() -> None:
+    assert sandbox_builds_under(DOCKER_PROC_MASKS) is False
+    for name in ("bot", "worker"):
+        assert "systempaths=unconfined" in compose()["services"][name]["security_opt"]
+
+
 def env_example() -> dict[str, str]:
     values: dict[str, str] = {}
     for line in ENV_EXAMPLE.read_text().splitlines():
