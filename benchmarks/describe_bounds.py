@@ -25,8 +25,7 @@ SHAPES: dict[str, str] = {
     "20 MB of sentences": SENTENCE * (20_000_000 // len(SENTENCE)),
     "200k fences": "```\n" * 200_000,
     "1M-line yaml block": "```yaml\n" + "a: b\n" * 1_000_000,
-    "100k yaml flow maps": "```yaml\n"
-    + "".join(f"k{i}: [v, {{x: y}}]\n" for i in range(100_000)),
+    "100k yaml flow maps": "```yaml\n" + "".join(f"k{i}: [v, {{x: y}}]\n" for i in range(100_000)),
     "5M letters": "a" * 5_000_000,
     "1M sends": "send " * 1_000_000,
     "1M 'for a'": "for a " * 1_000_000,

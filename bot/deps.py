@@ -232,8 +232,14 @@ def make_read_only(root: Path) -> None:
 
 def _content_path(cache: Path, hex_digest: str) -> Path:
     """Where npm's cache (cacache) keeps a blob with this sha512."""
-    return cache / "_cacache" / "content-v2" / "sha512" / hex_digest[:2] / hex_digest[2:4] / (
-        hex_digest[4:]
+    return (
+        cache
+        / "_cacache"
+        / "content-v2"
+        / "sha512"
+        / hex_digest[:2]
+        / hex_digest[2:4]
+        / (hex_digest[4:])
     )
 
 

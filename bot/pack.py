@@ -25,7 +25,8 @@ from jinja2 import (
     TemplateError,
 )
 
-from bot import paths
+from bot import neutralise, paths
+from bot.scaffold_text import action_samples, component_context, sample_input
 from bot.settings import DEFAULT_ALLOWED_DEPENDENCIES
 from bot.spec.schema import PluginSpec, camel, constant, kebab, pascal, words
 
@@ -44,6 +45,8 @@ COMPONENT_KINDS: dict[str, str] = {
     "evaluators": "Evaluator",
 }
 DEPENDENCY_SECTIONS = ("dependencies", "devDependencies")
+# Recorded in the lock's root like the others; npm ci refuses a lock whose root differs.
+ROOT_SECTIONS = (*DEPENDENCY_SECTIONS, "peerDependencies")
 
 
 class PackError(Exception):
@@ -67,6 +70,10 @@ class TemplatePack:
     build: tuple[str, ...]
     test: tuple[str, ...]
     files: tuple[PackFile, ...]
+    # The test that drives every component through a real AgentRuntime, and the suite it
+    # runs (the no-cheating guard holds both to cover every component).
+    integration_test: str | None = None
+    runtime_suite: str | None = None
 
     def test_command(self, results_json: str) -> tuple[str, ...]:
         """The test argv with ``{results_json}`` replaced by ``results_json``."""
@@ -87,20 +94,14 @@ def js_literal(value: Any) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]|#~])")
-_NEWLINES = re.compile(r"\s*[\r\n\x85\u2028\u2029]+\s*")
-
-
-# Bidirectional-text controls can make a README read differently from what it says.
-_BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-
-
 def md_text(value: Any) -> str:
-    """Plain text made inert for Markdown and HTML, on one line (safe in table cells)."""
-    text = _BIDI_CONTROLS.sub("", str(value))
-    text = _NEWLINES.sub(" ", text)
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return _MD_SPECIAL.sub(r"\\\1", text)
+    """Spec text as Markdown prose on one line: no link, mention, image, HTML or heading."""
+    return neutralise.md_text(str(value))
+
+
+def md_code(value: Any) -> str:
+    """Spec text as an inline code span: shown verbatim, never rendered or linked."""
+    return neutralise.md_code(str(value))
 
 
 # ------------------------------------------------------------------------ identifiers
@@ -191,6 +192,18 @@ def _unknown_keys(table: Mapping[str, Any], allowed: set[str], where: str) -> No
         raise PackError(f"{where} has unknown keys: {', '.join(extra)}")
 
 
+_OPTIONAL_PACK_PATHS = ("integration_test", "runtime_suite")
+
+
+def _optional_path(meta: Mapping[str, Any], key: str, outputs: set[str]) -> str | None:
+    if key not in meta:
+        return None
+    value = _string(meta, key, "pack")
+    if value not in outputs:
+        raise PackError(f"pack.{key} {value!r} is not an output of [[files]]")
+    return value
+
+
 def load_pack(root: Path) -> TemplatePack:
     """Read ``root/pack.toml`` and check it: keys, commands, files and their paths."""
     root = Path(root).resolve()
@@ -211,7 +224,7 @@ def load_pack(root: Path) -> TemplatePack:
         raise PackError("[commands] table is missing")
     if not isinstance(entries, list) or not entries:
         raise PackError("[[files]] must list at least one file")
-    _unknown_keys(meta, {"name", "version", "language"}, "pack")
+    _unknown_keys(meta, {"name", "version", "language", *_OPTIONAL_PACK_PATHS}, "pack")
     _unknown_keys(commands, {"install", "build", "test"}, "commands")
 
     files: list[PackFile] = []
@@ -243,7 +256,10 @@ def load_pack(root: Path) -> TemplatePack:
         outputs.add(output)
         files.append(PackFile(template=template, output=output, each=each))
 
+    optional = {key: _optional_path(meta, key, outputs) for key in _OPTIONAL_PACK_PATHS}
     return TemplatePack(
+        integration_test=optional["integration_test"],
+        runtime_suite=optional["runtime_suite"],
         name=_string(meta, "name", "pack"),
         version=_string(meta, "version", "pack"),
         language=_string(meta, "language", "pack"),
@@ -272,12 +288,14 @@ def _environment(pack: TemplatePack) -> Environment:
     env.filters.update(
         js=js_literal,
         md=md_text,
+        md_code=md_code,
         kebab=kebab,
         constant=constant,
         camel=camel,
         pascal=pascal,
     )
     env.globals["fail"] = _fail
+    env.globals["sample_input"] = sample_input
     return env
 
 
@@ -340,7 +358,7 @@ def _patch_lock(lock_text: str, package_text: str | None, spec: PluginSpec) -> s
         # The root records what package.json asks for and the lock can install. Extra
         # packages the lock does not hold are left out: lock_satisfies() then reports
         # that the lock must be regenerated.
-        for section in DEPENDENCY_SECTIONS:
+        for section in ROOT_SECTIONS:
             wanted = package.get(section) or {}
             kept = {
                 name: spec_range
@@ -355,12 +373,38 @@ def _patch_lock(lock_text: str, package_text: str | None, spec: PluginSpec) -> s
     return json.dumps(lock, indent=2, ensure_ascii=False) + "\n"
 
 
+@dataclass(frozen=True)
+class PackageMeta:
+    """Where the plugin lives, for package.json's author, repository, homepage and bugs."""
+
+    author: str = ""
+    repository_url: str = ""
+    homepage: str = ""
+    bugs_url: str = ""
+
+    @classmethod
+    def for_repository(
+        cls, repository: str | None, directory: str, web_url: str = "https://github.com"
+    ) -> PackageMeta:
+        """The metadata of ``plugins/<directory>/`` in the GitHub repository ``owner/name``."""
+        if not repository or not re.fullmatch(r"[A-Za-z0-9-]+/[A-Za-z0-9._-]+", repository):
+            return cls()
+        base = f"{web_url.rstrip('/')}/{repository}"
+        return cls(
+            author=repository.split("/", 1)[0],
+            repository_url=f"git+{base}.git",
+            homepage=f"{base}/tree/HEAD/plugins/{directory}#readme",
+            bugs_url=f"{base}/issues",
+        )
+
+
 def render_pack(
     pack: TemplatePack,
     spec: PluginSpec,
     dest: Path,
     *,
     allowed_dependencies: Mapping[str, str] | None = None,
+    package_meta: PackageMeta | None = None,
 ) -> list[str]:
     """Render every file of ``pack`` for ``spec`` into ``dest``; return the paths written.
 
@@ -381,6 +425,8 @@ def render_pack(
         "services": spec.services,
         "evaluators": spec.evaluators,
         "extra_dependencies": _extra_dependencies(spec, allowed),
+        "package_meta": package_meta or PackageMeta(),
+        "samples": {action.name: action_samples(action) for action in spec.actions},
     }
 
     rendered: dict[str, bytes] = {}
@@ -404,10 +450,11 @@ def render_pack(
                 add(output, source.read_bytes())
                 continue
             context = dict(base_context)
-            if component is not None:
+            if component is not None and entry.each is not None:
                 context["component"] = component
                 context["identifier"] = identifiers[component.name]
                 context["kind"] = entry.each
+                context.update(component_context(entry.each, component))
             try:
                 text = env.get_template(entry.template).render(context)
             except TemplateError as exc:

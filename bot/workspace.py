@@ -144,7 +144,6 @@ class FileSet:
             paths.write_bytes(dest, rel, data)
         return self.names()
 
-
     def refuse_changes(self) -> None:
         """TreeChanged (after putting the directory back) when it differs from the set."""
         changes = self.changes()

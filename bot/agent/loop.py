@@ -9,15 +9,18 @@ bound the rest.
 No cheating past the checks: the scaffold's test count is taken *statically* before the
 model edits anything (``it(`` / ``test(`` calls in the scaffold's ``__tests__`` files, so
 no extra build is needed). A passing ``run_checks`` only counts when every component of the
-spec still has its test file with at least one test in it, and the number of tests the run
-reported is at least the scaffold's count. ``finish`` is accepted only after such a run with
-no edits since, and the same guard runs once more after the loop.
+spec still has its test file with at least one test in it, the pack's integration test
+still has a test named after every component and still drives each kind through its
+runtime path (processActions, composeState, evaluate, the service registry), and the
+number of tests the run reported is at least the scaffold's count. ``finish`` is accepted
+only after such a run with no edits since, and the same guard runs once more after the loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,11 +48,11 @@ from bot.llm import (
     ToolCall,
     is_transient,
 )
-from bot.pack import KEBAB_PLACEHOLDER
+from bot.pack import KEBAB_PLACEHOLDER, component_identifiers
 from bot.pipeline.context import FilesChanged, JobCancelled, JobContext, PhaseFailed
 from bot.pipeline.verify import install_dependencies, run_tests
 from bot.sandbox import ProcessFailed
-from bot.spec.schema import kebab
+from bot.spec.schema import constant, kebab
 from bot.workspace import BUILD_OUTPUT
 
 DEFAULT_MAX_ROUNDS = 5
@@ -117,6 +120,53 @@ class _State:
     finished: str | None = None
     last_summary: str = ""
     guard_problems: list[str] = field(default_factory=list)
+    runtime: RuntimeCoverage | None = None
+
+
+# The runtime path each kind of component must be driven through in the integration test.
+RUNTIME_PATHS: dict[str, str] = {
+    "action": "processActions",
+    "provider": "composeState",
+    "service": "getService",
+    "evaluator": "evaluate",
+}
+_IT_TITLE = re.compile(r"""\bit\(\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)'|`([^`]*)`)""")
+
+
+@dataclass(frozen=True)
+class RuntimeCoverage:
+    """What the integration test must keep: a test per component, named after it, and
+    the runtime path (processActions, composeState, evaluate, the registry) of each kind."""
+
+    test_file: str
+    suite_file: str | None
+    names: dict[str, str]  # component name -> the name it has in the runtime
+    kinds: dict[str, str]  # component name -> its kind
+
+    def problems(self, content: Callable[[str], bytes | None]) -> list[str]:
+        """What is missing, read from the bot's file set (``content``), never the disk."""
+        data = content(self.test_file)
+        if data is None:
+            return [f"the integration test {self.test_file} was removed"]
+        text = data.decode("utf-8", "replace")
+        titles = [next(g for g in m.groups() if g is not None) for m in _IT_TITLE.finditer(text)]
+        suite = content(self.suite_file) if self.suite_file else None
+        if suite is not None:
+            text += suite.decode("utf-8", "replace")
+        problems: list[str] = []
+        for runtime_name in self.names.values():
+            if not any(runtime_name in title for title in titles):
+                problems.append(
+                    f"the integration test {self.test_file} no longer has a test for "
+                    f"{runtime_name} in a real AgentRuntime"
+                )
+        for kind in sorted(set(self.kinds.values())):
+            if f".{RUNTIME_PATHS[kind]}(" not in text and f".{RUNTIME_PATHS[kind]}<" not in text:
+                problems.append(
+                    f"the integration test no longer drives {kind}s through "
+                    f"runtime.{RUNTIME_PATHS[kind]}"
+                )
+        return problems
 
 
 class ModelGenerator:
@@ -178,6 +228,7 @@ class ModelGenerator:
             files=files,
             scaffold_tests=static_test_count(files.set),
             component_tests=self._component_tests(ctx),
+            runtime=self._runtime_coverage(ctx),
         )
         types_dir = self.core_types_dir
         if types_dir is None:
@@ -414,8 +465,29 @@ class ModelGenerator:
         return paths
 
     @staticmethod
+    def _runtime_coverage(ctx: JobContext) -> RuntimeCoverage | None:
+        """What the pack's integration test covers, when the pack has one."""
+        pack = ctx.tools.pack
+        spec = ctx.result.spec
+        if pack.integration_test is None or spec is None:
+            return None
+        if not (ctx.require_plugin() / pack.integration_test).is_file():
+            return None
+        identifiers = component_identifiers(spec)
+        names: dict[str, str] = {}
+        kinds: dict[str, str] = {}
+        for kind, component in spec.components():
+            kinds[component.name] = kind
+            names[component.name] = (
+                identifiers[component.name] if kind == "service" else constant(component.name)
+            )
+        return RuntimeCoverage(pack.integration_test, pack.runtime_suite, names, kinds)
+
+    @staticmethod
     def _guard(state: _State, tests_total: int | None) -> list[str]:
         problems: list[str] = []
+        if state.runtime is not None:
+            problems += state.runtime.problems(state.files.content)
         for rel in state.component_tests:
             data = state.files.content(rel)
             if data is None:

@@ -41,7 +41,13 @@ RUNTIME_MEMBERS = (
     "setSetting",
     "getService",
     "hasService",
+    "getServiceLoadPromise",
+    "getModel",
     "useModel",
+    "getCache",
+    "setCache",
+    "processActions",
+    "evaluate",
     "composeState",
     "createMemory",
     "getMemories",
@@ -73,6 +79,35 @@ directly in components, never log secrets.
 non-OK responses and malformed JSON; tests never use the network: mock fetch with vi.fn / \
 vi.stubGlobal.
 - Tests use vitest (describe/it/expect/vi) and the helpers in __tests__/test-utils.ts.
+
+How a running 1.7 agent uses a plugin (the scaffold already follows this; keep it so):
+- Action parameters: the runtime calls handler(runtime, message, state, options, callback) \
+with options = { actionContext, actionPlan? } only; it never passes options.parameters, and \
+message.content holds just the user's text. Get parameters with readParameters() from \
+src/parameters.ts: options.parameters if a caller gave them, else \
+runtime.useModel(ModelType.OBJECT_SMALL, { prompt, schema }) when \
+runtime.getModel(ModelType.OBJECT_SMALL) is registered, else the message text. Validate \
+them; when one is still missing or invalid, answer through callback with a question that \
+names it and return { success: false } — never throw from a handler.
+- validate(runtime, message) decides whether the planner may offer the action or run the \
+evaluator: check that the message is about it (its keywords) and that required settings and \
+services are present; never just return true.
+- Providers: set dynamic: true unless the text belongs in every prompt; a dynamic provider \
+runs only when composeState(message, [NAME]) asks for it by name. Keep provider text short.
+- Services: the runtime calls static start(runtime) when the plugin is registered (await \
+runtime.getServiceLoadPromise(type) to wait for it), other code gets the instance with \
+runtime.getService(type), and runtime.stop() calls static stop / instance stop(). Release \
+timers and connections in stop(); check every method's inputs and refuse calls after stop.
+- Evaluators run through runtime.evaluate(message, state, didRespond) after a reply (every \
+message only with alwaysRun); they record what they learned (runtime.setCache, memories) and \
+do not answer the user.
+- __tests__/integration.test.ts starts a real AgentRuntime with @elizaos/plugin-sql on \
+PGlite (memory://): plugin-sql registered, adapter.init(), runPluginMigrations(), then \
+initialize(). It runs the TestSuite of src/tests.ts (exported on plugin.tests for `elizaos \
+test`): every action through runtime.processActions, every provider through composeState, \
+every evaluator through evaluate, every service from the registry and after stop. Keep a \
+test per component there and update its expectations when you change behaviour; mock fetch \
+there as well (no network in tests).
 """
 
 RULES = f"""\

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot import paths
-from bot.pack import PackError, render_pack
+from bot.pack import PackageMeta, PackError, render_pack
 from bot.pipeline.context import JobContext, PhaseFailed
 from bot.pipeline.verify import VITEST_CONFIG
 from bot.workspace import FileSet
@@ -24,8 +24,13 @@ async def scaffold_phase(ctx: JobContext) -> None:
         raise PhaseFailed(f"the workspace already holds {plugin_dir.name}")
     pack = ctx.tools.pack
     try:
+        meta = PackageMeta.for_repository(ctx.request.origin.repository, spec.directory_name)
         rendered = render_pack(
-            pack, spec, plugin_dir, allowed_dependencies=ctx.tools.allowed_dependencies
+            pack,
+            spec,
+            plugin_dir,
+            allowed_dependencies=ctx.tools.allowed_dependencies,
+            package_meta=meta,
         )
     except PackError as exc:
         raise PhaseFailed("the template pack could not render this spec", str(exc)) from None

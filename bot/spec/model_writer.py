@@ -38,9 +38,27 @@ parameters the action extracts from the message, similes: other names for it, ex
 - environment: the settings the plugin reads (API keys, URLs), upper-case names;
 - dependencies: npm packages, only from the allowed list: {allowed}.
 
+How a running ElizaOS 1.7 agent uses them, which the spec must fit:
+- An action's parameters are not handed to it: the runtime passes only the message text, \
+and the plugin reads each parameter with the agent's OBJECT_SMALL model or from the text, \
+asking the user when one is missing. Declare every parameter the action needs (name, \
+type string/number/boolean, description, required) and give examples: user requests that \
+state them ("send a tip of 5 to alice").
+- Each component has its own one-line description of what it does (not the plugin's), \
+actions have similes (other UPPER_SNAKE names the planner may use).
+- Providers are dynamic: composed only when asked for by name, so describe the context \
+each gives.
+- Services start when the agent starts and stop with it; give each method its parameters.
+- Evaluators run after the agent replied; always_run only if it must see every message.
+- environment lists only settings the description implies; "no API key required" means \
+none. Give optional settings a type and a default.
+- Every component is exercised in a real agent by the plugin's integration test.
+
 Your job: read the user's description and submit the plugin's spec by calling the \
 {tool} tool exactly once, with the whole spec as its input. Keep the plugin small: the \
-components the description asks for, no more. Names of components are PascalCase ASCII \
+components the description asks for, no more; when it names components ("an action \
+SEND_TIP …, a provider for …"), use exactly those, with those names. Names of \
+components are PascalCase ASCII \
 (letters and digits); the plugin name is a lower-case npm package name such as \
 plugin-weather.
 

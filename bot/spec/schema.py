@@ -264,6 +264,24 @@ class EnvironmentVariable(_Strict):
     description: Summary
     required: bool = True
     sensitive: bool = False
+    # What agentConfig.pluginParameters declares and the plugin's zod schema checks.
+    type: Literal["string", "number", "boolean"] = "string"
+    default: Annotated[str, StringConstraints(max_length=MAX_SUMMARY_LENGTH)] | None = None
+
+    @model_validator(mode="after")
+    def _default_fits(self) -> EnvironmentVariable:
+        if self.default is None:
+            return self
+        if self.required:
+            raise ValueError("a required variable has no default (make it optional)")
+        if self.sensitive:
+            raise ValueError("a sensitive variable must not have a default")
+        if self.type == "number" and not re.fullmatch(r"-?\d+(\.\d+)?", self.default):
+            raise ValueError(f"default {self.default!r} is not a number")
+        if self.type == "boolean" and self.default not in ("true", "false"):
+            raise ValueError(f"default {self.default!r} must be 'true' or 'false'")
+        _clean_text(self.default)
+        return self
 
     @field_validator("name")
     @classmethod

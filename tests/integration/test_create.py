@@ -92,8 +92,23 @@ async def test_every_component_kind_builds_and_passes_its_tests(
         "__tests__/services/forecast-poller.test.ts",
         "__tests__/evaluators/forecast-accuracy.test.ts",
         "__tests__/plugin.test.ts",
+        "__tests__/integration.test.ts",
     ):
         assert files[test_file] == "passed"
+    # every component went through the real AgentRuntime, in the sandbox without network
+    in_runtime = {
+        t["name"] for t in results["tests"] if t["file"] == "__tests__/integration.test.ts"
+    }
+    for name in (
+        "GET_FORECAST answers a request through processActions",
+        "FORECAST_CONTEXT is composed into state when asked for",
+        "FORECAST_ACCURACY runs through evaluate and records the message",
+        # parameters the way a 1.7 agent provides them, through processActions
+        "GET_FORECAST reads its parameters from the message text when no model is registered",
+        "GET_FORECAST asks for a missing parameter through the callback, naming it",
+        "takes action parameters from a registered OBJECT_SMALL model",
+    ):
+        assert any(name in test for test in in_runtime), (name, in_runtime)
     assert len(results["log_sha256"]) == 64
     assert set(results["durations_s"]) == {"install", "build", "test"}
 

@@ -68,11 +68,7 @@ async def test_the_same_mapping_under_the_cap_is_fine(box: Box) -> None:
 async def test_a_run_is_in_its_own_cgroup_with_the_caps(box: Box) -> None:
     host = require_cgroups(box)
     limits = replace(box.limits, memory_bytes=300 * MIB, processes=77)
-    code = (
-        "import time\n"
-        "print(open('/proc/self/cgroup').read(), flush=True)\n"
-        "time.sleep(1.5)\n"
-    )
+    code = "import time\nprint(open('/proc/self/cgroup').read(), flush=True)\ntime.sleep(1.5)\n"
     running = asyncio.ensure_future(
         box.sandbox.run(["/usr/bin/python3", "-c", code], box.workspace, limits)
     )

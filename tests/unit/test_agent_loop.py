@@ -477,7 +477,8 @@ async def test_a_requested_dependency_is_installed_by_the_next_check(tmp_path: P
     provider = ScriptedProvider(
         [
             reply(
-                ("request_dependency", {"name": "zod"}), ("request_dependency", {"name": "axios"})
+                ("request_dependency", {"name": "date-fns"}),
+                ("request_dependency", {"name": "axios"}),
             ),
             reply(CHECK),
             reply(CHECK),
@@ -488,7 +489,7 @@ async def test_a_requested_dependency_is_installed_by_the_next_check(tmp_path: P
     ctx = make_ctx(tmp_path, gen)
     await gen.generate(ctx)
     package = json.loads((ctx.require_plugin() / "package.json").read_text())
-    assert package["dependencies"]["zod"] == DEFAULT_ALLOWED_DEPENDENCIES["zod"]
+    assert package["dependencies"]["date-fns"] == DEFAULT_ALLOWED_DEPENDENCIES["date-fns"]
     assert "axios" not in package["dependencies"]
     results = results_of(provider.requests[1])
     assert not results[0]["is_error"] and results[1]["is_error"]
@@ -570,7 +571,7 @@ class FakeSandbox:
         **_: Any,
     ) -> Result:
         self.calls.append((tuple(argv), cancel))
-        if argv[-1] == "build":
+        if argv[-1] in ("build", "scripts/check.mjs"):
             if self.build_output is not None:
                 return result(argv, 2, self.build_output)
             return result(argv, 0)
@@ -628,3 +629,46 @@ async def test_a_run_that_changes_the_plugin_is_refused_and_put_back(tmp_path: P
     assert not (root / "planted.sh").exists()
     assert {rel: (root / rel).read_bytes() for rel in before} == before
     assert files.changes() == []
+
+
+INTEGRATION_TEST = "__tests__/integration.test.ts"
+RUNTIME_SUITE = "src/tests.ts"
+
+
+async def test_the_integration_test_must_keep_a_test_for_every_component(tmp_path: Path) -> None:
+    provider = ScriptedProvider([])
+    gen = generator(tmp_path, provider, max_turns=2)
+    ctx = make_ctx(tmp_path, gen)
+    source = (ctx.require_plugin() / INTEGRATION_TEST).read_text()
+    start = source.index('  it("GET_WEATHER answers')
+    end = source.index("  });\n", start) + len("  });\n")
+    # the test count stays the scaffold's: the dropped test is replaced by an empty one
+    thinner = source[:start] + "  it('something else', () => {});\n" + source[end:]
+    provider.script = [reply(write(INTEGRATION_TEST, thinner), CHECK), reply(FINISH)]
+    with pytest.raises(PhaseFailed, match="no longer has a test for GET_WEATHER in a real"):
+        await gen.generate(ctx)
+
+
+async def test_the_runtime_suite_must_keep_driving_actions_through_process_actions(
+    tmp_path: Path,
+) -> None:
+    provider = ScriptedProvider([])
+    gen = generator(tmp_path, provider, max_turns=2)
+    ctx = make_ctx(tmp_path, gen)
+    suite = (ctx.require_plugin() / RUNTIME_SUITE).read_text()
+    bypassed = suite.replace("await runtime.processActions(", "await Promise.resolve(")
+    assert bypassed != suite
+    provider.script = [reply(write(RUNTIME_SUITE, bypassed), CHECK), reply(FINISH)]
+    with pytest.raises(
+        PhaseFailed, match=r"no longer drives actions through runtime\.processActions"
+    ):
+        await gen.generate(ctx)
+
+
+async def test_deleting_the_integration_test_fails(tmp_path: Path) -> None:
+    provider = ScriptedProvider(
+        [reply(("delete_file", {"path": INTEGRATION_TEST}), CHECK), reply(FINISH)]
+    )
+    gen = generator(tmp_path, provider, max_turns=2)
+    with pytest.raises(PhaseFailed, match=r"integration test __tests__/integration\.test\.ts was"):
+        await gen.generate(make_ctx(tmp_path, gen))

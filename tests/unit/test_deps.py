@@ -46,8 +46,14 @@ def result(argv: list[str], code: int = 0) -> Result:
 
 def content_path(cache: Path, integrity: str) -> Path:
     hex_digest = base64.b64decode(integrity.split("-", 1)[1]).hex()
-    return cache / "_cacache" / "content-v2" / "sha512" / hex_digest[:2] / hex_digest[2:4] / (
-        hex_digest[4:]
+    return (
+        cache
+        / "_cacache"
+        / "content-v2"
+        / "sha512"
+        / hex_digest[:2]
+        / hex_digest[2:4]
+        / (hex_digest[4:])
     )
 
 
@@ -209,9 +215,7 @@ def test_registry_ranges_pass(spec: str) -> None:
         ({"link": True}, "link or bundled"),
     ],
 )
-def test_a_lockfile_entry_off_the_registry_is_refused(
-    change: dict[str, Any], reason: str
-) -> None:
+def test_a_lockfile_entry_off_the_registry_is_refused(change: dict[str, Any], reason: str) -> None:
     data = json.loads(lock())
     entry = data["packages"]["node_modules/left-pad"]
     for key, value in change.items():

@@ -127,7 +127,7 @@ async def test_a_grandchild_that_outlives_its_parent_is_killed_after_the_exit(
     script = (
         "import subprocess, sys\n"
         "child = subprocess.Popen([sys.executable, '-c', "
-        "'import os, sys, time; open(sys.argv[1], \"w\").write(str(os.getpid())); "
+        '\'import os, sys, time; open(sys.argv[1], "w").write(str(os.getpid())); '
         "time.sleep(600)', sys.argv[1]], stdout=subprocess.DEVNULL)\n"
         "import time\n"
         "for _ in range(200):\n"

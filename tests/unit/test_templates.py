@@ -13,7 +13,9 @@ from typing import Any
 
 import pytest
 
+from bot import neutralise
 from bot.pack import (
+    PackageMeta,
     PackError,
     TemplatePack,
     check_relative_path,
@@ -123,7 +125,12 @@ def test_pack_toml_describes_the_pack(pack: TemplatePack) -> None:
     assert (pack.name, pack.version, pack.language) == ("elizaos-plugin", "1.0.0", "typescript")
     assert pack.install[:2] == ("npm", "ci")
     assert "--ignore-scripts" in pack.install
-    assert pack.build == ("npm", "run", "--ignore-scripts", "build")
+    # the check round runs each tool once, straight from the plugin and node_modules
+    assert pack.build == ("node", "scripts/check.mjs")
+    assert pack.test[:3] == ("node", "node_modules/vitest/vitest.mjs", "run")
+    assert "--isolate=false" in pack.test
+    assert pack.integration_test == "__tests__/integration.test.ts"
+    assert pack.runtime_suite == "src/tests.ts"
     assert any("{results_json}" in arg for arg in pack.test)
     assert "--outputFile.json=/w/r.json" in pack.test_command("/w/r.json")
     assert {f.each for f in pack.files} == {None, "actions", "providers", "services", "evaluators"}
@@ -144,8 +151,18 @@ def test_pack_lockfile_has_no_registry_urls() -> None:
     assert "registry" not in text.lower()
     lock = json.loads(text)
     assert lock["lockfileVersion"] == 3
-    assert lock["packages"][""]["dependencies"]["@elizaos/core"] == "1.7.2"
+    root = lock["packages"][""]
+    # core is the host's: a peer (^1.7.0), pinned exactly only for the plugin's own tests.
+    assert root["peerDependencies"] == {"@elizaos/core": "^1.7.0"}
+    assert root["devDependencies"]["@elizaos/core"] == "1.7.2"
+    assert root["devDependencies"]["@elizaos/plugin-sql"] == "1.7.2"
+    assert "@elizaos/core" not in root.get("dependencies", {})
     assert lock["packages"]["node_modules/@elizaos/core"]["version"] == "1.7.2"
+    assert lock["packages"]["node_modules/@elizaos/plugin-sql"]["version"] == "1.7.2"
+    # one core only: a nested second copy is what broke hosts on 1.7.0
+    assert [k for k in lock["packages"] if k.endswith("/@elizaos/core")] == [
+        "node_modules/@elizaos/core"
+    ]
 
 
 # ------------------------------------------------------------------------- rendering
@@ -161,9 +178,14 @@ def test_render_writes_one_file_per_component(rendered: tuple[Path, list[str]]) 
         "tsconfig.json",
         "tsup.config.ts",
         "vitest.config.ts",
+        "scripts/check.mjs",
         "src/index.ts",
         "src/config.ts",
         "src/parameters.ts",
+        "src/relevance.ts",
+        "src/tests.ts",
+        "images/logo.jpg",
+        "images/banner.jpg",
         "src/actions/get-weather.ts",
         "src/actions/clear-cache.ts",
         "src/providers/current-weather.ts",
@@ -173,6 +195,8 @@ def test_render_writes_one_file_per_component(rendered: tuple[Path, list[str]]) 
         "__tests__/test-utils.ts",
         "__tests__/parameters.test.ts",
         "__tests__/plugin.test.ts",
+        "__tests__/integration.test.ts",
+        "__tests__/plugin-sql.d.ts",
         "__tests__/actions/get-weather.test.ts",
         "__tests__/actions/clear-cache.test.ts",
         "__tests__/providers/current-weather.test.ts",
@@ -214,7 +238,7 @@ def test_component_names_are_rendered_in_elizaos_style(rendered: tuple[Path, lis
     dest, _ = rendered
     action = read(dest, "src/actions/get-weather.ts")
     assert 'const ACTION_NAME = "GET_WEATHER";' in action
-    assert 'similes: ["FETCH_WEATHER"],' in action
+    assert 'similes: ["FETCH_WEATHER", ' in action  # the spec's similes come first
     assert "export const getWeatherAction: Action = {" in action
     for name in ("city", "days", "metric"):
         assert f'name: "{name}",' in action
@@ -243,13 +267,20 @@ def test_package_json_follows_the_elizaos_starter(
     assert package["type"] == "module"
     assert package["packageType"] == "plugin"
     assert package["platform"] == "node"
+    # the starter's shape (templates/plugin-starter in @elizaos/cli 1.7.2)
     assert package["exports"]["."] == {
-        "types": "./dist/index.d.ts",
-        "import": "./dist/index.js",
-        "default": "./dist/index.js",
+        "import": {"types": "./dist/index.d.ts", "default": "./dist/index.js"}
     }
-    assert package["files"] == ["dist"]
-    assert package["dependencies"] == {"@elizaos/core": "1.7.2"}
+    assert package["files"] == ["dist", "images", "README.md", "package.json"]
+    assert package["publishConfig"] == {"access": "public"}
+    assert set(package["repository"]) == {"type", "url"}
+    assert {"author", "homepage", "bugs", "license"} <= set(package)
+    assert package["scripts"]["prepublishOnly"] == "npm run build"
+    # core is the host's: a peer, pinned exactly only for the plugin's own build and tests
+    assert package["peerDependencies"] == {"@elizaos/core": "^1.7.0"}
+    assert package["dependencies"] == {"zod": DEFAULT_ALLOWED_DEPENDENCIES["zod"]}
+    assert package["devDependencies"]["@elizaos/core"] == "1.7.2"
+    assert package["devDependencies"]["@elizaos/plugin-sql"] == "1.7.2"
     assert package["devDependencies"]["vitest"] == "4.1.12"
     assert package["scripts"]["build"].startswith("tsc --noEmit")
     config = package["agentConfig"]
@@ -268,6 +299,8 @@ def test_package_json_follows_the_elizaos_starter(
             "sensitive": False,
         },
     }
+    for path in ("images/logo.jpg", "images/banner.jpg"):
+        assert (dest / path).read_bytes()[:3] == b"\xff\xd8\xff"  # a JPEG
 
 
 def test_readme_explains_the_plugin_and_is_marked_as_a_scaffold(
@@ -280,10 +313,8 @@ def test_readme_explains_the_plugin_and_is_marked_as_a_scaffold(
     assert "npm ci" in readme and "npm run build" in readme and "npm test" in readme
     assert "| Action | `GET_WEATHER` |" in readme
     assert "| `WEATHER_API_KEY` | yes | yes |" in readme
-    # Spec text is inert: no raw HTML, no code spans opened by the spec, one line per row.
-    assert "<script" not in readme and "</script" not in readme and "<img" not in readme
-    assert "&lt;/script&gt;" in readme
-    assert "\\`tick\\`" in readme
+    # Spec text is inert (see test_readme_markdown.py): one line per row.
+    assert "<script" not in readme.replace("\\<script", "")
     for line in readme.splitlines():
         if line.startswith("| Action | `GET_WEATHER`"):
             assert "second line" in line
@@ -382,12 +413,11 @@ def test_js_filter_is_a_json_literal_safe_in_script_and_source() -> None:
         assert literal.isascii()
 
 
-def test_md_filter_makes_text_inert_on_one_line() -> None:
-    escaped = md_text("a *b* _c_ `d` [e](f) | g <h> & i\nj\r\nk # \\")
-    assert escaped == ("a \\*b\\* \\_c\\_ \\`d\\` \\[e\\](f) \\| g &lt;h&gt; &amp; i j k \\# \\\\")
+def test_md_filter_is_the_shared_markdown_neutraliser() -> None:
+    assert md_text(HOSTILE) == neutralise.md_text(HOSTILE)
     assert "\n" not in md_text(HOSTILE)
-    assert md_text("one\u2028two\u2029three\x85four") == "one two three four"
-    assert md_text("safe\u202eexe.txt\u2066x\u2069") == "safeexe.txtx"
+    # line and paragraph separators cannot split a table row: they are made visible
+    assert md_text("one\u2028two\x85four") == "one\\<U\\+2028\\>two\\<U\\+0085\\>four"
 
 
 # ------------------------------------------------------------------------- lockfile
@@ -416,11 +446,10 @@ def test_extra_dependencies_go_to_package_json_and_the_lock_asks_for_regeneratio
     package = json.loads((tmp_path / "default" / "package.json").read_text())
     lock = json.loads((tmp_path / "default" / "package-lock.json").read_text())
     assert package["dependencies"] == {
-        "@elizaos/core": "1.7.2",
         "date-fns": DEFAULT_ALLOWED_DEPENDENCIES["date-fns"],
         "zod": DEFAULT_ALLOWED_DEPENDENCIES["zod"],
     }
-    assert lock["packages"][""]["dependencies"] == {"@elizaos/core": "1.7.2"}
+    assert lock["packages"][""]["dependencies"] == {"zod": DEFAULT_ALLOWED_DEPENDENCIES["zod"]}
     assert not lock_satisfies(package, lock)
 
     allowed = {"zod": "4.3.5", "date-fns": "4.1.0"}
@@ -664,3 +693,21 @@ def test_render_refuses_to_write_through_a_symlink(tmp_path: Path) -> None:
     with pytest.raises(PackError, match="symlink"):
         render_pack(load_pack(root), tiny_spec(), dest)
     assert list(outside.iterdir()) == []
+
+
+def test_package_metadata_points_at_the_repository_the_plugin_lives_in(
+    pack: TemplatePack, tmp_path: Path
+) -> None:
+    meta = PackageMeta.for_repository("octo-org/agents", "plugin-weather")
+    spec = validate_spec(full_spec_data("plain"))
+    render_pack(pack, spec, tmp_path / "p", package_meta=meta)
+    package = json.loads((tmp_path / "p" / "package.json").read_text())
+    assert package["author"] == "octo-org"
+    assert package["repository"] == {
+        "type": "git",
+        "url": "git+https://github.com/octo-org/agents.git",
+    }
+    assert package["bugs"] == {"url": "https://github.com/octo-org/agents/issues"}
+    assert package["homepage"].startswith("https://github.com/octo-org/agents/tree/")
+    # a name that is not owner/repo gives empty fields, never a made-up address
+    assert PackageMeta.for_repository("not a repo", "x") == PackageMeta()

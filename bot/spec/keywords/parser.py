@@ -74,6 +74,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from bot.spec.blocks import collapse
+from bot.spec.keywords import explicit
 from bot.spec.schema import (
     CORE_SERVICE_TYPES,
     MAX_ACTIONS,
@@ -195,7 +196,7 @@ SUBJECTS = ADDRESSEES | _words("plugin plugins service it that which who")
 # Words that say nothing about what a plugin is about.
 TOPIC_FILLERS = _words(
     "plugin plugins elizaos eliza os simple basic small tiny new custom cool nice little "
-    "awesome useful great agent bot ai"
+    "awesome useful great agent bot ai integration integrations capabilities capability free"
 )
 BE_FORMS = _words("is are was were be been being")
 # Words before a noun that make it someone else's ("from a weather service").
@@ -484,8 +485,9 @@ class _Reader:
             if (
                 _is_content(tok)
                 and tok.word not in TOPIC_FILLERS
-                and tok.stem not in VERB_KIND
+                and (tok.stem not in VERB_KIND or tok.word.endswith("ing"))
                 and tok.word not in ENV_WORDS
+                and tok.word not in SUBJECT_SKIP
                 and tok.stem not in SERVICE_ADVERBS
                 and tok.stem not in SERVICE_NOUNS
                 and tok.word[0].isalpha()
@@ -867,6 +869,20 @@ class _Env:
     sensitive: bool
 
 
+NEGATIONS = _words("no without not never none free needs nt dont doesnt zero")
+
+
+def _negated(toks: list[_Tok], i: int) -> bool:
+    """Whether a credential word is said not to be needed: a negation a few words before."""
+    for k in range(i - 1, max(-1, i - 4), -1):
+        tok = toks[k]
+        if tok.is_break or tok.sentence != toks[i].sentence:
+            return False
+        if tok.word in NEGATIONS:
+            return tok.word != "needs" or (k + 1 < len(toks) and toks[k + 1].word == "no")
+    return False
+
+
 def _environment(toks: list[_Tok], topic: Sequence[str]) -> list[_Env]:
     found: dict[str, _Env] = {}
 
@@ -896,6 +912,8 @@ def _environment(toks: list[_Tok], topic: Sequence[str]) -> list[_Env]:
 
     for i, tok in enumerate(toks):
         word, nxt, prev = tok.word, at(i + 1), at(i - 1)
+        if _negated(toks, i):
+            continue  # "no API key required", "without an API key"
         head = not _is_content(nxt) or nxt.word in ENV_WORDS
         if word == "apikey" or (word == "api" and nxt.word in ("key", "keys")):
             add(vendor(i - 1), "API_KEY", "API key", True, True)
@@ -931,6 +949,9 @@ def _sentence_texts(prose: str) -> list[str]:
     return [s for s in (collapse(p) for p in _SENTENCE_END.split(prose)) if s]
 
 
+_CLAUSE_BREAK = re.compile(r",|;|\band\b|\bthen\b|\bbut\b|\bwhile\b|\bwhen\b")
+
+
 def _build(candidates: list[_Candidate], topic: list[str], sentences: list[str]) -> dict[str, Any]:
     limits: dict[Kind, int] = {
         "action": MAX_ACTIONS,
@@ -945,6 +966,16 @@ def _build(candidates: list[_Candidate], topic: list[str], sentences: list[str])
     def describe(sentence: int) -> str:
         text = sentences[sentence] if 0 <= sentence < len(sentences) else ""
         return _shorten(text, MAX_SUMMARY_LENGTH) or "Part of the plugin."
+
+    def own(cand: _Candidate) -> str:
+        """The clause of the sentence that holds the component, else the sentence."""
+        text = sentences[cand.sentence] if 0 <= cand.sentence < len(sentences) else ""
+        for clause in _CLAUSE_BREAK.split(text):
+            found = [stem(w) for w in _TOKEN.findall(_ascii_fold(clause)) if w[0].isalnum()]
+            key = cand.verb or (cand.words[0] if cand.words else "")
+            if key and key in found and len(clause.split()) > 1:
+                return _sentence_case(clause.strip()) or describe(cand.sentence)
+        return describe(cand.sentence)
 
     def parameters(params: list[_Param]) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
@@ -987,7 +1018,7 @@ def _build(candidates: list[_Candidate], topic: list[str], sentences: list[str])
             name = _pascal(["plugin", *base], SUFFIX[cand.kind])
         if not claim(name):
             continue
-        entry: dict[str, Any] = {"name": name, "description": describe(cand.sentence)}
+        entry: dict[str, Any] = {"name": name, "description": own(cand)}
         if cand.kind == "action":
             entry["parameters"] = parameters(cand.params)
         elif cand.kind == "service" and (cand.verb or cand.params):
@@ -995,7 +1026,7 @@ def _build(candidates: list[_Candidate], topic: list[str], sentences: list[str])
             entry["methods"] = [
                 {
                     "name": method,
-                    "description": describe(cand.sentence),
+                    "description": own(cand),
                     "parameters": parameters(cand.params),
                 }
             ][:MAX_METHODS]
@@ -1005,10 +1036,13 @@ def _build(candidates: list[_Candidate], topic: list[str], sentences: list[str])
         action = _pascal(["get", *named_topic])
         provider = _pascal(named_topic, "Provider")
         summary = _shorten(" ".join(sentences), MAX_SUMMARY_LENGTH) or "Part of the plugin."
+        label = " ".join(named_topic)
         if claim(action):
-            lists["action"].append({"name": action, "description": summary, "parameters": []})
+            what = _shorten(f"Answers a request about {label}: {summary}", MAX_SUMMARY_LENGTH)
+            lists["action"].append({"name": action, "description": what, "parameters": []})
         if claim(provider):
-            lists["provider"].append({"name": provider, "description": summary})
+            what = f"Gives the agent context about {label} when it is asked for."
+            lists["provider"].append({"name": provider, "description": what})
     return {
         "actions": lists["action"],
         "providers": lists["provider"],
@@ -1033,7 +1067,14 @@ def spec_from_prose(prose: str, allowed_dependencies: Mapping[str, str] | None) 
         raise SpecError(["description: has no words (letters or digits) to make a plugin from"])
     reader = _Reader(toks)
     topic = reader.topic_before_plugin() or reader.topic_after_plugin()
-    candidates = reader.read()
+    named = [m for sentence in sentences for m in explicit.mentions(sentence)]
+    candidates = [] if named else reader.read()
+    if not topic:
+        topic = _subject(toks)
+    if not topic and named:
+        topic = _topic_of(named[0])
+    if not topic and not candidates:
+        topic = _compound(prose)
     if not topic:
         for cand in candidates:
             if cand.words and not cand.generic:
@@ -1045,10 +1086,11 @@ def spec_from_prose(prose: str, allowed_dependencies: Mapping[str, str] | None) 
     if not topic:
         topic = reader.first_content_words()
     topic = [w for w in topic if len(w) <= MAX_WORD_LENGTH][:MAX_TOPIC_WORDS] or ["custom"]
+    components = _build_named(named, topic) if named else _build(candidates, topic, sentences)
     data: dict[str, Any] = {
         "name": "plugin-" + "-".join(topic),
         "description": description,
-        **_build(candidates, topic, sentences),
+        **components,
         "environment": [
             {
                 "name": env.name,
@@ -1056,7 +1098,189 @@ def spec_from_prose(prose: str, allowed_dependencies: Mapping[str, str] | None) 
                 "required": env.required,
                 "sensitive": env.sensitive,
             }
-            for env in _environment(toks, topic)
+            for env in _with_written_names(_environment(_env_tokens(prose), topic), prose)
         ],
     }
     return validate_spec(data, allowed_dependencies)
+
+
+# --------------------------------------------------------------------------- named
+
+
+SUBJECT_SKIP = (
+    STOPWORDS
+    | TOPIC_FILLERS
+    | ENV_WORDS
+    | _words("action actions provider providers service services evaluator evaluators")
+    | _words("request requests response responses message messages current free")
+)
+
+
+def _subject(toks: list[_Tok]) -> list[str]:
+    """What the description is about: its most repeated content noun ("tip" in "send a
+    tip ... tipping requests" -> "tipping"), preferring an -ing form it uses."""
+    counts: dict[str, int] = {}
+    forms: dict[str, list[str]] = {}
+    for tok in toks:
+        word = tok.word
+        if tok.is_break or word in SUBJECT_SKIP or not word.isalpha() or len(word) < 3:
+            continue
+        if tok.stem in VERB_KIND or tok.stem in SERVICE_ADVERBS:
+            continue
+        key = explicit.base_verb(word)
+        counts[key] = counts.get(key, 0) + 1
+        forms.setdefault(key, []).append(word)
+    repeated = [key for key, n in counts.items() if n > 1]
+    if not repeated:
+        return []
+    best = max(repeated, key=lambda key: counts[key])  # first of the most frequent
+    gerund = [w for w in forms[best] if w.endswith("ing")]
+    head = gerund[0] if gerund else best
+    return [*_modifier(toks, forms[best][0]), head]
+
+
+def _modifier(toks: list[_Tok], word: str) -> list[str]:
+    """The noun before the subject's first use, when there is one ("wallet balances")."""
+    for i, tok in enumerate(toks):
+        if tok.word == word and i > 0:
+            prev = toks[i - 1]
+            if (
+                _is_content(prev)
+                and prev.word.isalpha()
+                and prev.stem not in VERB_KIND
+                and prev.word not in SUBJECT_SKIP
+                and prev.word not in FILLER_ADJECTIVES
+            ):
+                return [prev.word]
+            return []
+    return []
+
+
+def _topic_of(mention: explicit.Mention) -> list[str]:
+    """A topic from the first named component: SEND_TIP -> tip, searchDocs -> docs."""
+    if mention.name:
+        parts = words(_given_name(mention.name))
+        return parts[1:] if len(parts) > 1 and parts[0] in VERB_KIND else parts
+    return mention.object or mention.prefix
+
+
+_COMPOUND = re.compile(r"\b[A-Za-z]+(?:-[A-Za-z]+)+\b")
+
+
+def _compound(prose: str) -> list[str]:
+    """A hyphenated compound among the first words names a topic: text-to-speech."""
+    head = " ".join(prose.split()[:5])
+    match = _COMPOUND.search(head)
+    return match.group(0).lower().split("-")[:MAX_TOPIC_WORDS] if match else []
+
+
+_NAMED_IDENTIFIER = re.compile(r"\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\b")
+
+
+def _env_tokens(prose: str) -> list[_Tok]:
+    """Tokens for credential words, with written identifiers left out (TRANSFER_TOKENS)."""
+    cleaned = _NAMED_IDENTIFIER.sub(
+        lambda m: m.group(0) if m.group(0).endswith(explicit.ENV_SUFFIXES) else " ", prose
+    )
+    return _tokenise(_sentence_texts(cleaned))
+
+
+def _named_base(mention: explicit.Mention, topic: Sequence[str]) -> list[str]:
+    if mention.kind == "provider":
+        return mention.prefix or mention.object or ([mention.verb] if mention.verb else [])
+    if mention.prefix:
+        return mention.prefix
+    verb = VERB_WORDS.get(mention.verb, [mention.verb] if mention.verb else [])
+    return verb + mention.object or list(topic)
+
+
+def _given_name(name: str) -> str:
+    """SEND_TIP -> SendTip, searchDocs -> SearchDocs, "wallet balance" -> WalletBalance."""
+    parts = [p for p in re.split(r"[^A-Za-z0-9]+", name) if p]
+    if len(parts) == 1 and not name.isupper():
+        return _pascal(words(parts[0]))
+    return _pascal([p.lower() for p in parts])
+
+
+def _sentence_case(text: str) -> str:
+    text = _shorten(text, MAX_SUMMARY_LENGTH)
+    if not text:
+        return ""
+    return text[:1].upper() + text[1:] + ("" if text.endswith((".", "!", "?")) else ".")
+
+
+def _build_named(named: list[explicit.Mention], topic: list[str]) -> dict[str, Any]:
+    """Exactly the components the description names: kinds, count, names, parameters."""
+    lists: dict[str, list[dict[str, Any]]] = {k: [] for k in SUFFIX}
+    taken: set[str] = set()
+    for mention in named:
+        if mention.name:
+            name = _given_name(mention.name)
+        else:
+            name = _pascal(_named_base(mention, _topic_words(topic)), SUFFIX[mention.kind])
+        if mention.kind == "service" and _takes_core_service_type(name):
+            name = _pascal(["plugin", *words(name)])
+        keys = {name.lower(), kebab(name)}
+        if keys & taken:
+            continue
+        taken |= keys
+        label = " ".join(mention.object or mention.prefix or words(name))
+        what = (
+            mention.clause
+            or {
+                "action": f"{' '.join(words(name))}",
+                "provider": f"Provides {label}",
+                "service": f"Runs {label}",
+                "evaluator": f"Evaluates {label}",
+            }[mention.kind]
+        )
+        if mention.kind == "provider" and not mention.verb and mention.clause:
+            what = "Provides " + mention.clause[:1].lower() + mention.clause[1:]
+        if mention.params:
+            what = re.sub(r"\s*\([^)]*\)", "", what)  # the parameters are listed apart
+        described = _sentence_case(what) or _sentence_case(" ".join(words(name)))
+        entry: dict[str, Any] = {"name": name, "description": described}
+        params = _named_parameters(mention.params)
+        if mention.kind == "action":
+            entry["parameters"] = params
+        elif mention.kind == "service" and (mention.verb or params):
+            verb = VERB_WORDS.get(mention.verb, [mention.verb] if mention.verb else [])
+            entry["methods"] = [
+                {
+                    "name": _method_name(verb + mention.object or ["handle", *topic]),
+                    "description": entry["description"],
+                    "parameters": params,
+                }
+            ]
+        lists[mention.kind].append(entry)
+    limits = {"action": MAX_ACTIONS, "provider": MAX_PROVIDERS}
+    limits |= {"service": MAX_SERVICES, "evaluator": MAX_EVALUATORS}
+    return {f"{kind}s": items[: limits[kind]] for kind, items in lists.items()}
+
+
+def _named_parameters(params: list[explicit.NamedParam]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for param in params:
+        name = _camel(param.words)
+        if not name or name.lower() in seen or len(out) >= MAX_PARAMETERS:
+            continue
+        seen.add(name.lower())
+        out.append(
+            {"name": name, "description": f"The {' '.join(param.words)}.", "type": param.type}
+        )
+    return out
+
+
+def _with_written_names(found: list[_Env], prose: str) -> list[_Env]:
+    """Variables the description writes out (WEATHER_API_KEY) replace guessed ones."""
+    written = explicit.env_names(prose)
+    if not written:
+        return found
+    out: list[_Env] = []
+    for name in written[:MAX_ENVIRONMENT]:
+        secret = name.endswith(("_KEY", "_TOKEN", "_SECRET", "_PASSWORD"))
+        optional = name.endswith(("_URL", "_ENDPOINT", "_HOST"))
+        what = " ".join(name.lower().split("_"))
+        out.append(_Env(name, f"The {what}.", not optional, secret))
+    return out
