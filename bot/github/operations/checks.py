@@ -21,7 +21,7 @@ from bot.settings import CHECK_ANNOTATIONS_PER_REQUEST, CHECK_MAX_ANNOTATIONS
 Conclusion = Literal["success", "failure"]
 # tsc: "src/index.ts(12,5): error TS2322: …" and the pretty "src/index.ts:12:5 - error TS…"
 _TSC = re.compile(
-    r"^(?P<file>[^\s:(][^:(]*?)(?:\((?P<l1>\d+),\d+\)|:(?P<l2>\d+):\d+)"
+    r"^(?P<file>[^\s:(][^:(\n]*?)(?:\((?P<l1>\d+),\d+\)|:(?P<l2>\d+):\d+)"
     r"\s*(?::|-)\s*error\s+(?P<code>TS\d+):\s*(?P<message>.+)$",
     re.M,
 )
