@@ -13,9 +13,6 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
-
-import pytest
 
 from bot.jobs import queue as jobs_queue
 from bot.jobs.limits import JobLimits
@@ -244,6 +241,3 @@ def _kill_left_over(job_id: str) -> None:
     for pid in _processes_with(f"{MARKER}-{job_id}"):
         with contextlib.suppress(ProcessLookupError):
             os.kill(int(pid), signal.SIGKILL)
-
-
-_: Any = pytest
