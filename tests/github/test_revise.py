@@ -297,7 +297,8 @@ async def test_a_readers_revise_is_refused(bot: Bot) -> None:
     await revise_comment(bot, "/plugin-revise make it better", login="reader")
     assert [j for j in await bot.jobs() if j.issue == PULL] == []
     [reply] = bot.github.bot_comments(PULL)
-    assert "`reader`" in reply.body and "read" in reply.body
+    assert reply.body == status.refused_permission("reader", "read", "write")
+    assert reply.body.startswith("🚫 `reader` has `read` access to this repository")
     assert len(bot.github.check_runs) == 1  # only the create's
 
 
