@@ -30,6 +30,7 @@ from bot.github.ports import (
 from bot.github.revision import pull_head
 from bot.github.validation.config import RepoConfigError, parse_repo_config
 from bot.github.validation.permissions import may_write
+from bot.llm import model_configured
 from bot.pipeline import REVISE_PHASES
 from bot.settings import BOT_BRANCH_PREFIX, REPO_CONFIG_PATH, RepoConfig, Settings
 from bot.status import PhaseLine, TrackingView
@@ -202,7 +203,7 @@ class Dispatcher:
         if refused is not None:
             return refused
         assert isinstance(config, RepoConfig)
-        if self.settings.anthropic_api_key is None:
+        if not model_configured(self.settings):
             await ctx.reply(status.revise_needs_model())
             return "refused:no-model"
         job = NewJob(ctx.command_id, ctx.trigger, status.revision_description(request))

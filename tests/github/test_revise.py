@@ -336,3 +336,18 @@ async def test_a_review_requesting_changes_starts_a_revision(bot: Bot) -> None:
     answer = await bot.send(payload, event="pull_request_review")
     await bot.dispatch()
     assert len([j for j in await bot.jobs() if j.issue == PULL]) == 1
+
+
+async def test_a_worker_without_a_model_fails_the_revision_and_pushes_nothing(
+    bot: Bot, tmp_path: Path
+) -> None:
+    branch = await opened_with_model(bot)
+    head = bot.github.refs[branch]
+    await revise_comment(bot, "/plugin-revise report temperatures in Fahrenheit")
+    bot.settings = bot.settings.model_copy(update={"anthropic_api_key": None})
+    api = model_script()
+    finished = await work_revision(bot, revise_phases(api, tmp_path))
+    assert finished.state == JobState.FAILED
+    assert api.bodies == [] and bot.github.refs[branch] == head
+    [tracking] = bot.github.bot_comments(PULL)
+    assert status.md(status.revise_needs_model(), 1000) in tracking.body

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from bot import status
 from bot.agent import ModelGenerator
@@ -69,7 +70,15 @@ async def test_a_revision_is_checked_in_the_sandbox_and_pushed_as_one_signed_com
     await store.submit(NewJob(status.revision_description("use Fahrenheit"), pr_origin), limits)
     revision = await store.claim_next("worker", lease_s=600)
     assert revision is not None
-    jobs = GitHubJobs(settings, app, runner, generator="scaffold", revise_phases=phases)
+    # The worker has a model configured (its base URL a closed loopback port: only the
+    # scripted API answers, through the generate phase above).
+    with_model = settings.model_copy(
+        update={
+            "anthropic_api_key": SecretStr("sk-ant-fake"),
+            "anthropic_base_url": "http://127.0.0.1:9",
+        }
+    )
+    jobs = GitHubJobs(with_model, app, Runner(with_model), revise_phases=phases)
     outcome = await jobs.run(job_view(revision))
     failed = outcome.ctx.failed_phase
     assert outcome.ok, (failed.name, failed.error, failed.detail) if failed else None
