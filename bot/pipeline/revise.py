@@ -3,11 +3,13 @@ branch into the workspace (spec, files, the revision's request and review commen
 
 from __future__ import annotations
 
-from bot import status
 from bot.pipeline.context import JobContext, PhaseFailed
 
 
 async def fetch_phase(ctx: JobContext) -> None:
+    # bot.status imports the jobs layer, which imports the pipeline: import it here.
+    from bot import status
+
     if ctx.tools.generator.model is None:  # a worker without a model: never the scaffold
         raise PhaseFailed(status.revise_needs_model())
     if ctx.tools.publisher is None:
