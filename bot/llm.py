@@ -364,10 +364,16 @@ class AnthropicProvider:
         raise AssertionError("unreachable: the loop returns or raises")
 
 
+def model_configured(settings: Settings) -> bool:
+    """Whether a model API key is set (jobs that need a model are refused without one)."""
+    key = settings.anthropic_api_key
+    return key is not None and bool(key.get_secret_value())
+
+
 def provider_from_settings(
     settings: Settings, meter: Meter, http_client: httpx2.AsyncClient | None = None
 ) -> ModelProvider | None:
     """The configured model provider, or None when no API key is set."""
-    if settings.anthropic_api_key is None or not settings.anthropic_api_key.get_secret_value():
+    if not model_configured(settings):
         return None
     return AnthropicProvider(settings, meter, http_client=http_client)

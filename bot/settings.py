@@ -302,6 +302,20 @@ def load_settings() -> Settings:
     return Settings()
 
 
+# ------------------------------------------------------------------ reviewing pull requests
+# (issue 13: revisions and check runs)
+
+# GitHub's own cap on annotations in one check-run request; and how many the bot sends.
+CHECK_ANNOTATIONS_PER_REQUEST = 50
+CHECK_MAX_ANNOTATIONS = 500
+# How far back a revision looks for the bot's own last commit among someone else's.
+REVISE_MAX_FOREIGN_COMMITS = 20
+# A plugin on the branch larger than this is not revised (files, bytes).
+REVISE_MAX_FILES = 400
+REVISE_MAX_BYTES = 20 * 1024 * 1024
+# The branch prefix of the bot's pull requests.
+BOT_BRANCH_PREFIX = "plugin-bot/"
+
 # ------------------------------------------------------------------ repository config
 
 REPO_CONFIG_PATH = ".github/plugin-bot.yml"

@@ -246,9 +246,11 @@ def help_text(onboarding_offered: bool) -> str:
         "| `/plugin-status [job]` | where a job is |\n"
         "| `/plugin-cancel [job]` | stop a job |\n"
         "| `/plugin-retry [job]` | run a failed or cancelled job again |\n"
+        "| `/plugin-revise <what to change>` | on the bot's pull request: change the plugin "
+        "(the unresolved review comments are read too) |\n"
         "| `/plugin-jobs` | the jobs on this issue |\n"
         "| `/plugin-help` | this text |\n\n"
-        "Create, cancel and retry need write access (or a place in the repository's "
+        "Create, revise, cancel and retry need write access (or a place in the repository's "
         "`.github/plugin-bot.yml`)."
     )
     if onboarding_offered:
@@ -407,10 +409,153 @@ class PullRequestView:
     cost_usd: float | None
     model: str | None
     close_issue: bool
+    revision: RevisionView | None = None
+
+
+@dataclass(frozen=True)
+class RevisionView:
+    request: str
+    requester: str
+    previous_manifest_sha256: str | None
+
+
+# The trailer that marks the bot's own commits on its branches.
+BOT_COMMIT_TRAILER = "Plugin-Bot-Job: "
+
+
+def is_bot_commit(message: str) -> bool:
+    return any(line.startswith(BOT_COMMIT_TRAILER) for line in message.splitlines())
 
 
 def commit_message(name: str, job_id: str, requester: str) -> str:
-    return f"Add plugin {name}\n\nBuilt by plugin-bot job {job_id} for {requester}."
+    return (
+        f"Add plugin {name}\n\nBuilt by plugin-bot job {job_id} for {requester}.\n\n"
+        f"{BOT_COMMIT_TRAILER}{job_id}"
+    )
+
+
+def revision_commit_message(name: str, job_id: str, requester: str, request: str) -> str:
+    first = plain((request.splitlines()[0] if request else "")[:60])
+    return (
+        f"Revise plugin {name}: {first}\n\nRevised by plugin-bot job {job_id} for "
+        f"{requester}.\n\n{BOT_COMMIT_TRAILER}{job_id}"
+    )
+
+
+# ---------------------------------------------------------------------- revisions
+
+REVISE_PREFIX = "/plugin-revise "
+
+
+def revision_description(request: str) -> str:
+    """A revision job's stored description: the command as typed (the job's kind)."""
+    return REVISE_PREFIX + request
+
+
+def revision_request(description: str) -> str | None:
+    """The request of a revision job's description; None for any other job."""
+    if not description.startswith(REVISE_PREFIX):
+        return None
+    return description.removeprefix(REVISE_PREFIX)
+
+
+def revise_needs_model() -> str:
+    return (
+        "Revisions need a model, and this bot has none configured (`ANTHROPIC_API_KEY`). "
+        "Edit the plugin yourself, or ask the bot's operator to configure one."
+    )
+
+
+def revise_not_a_pull_request() -> str:
+    return "`/plugin-revise` works on a plugin-bot pull request; this is an issue."
+
+
+def revise_not_ours(branch: str) -> str:
+    return (
+        f"This pull request's branch {code(branch, 120)} is not one of plugin-bot's "
+        "(`plugin-bot/…`): there is no plugin of mine to revise."
+    )
+
+
+def revise_not_open(state: str) -> str:
+    return f"This pull request is {code(state, 20)}: only an open pull request is revised."
+
+
+def revise_empty() -> str:
+    return "`/plugin-revise` needs a description of what to change, e.g. `/plugin-revise use °F`."
+
+
+# A revision's refusals found while it runs are phase errors: plain text (the tracking
+# comment and the check run neutralise them as Markdown where they show them).
+
+
+def revise_foreign_change(commit: str, paths: Sequence[str], folder: str) -> str:
+    shown = ", ".join(plain(p[:120]) for p in paths[:5])
+    more = f" and {len(paths) - 5} more" if len(paths) > 5 else ""
+    return (
+        f"Refused: commit {plain(commit[:12])} on this branch changes files outside "
+        f"{folder}/ ({shown}{more}). I build on others' commits only when they touch "
+        "nothing but the plugin's files; move those changes to another branch, then ask again."
+    )
+
+
+def revise_merge_commit(commit: str) -> str:
+    return (
+        f"Refused: commit {plain(commit[:12])} on this branch is a merge; I add one commit "
+        "on a linear branch only. Rebase or revert the merge, then ask again."
+    )
+
+
+def revise_too_far(limit: int) -> str:
+    return (
+        f"Refused: none of the last {limit} commits on this branch is mine, so I cannot tell "
+        "what I built from what others changed."
+    )
+
+
+def revise_no_plugin(folder: str) -> str:
+    return f"Refused: the branch has no signed plugin manifest under {folder}/ to revise."
+
+
+def revise_too_big(files: int, size: int) -> str:
+    return (
+        f"Refused: the plugin on the branch is too large to revise ({files} files, "
+        f"{size} bytes)."
+    )
+
+
+def revise_branch_moved(branch: str) -> str:
+    return (
+        f"Someone pushed to {plain(branch[:120])} while I worked; I never force-push. "
+        "Ask again with /plugin-revise to build on the new head."
+    )
+
+
+# ---------------------------------------------------------------------- check runs
+
+CHECK_NAME = "plugin tests"
+
+
+def check_title(passed: int, failed: int, reason: str | None) -> str:
+    title = f"{CHECK_NAME} — {passed} passed, {failed} failed"
+    if reason is not None:
+        title += " — " + plain(reason[:120])
+    return title[:255]
+
+
+def check_summary(rows: Sequence[tuple[str, str, str]], reason: str | None) -> str:
+    parts = []
+    if reason is not None:
+        parts += [f"**Failed:** {md(reason, 1000)}", ""]
+    if rows:
+        parts.append(_tests_table([TestRow(f, n, s) for f, n, s in rows]))
+    else:
+        parts.append("No test results.")
+    return "\n".join(parts)
+
+
+def check_failed_test_title(name: str) -> str:
+    return "failing test: " + plain(name[:200])
 
 
 def pull_request_title(name: str) -> str:
@@ -433,10 +578,36 @@ def _tests_table(tests: Sequence[TestRow]) -> str:
     return "| | file | test |\n|---|---|---|\n" + rows
 
 
+def verified_lines(view: PullRequestView) -> str:
+    """Two lines: what was verified, and how to repeat it locally."""
+    return (
+        f"**Verified:** {view.tests_passed} passed, {view.tests_failed} failed in the sandbox; "
+        f"manifest sha256 `{view.manifest_sha256}` signed by `{view.keyid}` over every file.\n"
+        f"**Repeat it:** `plugin-bot verify {view.plugin_path}` (or the standalone verifier "
+        "below), and the `verify-plugin` workflow reruns the tests."
+    )
+
+
+def _revision_section(revision: RevisionView | None) -> list[str]:
+    if revision is None:
+        return []
+    previous = revision.previous_manifest_sha256
+    return [
+        "### Latest revision",
+        "",
+        f"Asked by {user(revision.requester)}:",
+        "",
+        quote(revision.request),
+        "",
+        f"Previous manifest sha256 `{previous or 'none'}` (recorded in the new manifest).",
+        "",
+    ]
+
+
 def _verification(view: PullRequestView) -> str:
     if view.manifest_sha256 is None:
         return "**Not signed:** the bot has no signing key configured."
-    return (
+    return verified_lines(view) + "\n\n" + (
         f"Manifest `{view.plugin_path}/plugin-manifest.dsse.json`, sha256 "
         f"`{view.manifest_sha256}`, signed by key `{view.keyid}`.\n\n"
         "Verify it locally:\n\n"
@@ -464,6 +635,7 @@ def pull_request_body(view: PullRequestView) -> str:
         "",
         quote(view.description),
         "",
+        *_revision_section(view.revision),
         "### Components",
         "",
         _components_table(view.components),

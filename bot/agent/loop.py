@@ -240,14 +240,7 @@ class ModelGenerator:
         system = prompt.system_blocks(types_dir)
         tools = tool_definitions()
         messages: list[dict[str, Any]] = [
-            {
-                "role": "user",
-                "content": prompt.first_message(
-                    ctx.result.spec.model_dump(mode="json"),
-                    files.list_files(),
-                    dict(ctx.tools.allowed_dependencies),
-                ),
-            }
+            {"role": "user", "content": self._first_message(ctx, files)}
         ]
         while state.finished is None:
             if ctx.result.model_turns >= self.max_turns:
@@ -285,6 +278,17 @@ class ModelGenerator:
                 "the model's tests do not hold up: " + "; ".join(problems or ["no passing checks"])
             )
         ctx.tools.reporter.phase_note("generate", f"model summary: {state.finished[:500]}")
+
+    def _first_message(self, ctx: JobContext, files: PluginFiles) -> str:
+        """The task: build from the scaffold, or (a revision) change the plugin as asked."""
+        assert ctx.result.spec is not None
+        spec = ctx.result.spec.model_dump(mode="json")
+        allowed = dict(ctx.tools.allowed_dependencies)
+        revision = ctx.result.revision
+        if revision is None:
+            return prompt.first_message(spec, files.list_files(), allowed)
+        notes = [(n.path, n.line, n.body, n.author) for n in revision.review_notes]
+        return prompt.revision_message(spec, files.list_files(), allowed, revision.request, notes)
 
     async def _install_for_digest(self, ctx: JobContext) -> None:
         """node_modules holds the .d.ts files the digest is cut from (and checks need it)."""

@@ -19,6 +19,7 @@ class CommandName(enum.Enum):
     CANCEL = "/plugin-cancel"
     JOBS = "/plugin-jobs"
     RETRY = "/plugin-retry"
+    REVISE = "/plugin-revise"
     HELP = "/plugin-help"
     UNKNOWN = "unknown"
     # Not typed by anyone: the app was installed on repositories (offer onboarding).
@@ -27,7 +28,12 @@ class CommandName(enum.Enum):
     @property
     def needs_write(self) -> bool:
         """Commands that start or stop work; the others only read."""
-        return self in {CommandName.CREATE, CommandName.CANCEL, CommandName.RETRY}
+        return self in {
+            CommandName.CREATE,
+            CommandName.CANCEL,
+            CommandName.RETRY,
+            CommandName.REVISE,
+        }
 
 
 KNOWN = [c.value for c in CommandName if c.value.startswith("/")]
@@ -40,7 +46,8 @@ _JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 @dataclass(frozen=True)
 class Command:
     name: CommandName
-    # create: the description (with any fenced spec); others: the job id or "".
+    # create: the description (with any fenced spec); revise: what to change;
+    # others: the job id or "".
     argument: str
     # What was typed, for an unknown command; the closest known one.
     typed: str = ""
@@ -96,10 +103,10 @@ def parse_command(text: str) -> Command | None:
     for index, line in _command_lines(text):
         word, _, rest = line.partition(" ")
         word = word.lower()
-        if word == CommandName.CREATE.value:
+        if word in {CommandName.CREATE.value, CommandName.REVISE.value}:
             following = "\n".join(lines[index + 1 :])
             description = "\n".join(p for p in (rest.strip(), following.strip()) if p)
-            return Command(CommandName.CREATE, description)
+            return Command(CommandName(word), description)
         if word in KNOWN:
             token = rest.strip().split(" ", 1)[0].lstrip("#")
             argument = token if _JOB_ID.match(token) else ""

@@ -27,13 +27,17 @@ from bot.github.ports import (
     NewJob,
     RepoJobLimits,
 )
+from bot.github.revision import pull_head
 from bot.github.validation.config import RepoConfigError, parse_repo_config
 from bot.github.validation.permissions import may_write
-from bot.settings import REPO_CONFIG_PATH, RepoConfig, Settings
+from bot.llm import model_configured
+from bot.pipeline import REVISE_PHASES
+from bot.settings import BOT_BRANCH_PREFIX, REPO_CONFIG_PATH, RepoConfig, Settings
 from bot.status import PhaseLine, TrackingView
 
 log = structlog.get_logger("bot.dispatcher")
 Handler = Callable[[EventContext], Awaitable[str]]
+REVISE_PHASE_NAMES = tuple(name for name, _ in REVISE_PHASES)
 Onboarding = Callable[[EventContext, BranchHead], Awaitable[bool]]
 
 
@@ -58,7 +62,9 @@ class Dispatcher:
         *,
         phases: tuple[str, ...],
         onboarding: Onboarding | None = None,
+        revise_phases: tuple[str, ...] = REVISE_PHASE_NAMES,
     ) -> None:
+        self.revise_phases = revise_phases
         self.settings = settings
         self.app = app
         self.inbox = inbox
@@ -71,6 +77,7 @@ class Dispatcher:
             CommandName.CANCEL: self._cancel,
             CommandName.JOBS: self._jobs,
             CommandName.RETRY: self._retry,
+            CommandName.REVISE: self._revise,
             CommandName.HELP: self._help,
             CommandName.UNKNOWN: self._unknown,
             CommandName.ONBOARD: self._onboard,
@@ -145,7 +152,9 @@ class Dispatcher:
         admission = await self.desk.admit(job, self._limits(config))
         return await self._answer_admission(ctx, admission)
 
-    async def _answer_admission(self, ctx: EventContext, admission: Admission) -> str:
+    async def _answer_admission(
+        self, ctx: EventContext, admission: Admission, phases: tuple[str, ...] | None = None
+    ) -> str:
         if admission.outcome == "refused" or admission.job_id is None:
             assert admission.retry_at is not None
             await ctx.reply(
@@ -157,7 +166,7 @@ class Dispatcher:
         note = ""
         if admission.outcome == "queued":
             note = status.queued(job.id, admission.position)
-        body = status.tracking_comment(waiting_view(job, self.phases, note))
+        body = status.tracking_comment(waiting_view(job, phases or self.phases, note))
         comment_id = await ensure_comment(
             ctx.inst, ctx.repo, ctx.issue, status.tracking_marker(job.id), body
         )
@@ -169,6 +178,37 @@ class Dispatcher:
             await ctx.reply(status.empty_description())
             return "refused:empty"
         return await self._admit(ctx, ctx.command.argument)
+
+    async def _revise(self, ctx: EventContext) -> str:
+        """``/plugin-revise`` on the bot's open pull request: a revision job, its tracking
+        comment on the pull request."""
+        request = ctx.command.argument.strip()
+        if not request:
+            await ctx.reply(status.revise_empty())
+            return "refused:empty"
+        pull = await pull_head(ctx.inst, ctx.repo, ctx.issue)
+        refusal = None
+        if pull is None:
+            refusal = status.revise_not_a_pull_request()
+        elif not pull.branch.startswith(BOT_BRANCH_PREFIX):
+            refusal = status.revise_not_ours(pull.branch)
+        elif pull.state != "open":
+            refusal = status.revise_not_open(pull.state)
+        if refusal is not None:
+            await ctx.reply(refusal)
+            return "refused:not-ours"
+        head = await default_branch_head(ctx.inst, ctx.repo)
+        config = await self._config(ctx, head)
+        refused = await self._allowed(ctx, config)
+        if refused is not None:
+            return refused
+        assert isinstance(config, RepoConfig)
+        if not model_configured(self.settings):
+            await ctx.reply(status.revise_needs_model())
+            return "refused:no-model"
+        job = NewJob(ctx.command_id, ctx.trigger, status.revision_description(request))
+        admission = await self.desk.admit(job, self._limits(config))
+        return await self._answer_admission(ctx, admission, self.revise_phases)
 
     async def _retry(self, ctx: EventContext) -> str:
         job = await self._find_job(ctx)

@@ -18,10 +18,11 @@ from bot.github.desk import job_view
 from bot.github.operations import comments
 from bot.github.ports import JobView
 from bot.github.publisher import PullRequestPublisher
+from bot.github.revision import RevisionPublisher
 from bot.github.tracking import TrackingReporter
 from bot.jobs.store import Job, Store
 from bot.jobs.worker import local_publisher_for
-from bot.pipeline import PHASES
+from bot.pipeline import PHASES, REVISE_PHASES
 from bot.pipeline.context import JobRequest, Origin, Phase, PhaseRecord, Publisher, Reporter
 from bot.runner import Outcome, Runner
 from bot.settings import Settings
@@ -76,6 +77,26 @@ def request_of(job: JobView) -> JobRequest:
     )
 
 
+async def after_revision(publisher: Publisher, outcome: Outcome) -> None:
+    """A failed revision shows as a failed check on the pull request, with the reason."""
+    if not isinstance(publisher, RevisionPublisher) or outcome.ok or outcome.ctx.cancelled:
+        return
+    failed = outcome.ctx.failed_phase
+    reason = failed.error if failed is not None else "the revision stopped"
+    try:
+        await publisher.report_failure(outcome.ctx, reason)
+    except Exception as exc:  # the job's own outcome stands; the comment says what failed
+        log.warning("revision.check_failed", error=f"{type(exc).__name__}: {exc}")
+
+
+def publisher_of(settings: Settings, app: GitHubApp, job: JobView) -> Publisher:
+    """A revision job's publisher is its pull request's branch; any other opens one."""
+    request = status.revision_request(job.description)
+    if request is not None:
+        return RevisionPublisher(settings, app, job, request)
+    return PullRequestPublisher(settings, app, job)
+
+
 class Tee:
     """Every reporter call to two reporters (the job's events and its comment)."""
 
@@ -104,12 +125,14 @@ class GitHubJobs:
         *,
         generator: str = "auto",
         phases: list[tuple[str, Phase]] = PHASES,
+        revise_phases: list[tuple[str, Phase]] = REVISE_PHASES,
     ) -> None:
         self.settings = settings
         self.app = app
         self.runner = runner
         self.generator = generator
         self.phases = phases
+        self.revise_phases = revise_phases
 
     async def _tracking_comment(self, job: JobView, body: str) -> int:
         if job.tracking_comment_id is not None:
@@ -120,7 +143,9 @@ class GitHubJobs:
                 inst, RepoRef.parse(job.repository), job.issue, marker, body
             )
 
-    def _reporter(self, job: JobView, comment_id: int) -> TrackingReporter:
+    def _reporter(
+        self, job: JobView, comment_id: int, revising: bool = False
+    ) -> TrackingReporter:
         repo = RepoRef.parse(job.repository)
 
         async def edit(body: str) -> None:
@@ -131,13 +156,18 @@ class GitHubJobs:
             edit,
             job_id=job.id,
             requester=job.requester,
-            phases=[name for name, _ in self.phases],
+            phases=[name for name, _ in (self.revise_phases if revising else self.phases)],
             interval_s=self.settings.tracking_edit_interval_s,
             attempt=job.attempt,
         )
 
     async def tracked(
-        self, job: JobView, run: Callable[[Reporter], Awaitable[Outcome]], also: Reporter | None
+        self,
+        job: JobView,
+        run: Callable[[Reporter], Awaitable[Outcome]],
+        also: Reporter | None,
+        *,
+        revising: bool = False,
     ) -> Outcome:
         """Run ``run`` with the tracking comment as (part of) its reporter, and write the
         comment's last state from the outcome; ``also`` gets every call too."""
@@ -145,7 +175,7 @@ class GitHubJobs:
             delivery_id=job.delivery_id, repository=job.repository, job_id=job.id
         )
         comment_id = await self._tracking_comment(job, status.tracking_marker(job.id))
-        tracking = self._reporter(job, comment_id)
+        tracking = self._reporter(job, comment_id, revising)
         try:
             outcome = await run(Tee(tracking, also) if also is not None else tracking)
         except Exception as exc:
@@ -159,17 +189,22 @@ class GitHubJobs:
     async def run(self, job: JobView, cancel: asyncio.Event | None = None) -> Outcome:
         """Run one job with this object's runner (tests, and workers without a queue)."""
 
+        publisher = publisher_of(self.settings, self.app, job)
+        revising = isinstance(publisher, RevisionPublisher)
+
         async def run(reporter: Reporter) -> Outcome:
             return await self.runner.run(
                 request_of(job),
-                publisher=PullRequestPublisher(self.settings, self.app, job),
+                publisher=publisher,
                 generator=self.generator,
                 reporter=reporter,
                 cancel=cancel,
-                phases=self.phases,
+                phases=self.revise_phases if revising else self.phases,
             )
 
-        return await self.tracked(job, run, None)
+        outcome = await self.tracked(job, run, None, revising=revising)
+        await after_revision(publisher, outcome)
+        return outcome
 
     async def abandoned(self, job: JobView, error: str) -> None:
         """Recovery gave the job up (its worker died): the comment says so."""
@@ -193,9 +228,16 @@ class GitHubRunner(Runner):
     """The jobs layer's runner for a worker that serves GitHub: a job that came from a
     repository gets its tracking comment around the run; any other runs as it is."""
 
-    def __init__(self, settings: Settings, app: GitHubApp, store: Store) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        app: GitHubApp,
+        store: Store,
+        *,
+        revise_phases: list[tuple[str, Phase]] = REVISE_PHASES,
+    ) -> None:
         super().__init__(settings)
-        self.jobs = GitHubJobs(settings, app, self)
+        self.jobs = GitHubJobs(settings, app, self, revise_phases=revise_phases)
         self.store = store
 
     async def run(
@@ -222,6 +264,10 @@ class GitHubRunner(Runner):
                 phases=phases,
             )
 
+        revising = isinstance(publisher, RevisionPublisher)
+        if revising:
+            phases = self.jobs.revise_phases
+
         async def run(tracked: Reporter) -> Outcome:
             return await base(
                 request,
@@ -233,7 +279,8 @@ class GitHubRunner(Runner):
                 phases=phases,
             )
 
-        outcome = await self.jobs.tracked(job_view(row), run, reporter)
+        outcome = await self.jobs.tracked(job_view(row), run, reporter, revising=revising)
+        await after_revision(publisher, outcome)
         published = outcome.published
         if published is not None and published.url is not None:
             await self.store.set_published(
@@ -249,6 +296,6 @@ def publisher_for(settings: Settings, app: GitHubApp) -> Callable[[Job], Publish
     def choose(job: Job) -> Publisher:
         if job.repository is None or job.installation_id is None:
             return local(job)
-        return PullRequestPublisher(settings, app, job_view(job))
+        return publisher_of(settings, app, job_view(job))
 
     return choose

@@ -21,6 +21,7 @@ from bot.github.data.repository import (
     path_exists,
     read_text,
 )
+from bot.github.operations.checks import post_check_run, report_for
 from bot.github.operations.pull_request import PullRequestPlan, publish_pull_request
 from bot.github.ports import JobView
 from bot.github.validation.config import RepoConfigError, parse_repo_config
@@ -134,6 +135,9 @@ class PullRequestPublisher:
         )
         async with self.app.installation(self.job.installation_id) as inst:
             pull = await publish_pull_request(inst, plan)
+            if pull.commit_sha is not None:  # a commit the bot pushed: its check run
+                report = report_for(ctx, pull.commit_sha, plan.folder, None)
+                await post_check_run(inst, self.repo, report)
         return Published(
             location=plan.folder, url=pull.url, branch=pull.branch, commit=pull.commit_sha
         )

@@ -143,6 +143,8 @@ def trigger_from(
     reason = ignore_reason(payload, source, app_id=app_id, app_slug=app_slug)
     if reason is not None:
         return reason
+    if source is TriggerSource.REVIEW:
+        return review_trigger(headers, payload)
     issue = payload["issue"]
     holder = payload["comment"] if source is TriggerSource.COMMENT else issue
     body = _text(holder.get("body"))
@@ -159,6 +161,32 @@ def trigger_from(
         issue_number=int(issue["number"]),
         is_pull_request=bool(issue.get("pull_request")),
         comment_id=int(holder["id"]) if source is TriggerSource.COMMENT else None,
+        requester=str(sender["login"]),
+        requester_id=int(sender["id"]),
+        body=body,
+        command=command,
+    )
+
+
+def review_trigger(headers: DeliveryHeaders, payload: Mapping[str, Any]) -> Trigger | str:
+    """A review requesting changes: its ``/plugin-revise``, or its whole text as the request."""
+    review, pull = payload["review"], payload["pull_request"]
+    body = _text(review.get("body"))
+    command = parse_command(body)
+    if command is None or command.name is not CommandName.REVISE:
+        if not body.strip():
+            return "a review requesting changes without text"
+        command = Command(CommandName.REVISE, body.strip())
+    sender = payload["sender"]
+    installation = payload.get("installation") or {}
+    return Trigger(
+        delivery_id=headers.delivery_id,
+        event=f"{headers.event}.{payload.get('action')}",
+        installation_id=installation.get("id"),
+        repository=payload["repository"]["full_name"],
+        issue_number=int(pull["number"]),
+        is_pull_request=True,
+        comment_id=None,
         requester=str(sender["login"]),
         requester_id=int(sender["id"]),
         body=body,

@@ -21,6 +21,7 @@ from bot.llm import is_transient
 from bot.pipeline.context import JobCancelled, JobContext, Phase, PhaseFailed, PhaseRecord
 from bot.pipeline.generate import generate_phase
 from bot.pipeline.publish import publish_phase
+from bot.pipeline.revise import fetch_phase
 from bot.pipeline.scaffold import scaffold_phase
 from bot.pipeline.sign import sign_phase
 from bot.pipeline.spec import spec_phase
@@ -36,6 +37,10 @@ PHASES: list[tuple[str, Phase]] = [
     ("sign", sign_phase),
     ("publish", publish_phase),
 ]
+# A revision: the plugin from the pull request's branch instead of spec and scaffold.
+REVISE_PHASES: list[tuple[str, Phase]] = [("fetch", fetch_phase)] + [
+    p for p in PHASES if p[0] not in {"spec", "scaffold"}
+]
 CHECK_PHASES: list[tuple[str, Phase]] = [p for p in PHASES if p[0] in {"install", "build", "test"}]
 PHASE_NAMES: tuple[str, ...] = tuple(name for name, _ in PHASES)
 
@@ -43,6 +48,7 @@ __all__ = [
     "CHECK_PHASES",
     "PHASES",
     "PHASE_NAMES",
+    "REVISE_PHASES",
     "JobContext",
     "PhaseFailed",
     "PhaseRecord",

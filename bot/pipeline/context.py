@@ -161,6 +161,31 @@ class JobTools:
     cancel: asyncio.Event = field(default_factory=asyncio.Event)
 
 
+@dataclass(frozen=True)
+class ReviewNote:
+    """An unresolved review comment on the plugin: where it is and what it says."""
+
+    path: str  # relative to the plugin folder
+    line: int | None
+    body: str
+    author: str
+
+
+@dataclass(frozen=True)
+class Revision:
+    """A revision of a published plugin: what it starts from and what was asked."""
+
+    pull_number: int
+    branch: str
+    head_sha: str  # the branch head the revision builds on
+    folder: str  # plugins/<name> in the repository
+    previous_files: tuple[str, ...]  # the plugin's files on the branch (relative)
+    previous_manifest_sha256: str | None
+    request: str
+    requester: str
+    review_notes: tuple[ReviewNote, ...] = ()
+
+
 @dataclass
 class JobResult:
     """What the phases produced, in the order they produce it."""
@@ -179,6 +204,7 @@ class JobResult:
     test_results: TestResults | None = None
     manifest: Path | None = None
     published: Published | None = None
+    revision: Revision | None = None  # set by a revision's preflight
     rounds_used: int = 0  # model check/fix rounds
     model_turns: int = 0
     records: dict[str, PhaseRecord] = field(default_factory=dict)

@@ -26,6 +26,7 @@ def predicate_for(ctx: JobContext) -> dict[str, Any]:
     if spec is None or results is None:
         raise PhaseFailed("nothing to sign: no spec or no test results")
     origin, tools = ctx.request.origin, ctx.tools
+    revision = ctx.result.revision
     return {
         "job": {"id": ctx.request.job_id},
         "repository": origin.repository,
@@ -45,6 +46,16 @@ def predicate_for(ctx: JobContext) -> dict[str, Any]:
         "template": {"name": tools.pack.name, "version": tools.pack.version},
         "generator": {"name": tools.generator.name, "model": tools.generator.model},
         "tools": {"plugin-bot": _bot_version(), "node": tools.deps.node_version},
+        # A revision links the chain: the manifest it replaces, what was asked, by whom.
+        "revision": None
+        if revision is None
+        else {
+            "previousManifestSha256": revision.previous_manifest_sha256,
+            "request": revision.request,
+            "requester": revision.requester,
+            "pullRequest": revision.pull_number,
+            "parentCommit": revision.head_sha,
+        },
         "tests": {
             "tool": results.tool,
             "total": results.total,

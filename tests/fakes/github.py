@@ -207,6 +207,9 @@ class FakeGitHub:
         self.trees: dict[str, dict[str, str]] = {}
         self.commits: dict[str, dict[str, Any]] = {}
         self.refs: dict[str, str] = {}
+        # Review comments per pull request (REST shape), and the check runs created.
+        self.review_comments: dict[int, list[dict[str, Any]]] = {}
+        self.check_runs: list[dict[str, Any]] = []
         self.set_base_files({"README.md": b"# Hello World\n"})
 
     # -------------------------------------------------------------- arranging
@@ -225,6 +228,48 @@ class FakeGitHub:
         }
         self.refs[self.default_branch] = sha
         return sha
+
+    def push(self, branch: str, changes: dict[str, bytes | None], message: str) -> str:
+        """Someone else's commit on ``branch``: files changed (None deletes one)."""
+        parent = self.refs[branch]
+        tree = dict(self.trees[self.commits[parent]["tree"]])
+        for path, data in changes.items():
+            if data is None:
+                tree.pop(path, None)
+            else:
+                tree[path] = self._put_blob(data)
+        tree_sha = _sha("tree", sorted(tree.items()))
+        self.trees[tree_sha] = tree
+        sha = _sha("commit", tree_sha, parent, message)
+        self.commits[sha] = {"tree": tree_sha, "parents": [parent], "message": message}
+        self.refs[branch] = sha
+        return sha
+
+    def review_comment(
+        self, pull: int, path: str, line: int | None, body: str, *, reply_to: int | None = None
+    ) -> int:
+        """A review comment; ``line`` None: outdated (its line is gone from the diff)."""
+        template = "/repos/{owner}/{repo}/pulls/{pull_number}/comments"
+        answer = self._ex("GET", template, 200)[0]
+        comment_id = next(self._ids)
+        answer.update(id=comment_id, path=path, body=body, line=line, position=line)
+        answer["original_line"] = line or 1
+        answer.pop("in_reply_to_id", None)
+        if reply_to is not None:
+            answer["in_reply_to_id"] = reply_to
+        self.review_comments.setdefault(pull, []).append(answer)
+        return comment_id
+
+    def ancestors(self, sha: str) -> set[str]:
+        seen: set[str] = set()
+        todo = [sha]
+        while todo:
+            current = todo.pop()
+            if current in seen or current not in self.commits:
+                continue
+            seen.add(current)
+            todo.extend(self.commits[current]["parents"])
+        return seen
 
     def fail(self, method: str, template: str, status: int, **kw: Any) -> Fault:
         fault = Fault(method, template, status, **kw)
@@ -350,6 +395,12 @@ class FakeGitHub:
             ("GET", r + "/git/commits/{commit_sha}"): self._get_commit,
             ("POST", r + "/git/refs"): self._create_ref,
             ("PATCH", r + "/git/refs/{ref}"): self._update_ref,
+            ("GET", r + "/git/blobs/{file_sha}"): self._get_blob,
+            ("GET", r + "/pulls/{pull_number}"): self._get_pull,
+            ("PATCH", r + "/pulls/{pull_number}"): self._update_pull,
+            ("GET", r + "/pulls/{pull_number}/comments"): self._list_review_comments,
+            ("POST", r + "/check-runs"): self._create_check_run,
+            ("PATCH", r + "/check-runs/{check_run_id}"): self._update_check_run,
         }
 
     def _ex(self, method: str, template: str, status: int, name: str | None = None) -> Any:
@@ -552,6 +603,9 @@ class FakeGitHub:
     def _create_tree(self, request: httpx.Request, p: dict[str, str], body: Any) -> tuple[int, Any]:
         tree = dict(self.trees[body["base_tree"]]) if body.get("base_tree") else {}
         for entry in body["tree"]:
+            if entry["sha"] is None:  # the API's way to delete a path
+                tree.pop(entry["path"], None)
+                continue
             if entry["sha"] not in self.blobs:
                 return 422, {"message": f"no blob {entry['sha']}"}
             tree[entry["path"]] = entry["sha"]
@@ -624,8 +678,88 @@ class FakeGitHub:
         branch = p["ref"].removeprefix("heads/")
         if branch not in self.refs:
             return 422, {"message": "Reference does not exist"}
+        if not body.get("force", False) and self.refs[branch] not in self.ancestors(body["sha"]):
+            return 422, {"message": "Update is not a fast forward"}
         self.refs[branch] = body["sha"]
         return 200, self._ref(branch)
+
+    def _get_blob(self, request: httpx.Request, p: dict[str, str], body: Any) -> tuple[int, Any]:
+        data = self.blobs.get(p["file_sha"])
+        if data is None:
+            return 404, {"message": "Not Found"}
+        answer = self._ex("GET", "/repos/{owner}/{repo}/git/blobs/{file_sha}", 200)
+        answer.update(
+            sha=p["file_sha"], size=len(data), encoding="base64",
+            content=base64.b64encode(data).decode(),
+        )
+        return 200, answer
+
+    def _find_pull(self, number: str) -> PullRequest | None:
+        return next((x for x in self.pulls if x.number == int(number)), None)
+
+    def _get_pull(self, request: httpx.Request, p: dict[str, str], body: Any) -> tuple[int, Any]:
+        pull = self._find_pull(p["pull_number"])
+        if pull is None:
+            return 404, {"message": "Not Found"}
+        answer = self._pull_json(pull, "/repos/{owner}/{repo}/pulls/{pull_number}", "GET", 200)
+        answer["head"]["sha"] = self.refs.get(pull.head, answer["head"]["sha"])
+        return 200, answer
+
+    def _update_pull(self, request: httpx.Request, p: dict[str, str], body: Any) -> tuple[int, Any]:
+        pull = self._find_pull(p["pull_number"])
+        if pull is None:
+            return 404, {"message": "Not Found"}
+        pull.body = body.get("body", pull.body)
+        pull.title = body.get("title", pull.title)
+        return 200, self._pull_json(pull, "/repos/{owner}/{repo}/pulls/{pull_number}", "PATCH", 200)
+
+    def _list_review_comments(
+        self, request: httpx.Request, p: dict[str, str], body: Any
+    ) -> tuple[int, Any]:
+        page = int(request.url.params.get("page", "1"))
+        per_page = int(request.url.params.get("per_page", "30"))
+        mine = self.review_comments.get(int(p["pull_number"]), [])
+        return 200, mine[(page - 1) * per_page : page * per_page]
+
+    def _check_run_json(self, run: dict[str, Any], method: str, template: str, status: int) -> Any:
+        answer = self._ex(method, template, status)
+        answer.update(
+            id=run["id"], head_sha=run["head_sha"], name=run["name"], status=run["status"],
+            conclusion=run.get("conclusion"),
+        )
+        answer["output"].update(
+            title=run["output"]["title"], summary=run["output"]["summary"],
+            annotations_count=len(run["annotations"]),
+        )
+        return answer
+
+    def _create_check_run(
+        self, request: httpx.Request, p: dict[str, str], body: Any
+    ) -> tuple[int, Any]:
+        output = dict(body.get("output") or {})
+        batch = list(output.pop("annotations", []))
+        if len(batch) > 50:
+            return 422, {"message": "at most 50 annotations per request"}
+        run = {"id": next(self._ids), **body, "output": output, "annotations": batch}
+        run.setdefault("status", "queued")
+        self.check_runs.append(run)
+        return 201, self._check_run_json(run, "POST", "/repos/{owner}/{repo}/check-runs", 201)
+
+    def _update_check_run(
+        self, request: httpx.Request, p: dict[str, str], body: Any
+    ) -> tuple[int, Any]:
+        run = next((r for r in self.check_runs if r["id"] == int(p["check_run_id"])), None)
+        if run is None:
+            return 404, {"message": "Not Found"}
+        output = dict(body.get("output") or {})
+        batch = list(output.pop("annotations", []))
+        if len(batch) > 50:
+            return 422, {"message": "at most 50 annotations per request"}
+        run["annotations"].extend(batch)
+        run["output"].update(output)
+        run.update({k: v for k, v in body.items() if k != "output"})
+        template = "/repos/{owner}/{repo}/check-runs/{check_run_id}"
+        return 200, self._check_run_json(run, "PATCH", template, 200)
 
 
 # ---------------------------------------------------------------------- webhook payloads

@@ -15,6 +15,7 @@ def test_the_manifest_asks_for_the_minimum() -> None:
         "pull_requests": "write",
         "contents": "write",
         "metadata": "read",
+        "checks": "write",
     }
     assert "workflows" not in manifest["default_permissions"]
     handled = {source.value.split(".")[0] for source in TriggerSource}

@@ -76,9 +76,16 @@ def test_other_slash_words_are_not_ours() -> None:
     assert parse_command("/label bug") is None
 
 
-def test_create_cancel_and_retry_need_write_the_rest_only_read() -> None:
+def test_create_revise_cancel_and_retry_need_write_the_rest_only_read() -> None:
     assert {c for c in CommandName if c.needs_write} == {
         CommandName.CREATE,
+        CommandName.REVISE,
         CommandName.CANCEL,
         CommandName.RETRY,
     }
+
+
+def test_revise_takes_the_rest_of_the_comment_as_the_request() -> None:
+    command = parse_command("Thanks!\n/plugin-revise use Fahrenheit\nand say the city too")
+    assert command == Command(CommandName.REVISE, "use Fahrenheit\nand say the city too")
+    assert parse_command("> /plugin-revise quoted") is None

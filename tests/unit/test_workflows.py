@@ -8,6 +8,7 @@ repository: a signed plugin passes, a tampered or partly signed one fails.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -197,9 +198,9 @@ def test_install_build_and_test_have_lifecycle_scripts_off(workflow: dict[str, A
     script = step["run"]
     npm_lines = [line.strip() for line in script.splitlines() if line.strip().startswith("npm ")]
     assert npm_lines == [
-        "npm ci --ignore-scripts",
-        "npm run --ignore-scripts build",
-        "npm run --ignore-scripts test",
+        "npm ci --ignore-scripts &&",
+        "npm run --ignore-scripts build &&",
+        "npm run --ignore-scripts test -- --reporter=default --reporter=json \\",
     ]
     assert step["env"]["NPM_CONFIG_IGNORE_SCRIPTS"] == "true"
     assert not any("secret" in str(value).lower() for value in step["env"].values())
@@ -282,6 +283,7 @@ class Harness:
         self.workspace = tmp / "workspace"
         self.runner_temp = tmp / "runner-temp"
         self.runner_temp.mkdir(parents=True)
+        self.summary = tmp / "step-summary.md"
         trusted = self.workspace / "base" / ".github" / "plugin-bot"
         trusted.mkdir(parents=True)
         shutil.copy(ROOT / "bot" / "manifest.py", trusted / "verify_manifest.py")
@@ -317,10 +319,18 @@ class Harness:
         ).stdout
         subprocess.run(["tar", "-x", "-C", str(base)], input=archive, check=True, timeout=60)
 
-    def run(self, head_sha: str) -> subprocess.CompletedProcess[str]:
-        script = step_named(load(VERIFY_PLUGIN), "Verify the changed plugin directories")["run"]
+    def run(
+        self,
+        head_sha: str,
+        step: str = "Verify the changed plugin directories",
+        path_first: Path | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        script = step_named(load(VERIFY_PLUGIN), step)["run"]
+        first = f"{path_first}{os.pathsep}" if path_first is not None else ""
         env = {
-            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+            "PATH": f"{first}{Path(sys.executable).parent}{os.pathsep}"
+            f"{os.environ.get('PATH', '')}",
+            "GITHUB_STEP_SUMMARY": str(self.summary),
             "HOME": os.environ.get("HOME", "/tmp"),
             "GITHUB_WORKSPACE": str(self.workspace),
             "RUNNER_TEMP": str(self.runner_temp),
@@ -574,3 +584,72 @@ def test_step_refuses_a_path_with_a_control_character(
     assert "refusing a changed path with a control character" in result.stdout
     assert "\n::warning::x" not in result.stdout
     assert harness.verified() == []
+
+
+# ------------------------------------------------------------------------------- job summary
+
+# A stand-in for npm in the last step: `npm run test -- … --outputFile.json=PATH` writes
+# vitest's JSON report there with the counts given here; install and build succeed.
+FAKE_NPM = """#!/bin/sh
+for arg in "$@"; do
+  case "$arg" in
+    --outputFile.json=*)
+      printf '{"numTotalTests": 5, "numPassedTests": 4, "numFailedTests": 1}' \\
+        > "${arg#--outputFile.json=}"
+      exit 1 ;;
+  esac
+done
+exit 0
+"""
+
+
+@needs_git
+def test_summary_shows_keyid_subjects_and_digest_of_each_verified_plugin(
+    harness: Harness, key: Ed25519PrivateKey
+) -> None:
+    write_plugin(harness.head / PLUGIN, key, harness.base_sha)
+    head = harness.commit()
+    assert harness.run(head).returncode == 0
+    result = harness.run(head, step="Write the verification summary")
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = harness.summary.read_text()
+    digest = hashlib.sha256(
+        (harness.head / PLUGIN / manifest.MANIFEST_FILE).read_bytes()
+    ).hexdigest()
+    keyid = manifest.keyid_of(key.public_key())
+    # The name's space is reduced to "_": nothing from the pull request renders as Markdown.
+    row = f"| `plugins/weather_plugin` | `{keyid}` | {len(FILES)} | `{digest}` |"
+    assert row in summary.splitlines()
+    assert "Repeat it locally: `plugin-bot verify plugins/<name>`" in summary
+
+
+@needs_git
+def test_summary_says_when_nothing_verified(harness: Harness, key: Ed25519PrivateKey) -> None:
+    write_plugin(harness.head / PLUGIN, key, harness.base_sha)
+    (harness.head / PLUGIN / "src/index.ts").write_text("tampered\n")
+    head = harness.commit()
+    assert harness.run(head).returncode != 0
+    result = harness.run(head, step="Write the verification summary")
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = harness.summary.read_text()
+    assert "No plugin directory verified." in summary
+    assert "`plugins/weather_plugin`" not in summary
+
+
+@needs_git
+def test_summary_shows_the_rerun_tests_counts_and_the_step_fails_on_a_failure(
+    harness: Harness, key: Ed25519PrivateKey, tmp_path: Path
+) -> None:
+    write_plugin(harness.head / PLUGIN, key, harness.base_sha)
+    head = harness.commit()
+    assert harness.run(head).returncode == 0
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "npm").write_text(FAKE_NPM)
+    (bin_dir / "npm").chmod(0o755)
+    result = harness.run(
+        head, step="Install, build and test the verified plugins", path_first=bin_dir
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    summary = harness.summary.read_text()
+    assert "Tests rerun for `plugins/weather_plugin`: 4 passed, 1 failed of 5." in summary

@@ -16,6 +16,7 @@ from bot.status import TRACKING_MARKER_PREFIX
 class TriggerSource(enum.Enum):
     COMMENT = "issue_comment.created"
     ISSUE = "issues.opened"
+    REVIEW = "pull_request_review.submitted"
 
     @classmethod
     def of(cls, event: str, action: object) -> TriggerSource | None:
@@ -38,6 +39,8 @@ def ignore_reason(
     app_slug: str | None,
 ) -> str | None:
     """Why a relevant event is still ignored, or None when it may carry a command."""
+    if source is TriggerSource.REVIEW:
+        return _review_ignore_reason(payload, app_slug=app_slug)
     for key in ("issue", "sender", "repository"):
         if not isinstance(payload.get(key), Mapping):
             return f"the payload has no {key}"
@@ -57,4 +60,20 @@ def ignore_reason(
         return "written by a bot"
     if TRACKING_MARKER_PREFIX in str(holder.get("body") or ""):
         return "a plugin-bot tracking comment"
+    return None
+
+
+def _review_ignore_reason(payload: Mapping[str, Any], *, app_slug: str | None) -> str | None:
+    """A review starts a revision only when it requests changes, from a person."""
+    for key in ("pull_request", "review", "sender", "repository"):
+        if not isinstance(payload.get(key), Mapping):
+            return f"the payload has no {key}"
+    review, sender = payload["review"], payload["sender"]
+    if str(review.get("state", "")).lower() != "changes_requested":
+        return "a review that does not request changes"
+    author = review.get("user") if isinstance(review.get("user"), Mapping) else {}
+    if app_slug is not None and f"{app_slug}[bot]" in {sender.get("login"), author.get("login")}:
+        return "written by this app"
+    if is_bot(sender) or is_bot(author):
+        return "written by a bot"
     return None

@@ -1,0 +1,351 @@
+"""A revision of the bot's pull request: the plugin as it is on the branch in, one new
+commit on the same branch out (fast-forward only), the body and a check run updated.
+
+``preflight`` reads the pull request, walks back from the branch head to the bot's own
+last commit (someone else's commits are built upon only when they touch nothing but the
+plugin's files), downloads the plugin's files through the git data API (tree, blobs) into
+the job's workspace, takes the spec from the signed manifest there, and collects the
+unresolved review comments. ``publish`` commits exactly the new signed set on top of the
+head it started from and moves the ref with ``force: false``.
+
+"Unresolved" from REST: GitHub's REST review comments carry no resolution state (that is
+GraphQL's ``reviewThreads.isResolved``). A thread here is unresolved when its first comment
+still has a ``line`` on the current diff (not outdated) and the thread's last comment is not
+the bot's; every reply is part of the note.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from githubkit.exception import RequestFailed
+
+from bot import status
+from bot.github.client import GitHubApp, Installation
+from bot.github.data.repository import BranchHead, RepoRef, default_branch_head, read_text
+from bot.github.operations.checks import post_check_run, report_for
+from bot.github.operations.pull_request import FILE_MODE, git_blob_sha
+from bot.github.ports import JobView
+from bot.github.publisher import _components, signed_files
+from bot.github.validation.config import RepoConfigError, parse_repo_config
+from bot.manifest import MANIFEST_FILE, keyid_of
+from bot.paths import PathRefused
+from bot.pipeline.context import JobContext, PhaseFailed, Published, ReviewNote, Revision
+from bot.pipeline.scaffold import hold_configs
+from bot.settings import (
+    BOT_BRANCH_PREFIX,
+    REPO_CONFIG_PATH,
+    REVISE_MAX_BYTES,
+    REVISE_MAX_FILES,
+    REVISE_MAX_FOREIGN_COMMITS,
+    RepoConfig,
+    Settings,
+)
+from bot.spec.schema import PluginSpec
+from bot.status import PullRequestView, RevisionView, TestRow
+from bot.workspace import FileSet
+
+
+@dataclass(frozen=True)
+class PullHead:
+    number: int
+    branch: str
+    sha: str
+    state: str
+
+
+async def pull_head(inst: Installation, repo: RepoRef, number: int) -> PullHead | None:
+    found = await inst.get_or_none(f"{repo.path}/pulls/{number}")
+    if found is None:
+        return None
+    head = found["head"]
+    return PullHead(number, str(head["ref"]), str(head["sha"]), str(found.get("state", "open")))
+
+
+async def tree_of(inst: Installation, repo: RepoRef, commit_sha: str) -> dict[str, str]:
+    """path -> blob sha of a commit's whole tree."""
+    commit = await inst.request("GET", f"{repo.path}/git/commits/{commit_sha}")
+    tree = await inst.request(
+        "GET", f"{repo.path}/git/trees/{commit['tree']['sha']}", params={"recursive": "1"}
+    )
+    return {str(e["path"]): str(e["sha"]) for e in tree.get("tree", []) if e.get("type") == "blob"}
+
+
+def changed_paths(before: Mapping[str, str], after: Mapping[str, str]) -> list[str]:
+    return sorted(p for p in set(before) | set(after) if before.get(p) != after.get(p))
+
+
+async def check_foreign_commits(
+    inst: Installation, repo: RepoRef, head: str, folder: str
+) -> list[str]:
+    """Someone else's commits since the bot's last one (newest first); refuses any that
+    touch a file outside ``folder`` or that is a merge."""
+    foreign: list[str] = []
+    sha = head
+    for _ in range(REVISE_MAX_FOREIGN_COMMITS + 1):
+        commit = await inst.request("GET", f"{repo.path}/git/commits/{sha}")
+        if status.is_bot_commit(str(commit.get("message", ""))):
+            return foreign
+        parents = [str(p["sha"]) for p in commit.get("parents", [])]
+        if len(parents) != 1:
+            raise PhaseFailed(status.revise_merge_commit(sha))
+        changed = changed_paths(
+            await tree_of(inst, repo, parents[0]), await tree_of(inst, repo, sha)
+        )
+        outside = [p for p in changed if not p.startswith(folder + "/")]
+        if outside:
+            raise PhaseFailed(status.revise_foreign_change(sha, outside, folder))
+        foreign.append(sha)
+        sha = parents[0]
+    raise PhaseFailed(status.revise_too_far(REVISE_MAX_FOREIGN_COMMITS))
+
+
+async def download_plugin(
+    inst: Installation, repo: RepoRef, tree: Mapping[str, str], folder: str
+) -> dict[str, bytes]:
+    prefix = folder + "/"
+    mine = {p.removeprefix(prefix): sha for p, sha in tree.items() if p.startswith(prefix)}
+    if len(mine) > REVISE_MAX_FILES:
+        raise PhaseFailed(status.revise_too_big(len(mine), 0))
+    files: dict[str, bytes] = {}
+    total = 0
+    for rel, sha in sorted(mine.items()):
+        blob = await inst.request("GET", f"{repo.path}/git/blobs/{sha}")
+        data = base64.b64decode(str(blob.get("content", "")))
+        total += len(data)
+        if total > REVISE_MAX_BYTES:
+            raise PhaseFailed(status.revise_too_big(len(mine), total))
+        files[rel] = data
+    return files
+
+
+def spec_from_manifest(data: bytes) -> PluginSpec:
+    envelope = json.loads(data)
+    statement = json.loads(base64.b64decode(envelope["payload"]))
+    return PluginSpec.model_validate(statement["predicate"]["spec"])
+
+
+async def review_notes(
+    inst: Installation, repo: RepoRef, number: int, folder: str, bot_login: str | None
+) -> list[ReviewNote]:
+    comments: list[dict[str, Any]] = []
+    page = 1
+    while True:
+        batch = await inst.request(
+            "GET",
+            f"{repo.path}/pulls/{number}/comments",
+            params={"per_page": 100, "page": page},
+        )
+        comments += batch
+        if len(batch) < 100:
+            break
+        page += 1
+    threads: dict[int, list[dict[str, Any]]] = {}
+    for comment in comments:
+        root = comment.get("in_reply_to_id") or comment["id"]
+        threads.setdefault(int(root), []).append(comment)
+    notes = []
+    for thread in threads.values():
+        first, last = thread[0], thread[-1]
+        path = str(first.get("path", ""))
+        if first.get("line") is None or not path.startswith(folder + "/"):
+            continue  # outdated, or not on the plugin
+        if bot_login is not None and (last.get("user") or {}).get("login") == bot_login:
+            continue  # the bot answered last: settled
+        body = "\n".join(
+            f"{(c.get('user') or {}).get('login', '?')}: {c.get('body', '')}" for c in thread
+        )
+        author = str((first.get("user") or {}).get("login", "?"))
+        notes.append(ReviewNote(path.removeprefix(folder + "/"), first.get("line"), body, author))
+    return notes
+
+
+class RevisionPublisher:
+    """The Publisher of a revision job (``/plugin-revise`` on the bot's pull request)."""
+
+    def __init__(self, settings: Settings, app: GitHubApp, job: JobView, request: str) -> None:
+        self.settings = settings
+        self.app = app
+        self.job = job
+        self.request = request
+        self.repo = RepoRef.parse(job.repository)
+        self.config = RepoConfig()
+        self.base = BranchHead("", "")
+
+    def _folder_of(self, branch: str) -> str:
+        """plugin-bot/<directory>-<job8> -> <plugins folder>/<directory>."""
+        name = branch.removeprefix(BOT_BRANCH_PREFIX).rsplit("-", 1)[0]
+        return f"{self.config.plugins_folder}/{name}"
+
+    async def _read_config(self, inst: Installation) -> None:
+        self.base = await default_branch_head(inst, self.repo)
+        text = await read_text(inst, self.repo, REPO_CONFIG_PATH, self.base.sha)
+        try:
+            self.config = parse_repo_config(text, self.settings)
+        except RepoConfigError as exc:
+            raise PhaseFailed(status.refused_config(REPO_CONFIG_PATH, exc.problems)) from exc
+
+    async def preflight(self, ctx: JobContext) -> None:
+        async with self.app.installation(self.job.installation_id) as inst:
+            await self._read_config(inst)
+            pull = await pull_head(inst, self.repo, self.job.issue)
+            if pull is None:
+                raise PhaseFailed(status.revise_not_a_pull_request())
+            if not pull.branch.startswith(BOT_BRANCH_PREFIX):
+                raise PhaseFailed(status.revise_not_ours(pull.branch))
+            if pull.state != "open":
+                raise PhaseFailed(status.revise_not_open(pull.state))
+            folder = self._folder_of(pull.branch)
+            await check_foreign_commits(inst, self.repo, pull.sha, folder)
+            files = await download_plugin(
+                inst, self.repo, await tree_of(inst, self.repo, pull.sha), folder
+            )
+            bot_login = f"{self.app.slug}[bot]" if self.app.slug else None
+            notes = await review_notes(inst, self.repo, pull.number, folder, bot_login)
+        manifest = files.get(MANIFEST_FILE)
+        if manifest is None:
+            raise PhaseFailed(status.revise_no_plugin(folder))
+        try:
+            spec = spec_from_manifest(manifest)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise PhaseFailed(status.revise_no_plugin(folder), str(exc)) from None
+        plugin_dir = ctx.workspace / spec.directory_name
+        plugin_dir.mkdir(parents=True)
+        # The branch's files become the authoritative set, each through the one path rule
+        # (no links followed); the manifest is left out: it is signed anew after the checks.
+        held = FileSet(plugin_dir)
+        try:
+            for rel in sorted(files):
+                if rel != MANIFEST_FILE:
+                    held.write(rel, files[rel])
+        except PathRefused as exc:
+            raise PhaseFailed(status.revise_no_plugin(folder), str(exc)) from None
+        ctx.result.spec = spec
+        ctx.result.plugin_dir = plugin_dir
+        ctx.result.files = held
+        hold_configs(ctx)
+        ctx.result.base_commit = pull.sha
+        ctx.result.branch = pull.branch
+        ctx.result.plugin_path = folder
+        ctx.result.revision = Revision(
+            pull_number=pull.number,
+            branch=pull.branch,
+            head_sha=pull.sha,
+            folder=folder,
+            previous_files=tuple(sorted(files)),
+            previous_manifest_sha256=hashlib.sha256(manifest).hexdigest(),
+            request=self.request,
+            requester=self.job.requester,
+            review_notes=tuple(notes),
+        )
+
+    def _view(self, ctx: JobContext, revision: Revision) -> PullRequestView:
+        spec = ctx.result.spec
+        assert spec is not None
+        results = ctx.result.test_results
+        manifest_sha = None
+        if ctx.result.manifest is not None:
+            manifest_sha = hashlib.sha256(ctx.result.manifest.read_bytes()).hexdigest()
+        key = ctx.tools.signing_key
+        model = ctx.tools.generator.model
+        return PullRequestView(
+            job_id=self.job.id,
+            plugin_name=spec.name,
+            plugin_path=revision.folder,
+            description=spec.description,
+            requester=self.job.requester,
+            issue_number=self.job.issue,
+            components=_components(spec),
+            tests=[TestRow(t.file, t.name, t.state) for t in results.tests] if results else [],
+            tests_passed=results.passed if results else 0,
+            tests_failed=results.failed if results else 0,
+            manifest_sha256=manifest_sha,
+            keyid=keyid_of(key.public_key()) if key is not None and manifest_sha else None,
+            tokens=ctx.tools.meter.usage.total if model else None,
+            cost_usd=ctx.tools.meter.cost_usd if model else None,
+            model=model,
+            close_issue=False,
+            revision=RevisionView(
+                revision.request, revision.requester, revision.previous_manifest_sha256
+            ),
+        )
+
+    async def _commit(self, inst: Installation, ctx: JobContext, revision: Revision) -> str:
+        repo = self.repo.path
+        files = signed_files(ctx)
+        head = await inst.request("GET", f"{repo}/git/commits/{revision.head_sha}")
+        before = await tree_of(inst, self.repo, revision.head_sha)
+        entries: list[dict[str, Any]] = []
+        for rel, data in sorted(files.items()):
+            path = f"{revision.folder}/{rel}"
+            sha = git_blob_sha(data)
+            if before.get(path) != sha:
+                blob = await inst.request(
+                    "POST",
+                    f"{repo}/git/blobs",
+                    json={"content": base64.b64encode(data).decode(), "encoding": "base64"},
+                )
+                sha = str(blob["sha"])
+            entries.append({"path": path, "mode": FILE_MODE, "type": "blob", "sha": sha})
+        for old in revision.previous_files:
+            if old not in files:  # not in the new signed set: gone from the branch
+                path = f"{revision.folder}/{old}"
+                entries.append({"path": path, "mode": FILE_MODE, "type": "blob", "sha": None})
+        tree = await inst.request(
+            "POST", f"{repo}/git/trees", json={"base_tree": head["tree"]["sha"], "tree": entries}
+        )
+        spec = ctx.result.spec
+        assert spec is not None
+        message = status.revision_commit_message(
+            spec.name, self.job.id, self.job.requester, revision.request
+        )
+        commit = await inst.request(
+            "POST",
+            f"{repo}/git/commits",
+            json={"message": message, "tree": tree["sha"], "parents": [revision.head_sha]},
+        )
+        return str(commit["sha"])
+
+    async def publish(self, ctx: JobContext) -> Published:
+        revision = ctx.result.revision
+        if revision is None:
+            raise PhaseFailed("no revision: the preflight did not run")
+        async with self.app.installation(self.job.installation_id) as inst:
+            sha = await self._commit(inst, ctx, revision)
+            try:
+                async with inst.creating():
+                    await inst.request(
+                        "PATCH",
+                        f"{self.repo.path}/git/refs/heads/{revision.branch}",
+                        json={"sha": sha, "force": False},
+                    )
+            except RequestFailed as exc:
+                if exc.response.status_code == 422:
+                    raise PhaseFailed(status.revise_branch_moved(revision.branch)) from None
+                raise
+            body = status.pull_request_body(self._view(ctx, revision))
+            pull = await inst.create(
+                "PATCH", f"{self.repo.path}/pulls/{revision.pull_number}", {"body": body}
+            )
+            await post_check_run(inst, self.repo, report_for(ctx, sha, revision.folder, None))
+        return Published(
+            location=revision.folder, url=str(pull["html_url"]), branch=revision.branch, commit=sha
+        )
+
+    async def report_failure(self, ctx: JobContext, reason: str) -> None:
+        """A failed revision: a failed check on the head it was asked for, with the reason."""
+        async with self.app.installation(self.job.installation_id) as inst:
+            revision = ctx.result.revision
+            if revision is not None:
+                head, folder = revision.head_sha, revision.folder
+            else:
+                pull = await pull_head(inst, self.repo, self.job.issue)
+                if pull is None:
+                    return
+                head, folder = pull.sha, self._folder_of(pull.branch)
+            await post_check_run(inst, self.repo, report_for(ctx, head, folder, reason))

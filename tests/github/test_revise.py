@@ -1,0 +1,353 @@
+"""/plugin-revise on the bot's pull request, end to end against the OpenAPI-validated
+GitHub stand-in: the plugin read from the branch, the model (the scripted Messages API
+through the real SDK and the checked tools) changing it, one new signed commit on the same
+branch (fast-forward only), the body and a check run updated; and the refusals.
+
+The checks inside the model loop are the fast fake of tests/unit/test_agent_loop (no npm);
+the test phase writes real test results. The real sandbox is proven in tests/integration.
+"""
+
+# The `bot` fixture comes from test_end_to_end; tests take it as a parameter.
+# ruff: noqa: F811
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+
+from bot import status
+from bot.agent import ModelGenerator
+from bot.github.jobs import GitHubRunner, publisher_for
+from bot.jobs.queue import EmbeddedQueue
+from bot.jobs.store import Job, JobState
+from bot.jobs.worker import Worker
+from bot.manifest import MANIFEST_FILE, load_keys, verify_manifest
+from bot.pipeline.context import JobContext, Phase, PhaseFailed
+from bot.pipeline.publish import publish_phase
+from bot.pipeline.revise import fetch_phase
+from bot.pipeline.sign import sign_phase
+from bot.testresults import TestCase, TestResults
+from tests.fakes.github import webhook_example
+from tests.fakes.messages_api import ScriptedMessagesAPI, tool_use_reply
+from tests.github.test_end_to_end import (  # noqa: F401  (bot is a fixture)
+    Bot,
+    bot,
+    fast_test_phase,
+    materialise,
+)
+from tests.unit.test_agent_loop import CHECK, FINISH, FakeChecks, types_dir, write
+
+PULL = 7  # the pull request's number (the issue it came from is #1)
+FOLDER = "plugins/plugin-weather"
+UNITS = "export const UNIT = 'fahrenheit';\n"
+
+
+def revise_phases(
+    api: ScriptedMessagesAPI, tmp_path: Path, test: Phase = fast_test_phase
+) -> list[tuple[str, Phase]]:
+    """fetch and publish as in production; the model through the scripted API."""
+
+    async def model_generate(ctx: JobContext) -> None:
+        provider = api.provider(meter=ctx.tools.meter)
+        generator = ModelGenerator(
+            provider, checks=FakeChecks(), core_types_dir=types_dir(tmp_path)
+        )
+        await generator.generate(ctx)
+
+    return [
+        ("fetch", fetch_phase),
+        ("generate", model_generate),
+        ("test", test),
+        ("sign", sign_phase),
+        ("publish", publish_phase),
+    ]
+
+
+def model_script() -> ScriptedMessagesAPI:
+    return ScriptedMessagesAPI().add(
+        tool_use_reply(write("src/units.ts", UNITS), CHECK), tool_use_reply(FINISH)
+    )
+
+
+async def opened(bot: Bot) -> str:
+    """A published pull request (#7) from /create-plugin on issue #1; its branch."""
+    await bot.comment()
+    await bot.dispatch()
+    await bot.work()
+    [pull] = bot.github.pulls
+    pull.number = PULL
+    return pull.head
+
+
+async def opened_with_model(bot: Bot) -> str:
+    branch = await opened(bot)
+    with_model(bot)
+    return branch
+
+
+async def revise_comment(bot: Bot, body: str, login: str = "Codertocat") -> None:
+    payload = webhook_example("issue_comment", "created")
+    payload["comment"]["body"] = body
+    payload["issue"]["number"] = PULL
+    payload["issue"]["pull_request"] = {"url": "https://example.test/pulls/7"}
+    payload["sender"]["login"] = login
+    payload["comment"]["user"]["login"] = login
+    answer = await bot.send(payload)
+    assert answer.status_code == 202
+    await bot.dispatch()
+
+
+async def work_revision(bot: Bot, phases: list[tuple[str, Phase]]) -> Job:
+    runner = GitHubRunner(bot.settings, bot.app, bot.store, revise_phases=phases)
+    worker = Worker(
+        bot.store,
+        EmbeddedQueue(bot.store, bot.settings),
+        bot.settings,
+        runner=runner,
+        publisher_for=publisher_for(bot.settings, bot.app),
+        name="worker-1",
+    )
+    job = await bot.store.claim_next("worker-1", lease_s=30)
+    assert job is not None
+    finished = await worker.run_claimed(job)
+    assert finished is not None
+    return finished
+
+
+def statement_of(manifest: bytes) -> dict[str, Any]:
+    envelope = json.loads(manifest)
+    return dict(json.loads(base64.b64decode(envelope["payload"])))
+
+
+def with_model(bot: Bot) -> None:
+    """A model configured from now on (the dispatcher and the workers read it). Its base
+    URL is a closed loopback port: the scripted API is the only model that answers."""
+    bot.settings = bot.settings.model_copy(
+        update={
+            "anthropic_api_key": SecretStr("sk-ant-fake"),
+            "anthropic_base_url": "http://127.0.0.1:9",
+        }
+    )
+    bot.dispatcher.settings = bot.settings
+
+
+async def test_a_revision_is_one_new_signed_commit_on_the_same_branch(
+    bot: Bot, tmp_path: Path
+) -> None:
+    branch = await opened_with_model(bot)
+    github = bot.github
+    first_head = github.refs[branch]
+    old_manifest = github.files_at(branch)[f"{FOLDER}/{MANIFEST_FILE}"]
+    # Review comments: one open on the plugin, one outdated, one answered by the bot.
+    github.review_comment(PULL, f"{FOLDER}/src/index.ts", 3, "Report °F, not °C")
+    github.review_comment(PULL, f"{FOLDER}/src/index.ts", None, "old remark on a gone line")
+    settled = github.review_comment(PULL, f"{FOLDER}/README.md", 1, "typo in the title")
+    answer = github.review_comments[PULL][-1]
+    github.review_comment(PULL, f"{FOLDER}/README.md", 1, "fixed", reply_to=settled)
+    github.review_comments[PULL][-1]["user"] = {**answer["user"], "login": "plugin-bot[bot]"}
+
+    await revise_comment(bot, "/plugin-revise report temperatures in Fahrenheit")
+    revision = [j for j in await bot.jobs() if j.issue == PULL]
+    assert len(revision) == 1
+    api = model_script()
+    finished = await work_revision(bot, revise_phases(api, tmp_path))
+    assert finished.state == JobState.SUCCEEDED, finished.error
+    api.assert_done()
+
+    # The model got the plugin as it is on the branch, the request and the open comment.
+    first = api.bodies[0]["messages"][0]["content"]
+    assert "report temperatures in Fahrenheit" in first
+    assert "- src/index.ts:3 (octocat): octocat: Report °F, not °C" in first
+    assert "old remark" not in first and "typo in the title" not in first
+    assert "src/index.ts" in first and "package.json" in first
+
+    # ONE new commit, on top of the old head, on the same branch; same pull request.
+    new_head = github.refs[branch]
+    assert github.commits[new_head]["parents"] == [first_head]
+    assert github.commits[new_head]["message"].startswith("Revise plugin plugin-weather")
+    assert len(github.pulls) == 1
+    update = github.calls("PATCH", f"/git/refs/heads/{branch}")
+    assert [body["force"] for _, _, body in update] == [False]
+
+    # Its plugin files are exactly the new signed set, and it verifies.
+    files = github.files_at(branch)
+    plugin = materialise(files, f"{FOLDER}/", tmp_path / "checkout")
+    verified = verify_manifest(
+        plugin, load_keys(bot.keys), repository="Codertocat/Hello-World", plugin_path=FOLDER
+    )
+    subjects = {s["name"] for s in verified.statement["subject"]}
+    assert {p.removeprefix(FOLDER + "/") for p in files if p.startswith(FOLDER)} == (
+        subjects | {MANIFEST_FILE}
+    )
+    assert files[f"{FOLDER}/src/units.ts"] == UNITS.encode()
+    # The manifest records the revision: previous digest, request, requester.
+    predicate = statement_of(files[f"{FOLDER}/{MANIFEST_FILE}"])["predicate"]
+    assert predicate["revision"] == {
+        "previousManifestSha256": hashlib.sha256(old_manifest).hexdigest(),
+        "request": "report temperatures in Fahrenheit",
+        "requester": "Codertocat",
+        "pullRequest": PULL,
+        "parentCommit": first_head,
+    }
+
+    # The body: the new digest, the revision, and the two verification lines.
+    body = github.pulls[0].body
+    new_digest = hashlib.sha256(files[f"{FOLDER}/{MANIFEST_FILE}"]).hexdigest()
+    assert f"manifest sha256 `{new_digest}`" in body
+    assert hashlib.sha256(old_manifest).hexdigest() in body
+    assert "> report temperatures in Fahrenheit" in body
+    assert f"**Repeat it:** `plugin-bot verify {FOLDER}`" in body
+
+    # A completed check run on each commit the bot pushed.
+    runs = {r["head_sha"]: r for r in github.check_runs}
+    assert set(runs) == {first_head, new_head}
+    run = runs[new_head]
+    assert (run["status"], run["conclusion"]) == ("completed", "success")
+    assert run["output"]["title"] == "plugin tests — 1 passed, 0 failed"
+    assert "| ✅ | `src/__tests__/plugin.test.ts` | loads in a runtime |" in run["output"][
+        "summary"
+    ]
+
+    # The revision's tracking comment lives on the pull request, and ends with its link.
+    [tracking] = github.bot_comments(PULL)
+    assert tracking.body.startswith(status.tracking_marker(revision[0].id))
+    assert "✅ fetch (" in tracking.body
+    pull_url = f"https://github.com/Codertocat/Hello-World/pull/{PULL}"
+    assert tracking.body.endswith(f"**Done:** the pull request is {pull_url}")
+
+
+async def test_commits_by_others_on_the_plugin_only_are_built_upon(
+    bot: Bot, tmp_path: Path
+) -> None:
+    branch = await opened_with_model(bot)
+    theirs = bot.github.push(branch, {f"{FOLDER}/NOTES.md": b"by a person\n"}, "notes")
+    await revise_comment(bot, "/plugin-revise report temperatures in Fahrenheit")
+    finished = await work_revision(bot, revise_phases(model_script(), tmp_path))
+    assert finished.state == JobState.SUCCEEDED, finished.error
+    head = bot.github.refs[branch]
+    assert bot.github.commits[head]["parents"] == [theirs]
+    assert bot.github.files_at(branch)[f"{FOLDER}/NOTES.md"] == b"by a person\n"
+
+
+async def test_a_branch_changed_outside_the_plugin_is_refused_with_the_reason(
+    bot: Bot, tmp_path: Path
+) -> None:
+    branch = await opened_with_model(bot)
+    theirs = bot.github.push(branch, {"README.md": b"# changed\n"}, "readme")
+    await revise_comment(bot, "/plugin-revise report temperatures in Fahrenheit")
+    api = model_script()
+    finished = await work_revision(bot, revise_phases(api, tmp_path))
+    assert finished.state == JobState.FAILED
+    assert api.bodies == []  # the model never ran
+    assert bot.github.refs[branch] == theirs  # nothing pushed
+    reason = status.revise_foreign_change(theirs, ["README.md"], FOLDER)
+    [tracking] = bot.github.bot_comments(PULL)
+    assert reason.startswith(f"Refused: commit {theirs[:12]} on this branch changes files ")
+    assert "outside plugins/plugin-weather/ (README.md)." in reason
+    assert status.md(reason, 1000) in tracking.body
+    # A failed check on the head, with the reason.
+    run = bot.github.check_runs[-1]
+    assert (run["head_sha"], run["conclusion"]) == (theirs, "failure")
+    assert "changes files outside" in run["output"]["title"]
+    assert status.md(reason, 1000) in run["output"]["summary"]
+
+
+async def failing_tests(ctx: JobContext) -> None:
+    plugin = ctx.require_plugin()
+    failure = "AssertionError: expected 'C' to be 'F'\n at src/__tests__/plugin.test.ts:12:5"
+    tests = [
+        TestCase("src/__tests__/plugin.test.ts", "loads in a runtime", "passed", 3.0),
+        TestCase("src/__tests__/plugin.test.ts", "reports °F", "failed", 2.0, failure),
+    ]
+    ctx.result.test_results = TestResults(
+        "vitest", ["npx", "vitest", "run"], 1, 2, 1, 1, 0, 0, [], tests, 0.1, "0" * 64, 0
+    )
+    ctx.result.test_results.write(plugin)
+    raise PhaseFailed("1 of 2 tests failed")
+
+
+async def test_a_failed_revision_is_a_failed_check_with_annotations(
+    bot: Bot, tmp_path: Path
+) -> None:
+    branch = await opened_with_model(bot)
+    head = bot.github.refs[branch]
+    await revise_comment(bot, "/plugin-revise report temperatures in Fahrenheit")
+    finished = await work_revision(bot, revise_phases(model_script(), tmp_path, failing_tests))
+    assert finished.state == JobState.FAILED
+    assert bot.github.refs[branch] == head
+    run = bot.github.check_runs[-1]
+    assert (run["head_sha"], run["status"], run["conclusion"]) == (head, "completed", "failure")
+    assert run["output"]["title"] == "plugin tests — 1 passed, 1 failed — 1 of 2 tests failed"
+    [note] = run["annotations"]
+    assert (note["path"], note["start_line"], note["annotation_level"]) == (
+        f"{FOLDER}/src/__tests__/plugin.test.ts",
+        12,
+        "failure",
+    )
+    assert note["title"] == "failing test: reports °F"
+
+
+async def test_a_readers_revise_is_refused(bot: Bot) -> None:
+    await opened_with_model(bot)
+    bot.github.collaborators["reader"] = "read"
+    await revise_comment(bot, "/plugin-revise make it better", login="reader")
+    assert [j for j in await bot.jobs() if j.issue == PULL] == []
+    [reply] = bot.github.bot_comments(PULL)
+    assert reply.body == status.refused_permission("reader", "read", "write")
+    assert reply.body.startswith("🚫 `reader` has `read` access to this repository")
+    assert len(bot.github.check_runs) == 1  # only the create's
+
+
+async def test_without_a_model_a_revision_is_answered_that_it_needs_one(bot: Bot) -> None:
+    await opened(bot)
+    await revise_comment(bot, "/plugin-revise make it better")
+    assert [j for j in await bot.jobs() if j.issue == PULL] == []
+    [reply] = bot.github.bot_comments(PULL)
+    assert reply.body == status.revise_needs_model()
+
+
+async def test_revise_on_a_branch_not_the_bots_is_refused(bot: Bot) -> None:
+    await opened_with_model(bot)
+    bot.github.pulls[0].head = "feature/mine"
+    bot.github.refs["feature/mine"] = bot.github.refs["master"]
+    await revise_comment(bot, "/plugin-revise make it better")
+    [reply] = bot.github.bot_comments(PULL)
+    assert reply.body == status.revise_not_ours("feature/mine")
+
+
+async def test_a_review_requesting_changes_starts_a_revision(bot: Bot) -> None:
+    await opened_with_model(bot)
+    payload = webhook_example("pull_request_review", "submitted")
+    payload["review"]["state"] = "changes_requested"
+    payload["review"]["body"] = "Please report temperatures in Fahrenheit."
+    payload["pull_request"]["number"] = PULL
+    payload["sender"]["login"] = "Codertocat"
+    answer = await bot.send(payload, event="pull_request_review")
+    assert answer.status_code == 202
+    await bot.dispatch()
+    [job] = [j for j in await bot.jobs() if j.issue == PULL]
+    assert status.revision_request(job.description) == "Please report temperatures in Fahrenheit."
+    # An approval starts nothing.
+    payload["review"]["state"] = "approved"
+    answer = await bot.send(payload, event="pull_request_review")
+    await bot.dispatch()
+    assert len([j for j in await bot.jobs() if j.issue == PULL]) == 1
+
+
+async def test_a_worker_without_a_model_fails_the_revision_and_pushes_nothing(
+    bot: Bot, tmp_path: Path
+) -> None:
+    branch = await opened_with_model(bot)
+    head = bot.github.refs[branch]
+    await revise_comment(bot, "/plugin-revise report temperatures in Fahrenheit")
+    bot.settings = bot.settings.model_copy(update={"anthropic_api_key": None})
+    api = model_script()
+    finished = await work_revision(bot, revise_phases(api, tmp_path))
+    assert finished.state == JobState.FAILED
+    assert api.bodies == [] and bot.github.refs[branch] == head
+    [tracking] = bot.github.bot_comments(PULL)
+    assert status.md(status.revise_needs_model(), 1000) in tracking.body
