@@ -39,7 +39,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import logging
 import os
 import shutil
 import signal
@@ -51,9 +50,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
+import structlog
+
+from bot.metrics import METRICS
 from bot.settings import Settings
 
-logger = logging.getLogger(__name__)
+logger = structlog.get_logger("bot.sandbox")
 
 READ_CHUNK = 65536
 DRAIN_AFTER_EXIT_S = 0.5
@@ -609,6 +611,7 @@ async def _run_process(
     wall = time.monotonic() - started
     exit_code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
     sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
+    _count_kill(timed_out=timed_out, cancelled=cancelled, sig=sig)
     return Result(
         argv=argv,
         exit_code=exit_code,
@@ -649,6 +652,21 @@ async def _terminate(pid: int, exited: asyncio.Event, grace_s: float) -> None:
     _killpg(pid, signal.SIGKILL)
 
 
+def _count_kill(*, timed_out: bool, cancelled: bool, sig: int | None) -> None:
+    """A run the sandbox (or the kernel: memory, CPU limits) killed, counted by reason."""
+    if timed_out:
+        reason = "timeout"
+    elif cancelled:
+        reason = "cancelled"
+    elif sig is not None:
+        known = {s.value for s in signal.Signals}
+        reason = signal.Signals(sig).name.lower() if sig in known else f"signal{sig}"
+    else:
+        return
+    METRICS.sandbox_killed(reason)
+    logger.info("sandbox.killed", reason=reason)
+
+
 def _killpg(pgid: int, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
@@ -684,7 +702,7 @@ def sandbox_from_settings(settings: Settings) -> Sandbox:
     """The sandbox the settings ask for; fails closed when bubblewrap cannot run."""
     limits = Limits.from_settings(settings)
     if settings.sandbox == "none":
-        logger.warning(UNSAFE_WARNING)
+        logger.warning("sandbox.unsafe", message=UNSAFE_WARNING)
         return Sandbox(backend=DirectBackend(), limits=limits)
     state = settings.cache_dir / "sandbox"
     try:
