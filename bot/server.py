@@ -39,9 +39,6 @@ from bot.settings import Settings
 
 log = structlog.get_logger("bot.server")
 
-# How long a repository's visibility, as GitHub answered it, is trusted by the job page.
-VISIBILITY_CACHE_S = 300.0
-
 
 async def read_capped(request: Request, limit: int) -> bytes:
     """The body, refused (413) as soon as it passes ``limit``: never read whole."""
@@ -157,10 +154,11 @@ class Operations:
 def github_visibility(github: GitHubApp) -> Visibility:
     """Whether a repository is public, as its installation sees it (cached a while)."""
     cache: dict[str, tuple[float, bool]] = {}
+    cache_s = github.settings.job_page_visibility_cache_s
 
     async def public(repository: str) -> bool:
         hit = cache.get(repository)
-        if hit is not None and time.monotonic() - hit[0] < VISIBILITY_CACHE_S:
+        if hit is not None and time.monotonic() - hit[0] < cache_s:
             return hit[1]
         owner, _, name = repository.partition("/")
         installation_id = await github.installation_for(owner, name)

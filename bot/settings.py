@@ -207,8 +207,8 @@ class Settings(BaseSettings):
     # The periodic redelivery task of `serve` looks this far back, this often (0: off).
     redeliver_window_s: float = Field(default=24 * 3600.0, gt=0)
     redeliver_every_s: float = Field(default=0.0, ge=0)
-    # A request to GitHub answered with fewer remaining calls than this is logged as a warning.
-    github_rate_limit_warn: int = Field(default=100, ge=0)
+    # How long the job page trusts a repository's visibility as GitHub answered it.
+    job_page_visibility_cache_s: float = Field(default=300.0, ge=0)
 
     @property
     def webhook_secrets(self) -> list[str]:
