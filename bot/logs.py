@@ -107,6 +107,7 @@ def configure(
     )
     structlog.configure(
         processors=[
+            structlog.stdlib.filter_by_level,  # a line below the level costs nothing more
             *_shared(redactor),
             structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
         ],
