@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterable, MutableMapping
-from typing import Any, TextIO
+from collections.abc import Iterable
+from typing import TextIO
 
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
@@ -133,8 +133,3 @@ def configure(
 
 def _drop_meta(logger: WrappedLogger, name: str, event: EventDict) -> EventDict:
     return structlog.stdlib.ProcessorFormatter.remove_processors_meta(logger, name, event)
-
-
-def bound_context() -> MutableMapping[str, Any]:
-    """What every line written now carries (for tests and the job page)."""
-    return structlog.contextvars.get_contextvars()

@@ -146,6 +146,9 @@ async def test_a_whole_job_writes_no_secret_anywhere(
     assert claimed and claimed[0]["job_id"] == finished.id
     assert {"webhook.accepted", "phase.finished", "job.finished"} <= {e["event"] for e in lines}
     assert all(line["job_id"] == finished.id for line in lines if line["event"] == "phase.finished")
+    [handled] = [line for line in lines if line["event"] == "command.handled"]
+    assert handled["delivery_id"] == claimed[0]["delivery_id"]
+    assert (handled["repository"], handled["installation_id"]) == ("Codertocat/Hello-World", 1)
     assert "Job page" in outputs["comments"]
 
     leaks = {
