@@ -25,6 +25,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from bot import logs, status
 from bot.errors import BotError
 from bot.jobs.commands import COMMANDS as JOB_COMMANDS
 from bot.jobs.commands import add_job_commands, run_job_command
@@ -44,6 +45,9 @@ from bot.runner import GENERATORS, Outcome, Runner
 from bot.sandbox import SandboxError
 from bot.settings import Settings, load_settings
 from bot.spec.schema import PluginSpec, SpecError, problems_from, render_problems, validate_spec
+
+# Commands that run as services: every log line (the rest log warnings only).
+LOGGING_COMMANDS = {"serve", "worker", "redeliver"}
 
 MARKS = {
     "passed": "[green]✓[/]",
@@ -280,7 +284,19 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="webhook server with the dispatcher and workers")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
     serve.add_argument("--port", type=int, default=8000)
+    redeliver = sub.add_parser("redeliver", help="ask GitHub to redeliver failed deliveries")
+    redeliver.add_argument("--since", default="24h", help="how far back (30m, 24h, 3d)")
     return parser
+
+
+def _redeliver(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+    from bot.github.client import GitHubApp
+    from bot.github.redeliver import parse_since, redeliver_failed
+
+    window = parse_since(args.since)
+    report = asyncio.run(redeliver_failed(GitHubApp(settings), window))
+    console.print(console_text(status.redelivery_summary(report, args.since)))
+    return 1 if report.errors else 0
 
 
 def _serve(args: argparse.Namespace, settings: Settings, console: Console) -> int:
@@ -295,8 +311,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     console = Console(highlight=False)
     try:
         settings = load_settings()
-        if args.command in {"verify", "keygen", "serve"}:
-            sync = {"verify": _verify, "keygen": _keygen, "serve": _serve}
+        # Services log every line; interactive commands only warnings (they print a summary).
+        logs.configure(settings, level=None if args.command in LOGGING_COMMANDS else "warning")
+        if args.command in {"verify", "keygen", "serve", "redeliver"}:
+            sync = {"verify": _verify, "keygen": _keygen, "serve": _serve, "redeliver": _redeliver}
             return sync[args.command](args, settings, console)
         if args.command in JOB_COMMANDS:
             spec = _load_spec(args.spec, settings) if getattr(args, "spec", None) else None

@@ -46,7 +46,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import logging
 import os
 import shutil
 import signal
@@ -58,11 +57,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
+import structlog
+
 from bot.cgroups import CgroupError, CgroupHost, RunCgroup
+from bot.metrics import METRICS
 from bot.quota import over_cap
 from bot.settings import Settings
 
-logger = logging.getLogger(__name__)
+logger = structlog.get_logger("bot.sandbox")
 
 READ_CHUNK = 65536
 DRAIN_AFTER_EXIT_S = 0.5
@@ -628,7 +630,9 @@ def _remove_cgroup(cgroup: RunCgroup | None) -> None:
         try:
             cgroup.remove()
         except OSError as exc:  # the run is over either way; the next sweep may get it
-            logger.warning("could not remove the run cgroup %s: %s", cgroup.dirs, exc)
+            logger.warning(
+                "cgroup.remove_failed", dirs=[str(d) for d in cgroup.dirs], error=str(exc)
+            )
 
 
 async def _run_capped(
@@ -788,6 +792,7 @@ async def _run_process(
     wall = time.monotonic() - started
     exit_code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
     sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
+    _count_kill(timed_out=timed_out, cancelled=cancelled, sig=sig)
     return Result(
         argv=argv,
         exit_code=exit_code,
@@ -826,6 +831,21 @@ async def _terminate(pid: int, exited: asyncio.Event, grace_s: float) -> None:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(exited.wait(), grace_s)
     _killpg(pid, signal.SIGKILL)
+
+
+def _count_kill(*, timed_out: bool, cancelled: bool, sig: int | None) -> None:
+    """A run the sandbox (or the kernel: memory, CPU limits) killed, counted by reason."""
+    if timed_out:
+        reason = "timeout"
+    elif cancelled:
+        reason = "cancelled"
+    elif sig is not None:
+        known = {s.value for s in signal.Signals}
+        reason = signal.Signals(sig).name.lower() if sig in known else f"signal{sig}"
+    else:
+        return
+    METRICS.sandbox_killed(reason)
+    logger.info("sandbox.killed", reason=reason)
 
 
 def _killpg(pgid: int, sig: int) -> None:
@@ -867,7 +887,7 @@ def sandbox_from_settings(settings: Settings) -> Sandbox:
     except CgroupError as exc:
         raise SandboxError(str(exc)) from exc
     if settings.sandbox == "none":
-        logger.warning(UNSAFE_WARNING)
+        logger.warning("sandbox.unsafe", message=UNSAFE_WARNING)
         return Sandbox(backend=DirectBackend(), limits=limits, cgroups=cgroups)
     state = settings.cache_dir / "sandbox"
     try:

@@ -4,14 +4,18 @@
 headers, content type, signature over the raw body, JSON, ping, the trigger, the durable
 insert. Nothing in it talks to GitHub or to a model: the command is in the database before
 the 202, and the dispatcher does the rest. ``GET /healthz`` answers as soon as webhooks
-are accepted.
+are accepted; ``GET /readyz`` says whether the database, the sandbox and the App's
+credentials work (503 with the reasons when not); ``GET /metrics`` is Prometheus' text;
+``GET /jobs/<id>`` is the job page (bot/jobpage.py).
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import structlog
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -27,6 +31,10 @@ from bot.github.webhooks import (
     trigger_from,
     verify_signature,
 )
+from bot.health import Readiness, queue_stats, sandbox_probe_for
+from bot.jobpage import JobPages, Visibility
+from bot.jobs.store import Store
+from bot.metrics import METRICS, Metrics
 from bot.settings import Settings
 
 log = structlog.get_logger("bot.server")
@@ -52,21 +60,32 @@ def _answer(status: int, **fields: Any) -> JSONResponse:
 
 
 class WebhookEndpoint:
-    def __init__(self, settings: Settings, store: CommandInbox, github: GitHubApp | None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: CommandInbox,
+        github: GitHubApp | None,
+        metrics: Metrics,
+    ) -> None:
         self.secrets = settings.webhook_secrets
         self.max_bytes = settings.webhook_max_bytes
         self.store = store
         self.app_id = settings.github_app_id
         self.app_slug = github.slug if github is not None else settings.github_app_slug
+        self.metrics = metrics
 
     async def handle(self, request: Request) -> Response:
+        started = time.perf_counter()
+        event = request.headers.get("x-github-event", "")
         try:
-            return await self._handle(request)
+            response, outcome = await self._handle(request)
         except WebhookRefused as refused:
             log.info("webhook.refused", status=refused.status, reason=refused.reason)
-            return _answer(refused.status, error=refused.reason)
+            response, outcome = _answer(refused.status, error=refused.reason), "refused"
+        self.metrics.webhook(event, outcome, time.perf_counter() - started)
+        return response
 
-    async def _handle(self, request: Request) -> Response:
+    async def _handle(self, request: Request) -> tuple[Response, str]:
         headers = read_headers(request.headers)
         structlog.contextvars.bind_contextvars(delivery_id=headers.delivery_id)
         try:
@@ -75,38 +94,122 @@ class WebhookEndpoint:
             verify_signature(self.secrets, body, headers.signature)
             payload = parse_json(body)
             if headers.event == "ping":
-                return _answer(200, ok=True, zen=payload.get("zen"))
+                return _answer(200, ok=True, zen=payload.get("zen")), "ping"
             return await self._accept(headers, payload)
         finally:
-            structlog.contextvars.unbind_contextvars("delivery_id", "repository")
+            structlog.contextvars.unbind_contextvars("delivery_id", "repository", "installation_id")
 
-    async def _accept(self, headers: Any, payload: dict[str, Any]) -> Response:
+    async def _accept(self, headers: Any, payload: dict[str, Any]) -> tuple[Response, str]:
         repository = (payload.get("repository") or {}).get("full_name")
-        structlog.contextvars.bind_contextvars(repository=repository)
+        installation = (payload.get("installation") or {}).get("id")
+        structlog.contextvars.bind_contextvars(repository=repository, installation_id=installation)
+        log.debug("webhook.received", github_event=headers.event)
         trigger = trigger_from(headers, payload, app_id=self.app_id, app_slug=self.app_slug)
         if isinstance(trigger, str):
             log.info("webhook.ignored", github_event=headers.event, reason=trigger)
-            return _answer(200, ignored=trigger)
+            return _answer(200, ignored=trigger), "ignored"
         stored = await self.store.record_command(trigger)
         if not stored:
             log.info("webhook.duplicate", command=trigger.command.name.value)
-            return _answer(200, duplicate=True)
+            return _answer(200, duplicate=True), "duplicate"
         log.info("webhook.accepted", command=trigger.command.name.value)
-        return _answer(202, accepted=trigger.command.name.value)
+        return _answer(202, accepted=trigger.command.name.value), "accepted"
 
 
 async def healthz(request: Request) -> Response:
     return _answer(200, ok=True)
 
 
-def create_app(settings: Settings, store: CommandInbox, github: GitHubApp | None) -> Starlette:
-    """The server's routes over the given store and GitHub client; nothing global."""
+class Operations:
+    """``/readyz``, ``/metrics`` and the job pages, over the job store."""
+
+    def __init__(self, readiness: Readiness, store: Store, metrics: Metrics) -> None:
+        self.readiness = readiness
+        self.store = store
+        self.metrics = metrics
+
+    async def readyz(self, request: Request) -> Response:
+        checks = await self.readiness.checks()
+        ready = all(c.ok for c in checks)
+        if not ready:
+            log.warning("readiness.failed", failing=[c.name for c in checks if not c.ok])
+        return _answer(
+            200 if ready else 503,
+            ready=ready,
+            checks={c.name: {"ok": c.ok, "reason": c.reason} for c in checks},
+        )
+
+    async def metrics_text(self, request: Request) -> Response:
+        try:
+            self.metrics.queue(await queue_stats(self.store), self.store.clock())
+        except Exception as exc:  # the counters are still worth answering with
+            log.warning("metrics.queue_failed", error=type(exc).__name__)
+        return Response(self.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+
+def github_visibility(github: GitHubApp) -> Visibility:
+    """Whether a repository is public, as its installation sees it (cached a while)."""
+    cache: dict[str, tuple[float, bool]] = {}
+    cache_s = github.settings.job_page_visibility_cache_s
+
+    async def public(repository: str) -> bool:
+        hit = cache.get(repository)
+        if hit is not None and time.monotonic() - hit[0] < cache_s:
+            return hit[1]
+        owner, _, name = repository.partition("/")
+        installation_id = await github.installation_for(owner, name)
+        async with github.installation(installation_id) as inst:
+            repo = await inst.request("GET", f"/repos/{owner}/{name}")
+        answer = repo.get("private") is False and repo.get("visibility", "public") == "public"
+        cache[repository] = (time.monotonic(), answer)
+        return answer
+
+    return public
+
+
+async def _private_only(repository: str) -> bool:
+    return False
+
+
+def create_app(
+    settings: Settings,
+    store: CommandInbox,
+    github: GitHubApp | None,
+    *,
+    jobs: Store | None = None,
+    readiness: Readiness | None = None,
+    visibility: Visibility | None = None,
+    metrics: Metrics = METRICS,
+) -> Starlette:
+    """The server's routes over the given store and GitHub client; nothing global but the
+    process's metrics registry. With ``jobs`` (the job store) it also serves ``/readyz``,
+    the queue gauges of ``/metrics`` and the job pages."""
     if not settings.webhook_secrets:
         raise ValueError("a webhook server needs at least one webhook secret")
-    webhook = WebhookEndpoint(settings, store, github)
-    return Starlette(
-        routes=[
-            Route("/webhook", webhook.handle, methods=["POST"]),
-            Route("/healthz", healthz, methods=["GET"]),
-        ]
+    webhook = WebhookEndpoint(settings, store, github, metrics)
+    routes = [
+        Route("/webhook", webhook.handle, methods=["POST"]),
+        Route("/healthz", healthz, methods=["GET"]),
+    ]
+    if jobs is None:
+        routes.append(Route("/metrics", _plain_metrics(metrics), methods=["GET"]))
+        return Starlette(routes=routes)
+    ops = Operations(
+        readiness or Readiness(settings, jobs, sandbox_probe_for(settings)), jobs, metrics
     )
+    if visibility is None:
+        visibility = github_visibility(github) if github is not None else _private_only
+    pages = JobPages(settings, jobs, visibility)
+    routes += [
+        Route("/readyz", ops.readyz, methods=["GET"]),
+        Route("/metrics", ops.metrics_text, methods=["GET"]),
+        Route("/jobs/{job_id:str}", pages.handle, methods=["GET"]),
+    ]
+    return Starlette(routes=routes)
+
+
+def _plain_metrics(metrics: Metrics) -> Any:
+    async def endpoint(request: Request) -> Response:
+        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    return endpoint

@@ -224,6 +224,22 @@ class Settings(BaseSettings):
         default_factory=lambda: dict(DEFAULT_ALLOWED_DEPENDENCIES)
     )
 
+    # Operations (issue 14): logs, the job page, redelivery.
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # Where this server is reached from a browser: the tracking comment links the job page.
+    public_url: str | None = None
+    # HMAC key of the signed links to job pages of private repositories.
+    job_page_secret: SecretStr | None = None
+    # A signed job page link stays valid this long.
+    job_page_token_ttl_s: float = Field(default=7 * 24 * 3600.0, gt=0)
+    # Log lines (job events) per page of the job page.
+    job_page_events_per_page: int = Field(default=50, ge=1, le=1000)
+    # The periodic redelivery task of `serve` looks this far back, this often (0: off).
+    redeliver_window_s: float = Field(default=24 * 3600.0, gt=0)
+    redeliver_every_s: float = Field(default=0.0, ge=0)
+    # How long the job page trusts a repository's visibility as GitHub answered it.
+    job_page_visibility_cache_s: float = Field(default=300.0, ge=0)
+
     @property
     def webhook_secrets(self) -> list[str]:
         """Every accepted secret: a comma-separated list, so a secret can be rotated."""

@@ -10,9 +10,9 @@ link, embed images or HTML, or hide text with control characters.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from bot.jobs.limits import RateLimited
 from bot.jobs.store import Accepted, Job, JobEvent, JobState
@@ -309,6 +309,7 @@ class TrackingView:
     error: str = ""
     failure_tail: str = ""
     extra: Sequence[str] = field(default_factory=tuple)
+    job_page: str | None = None  # the job page link (issue 14), when the server has a URL
 
 
 def _duration(seconds: float) -> str:
@@ -369,6 +370,8 @@ def tracking_comment(view: TrackingView) -> str:
     if view.activity and view.state in {"queued", "running"}:
         lines.append(f"Latest: {md(view.activity, 300)}")
     lines.extend(view.extra)
+    if view.job_page:
+        lines.append(f"[Job page: phases, log, usage]({view.job_page})")
     lines += ["", _ending(view)]
     return "\n".join(lines)
 
@@ -519,8 +522,7 @@ def revise_no_plugin(folder: str) -> str:
 
 def revise_too_big(files: int, size: int) -> str:
     return (
-        f"Refused: the plugin on the branch is too large to revise ({files} files, "
-        f"{size} bytes)."
+        f"Refused: the plugin on the branch is too large to revise ({files} files, {size} bytes)."
     )
 
 
@@ -607,15 +609,19 @@ def _revision_section(revision: RevisionView | None) -> list[str]:
 def _verification(view: PullRequestView) -> str:
     if view.manifest_sha256 is None:
         return "**Not signed:** the bot has no signing key configured."
-    return verified_lines(view) + "\n\n" + (
-        f"Manifest `{view.plugin_path}/plugin-manifest.dsse.json`, sha256 "
-        f"`{view.manifest_sha256}`, signed by key `{view.keyid}`.\n\n"
-        "Verify it locally:\n\n"
-        "```sh\n"
-        f"python .github/plugin-bot/verify_manifest.py verify {view.plugin_path} "
-        "--keys .github/plugin-bot/keys.json\n"
-        "```\n\n"
-        "The `verify-plugin` workflow does the same on this pull request."
+    return (
+        verified_lines(view)
+        + "\n\n"
+        + (
+            f"Manifest `{view.plugin_path}/plugin-manifest.dsse.json`, sha256 "
+            f"`{view.manifest_sha256}`, signed by key `{view.keyid}`.\n\n"
+            "Verify it locally:\n\n"
+            "```sh\n"
+            f"python .github/plugin-bot/verify_manifest.py verify {view.plugin_path} "
+            "--keys .github/plugin-bot/keys.json\n"
+            "```\n\n"
+            "The `verify-plugin` workflow does the same on this pull request."
+        )
     )
 
 
@@ -698,3 +704,149 @@ def serve_refused_no_app() -> str:
         "plugin-bot serve needs GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY "
         "(or GITHUB_APP_PRIVATE_KEY_PATH)"
     )
+
+
+# ---------------------------------------------------------------------- job page (/jobs/<id>)
+
+_PAGE_STYLE = (
+    "body{font:15px/1.45 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}"
+    "table{border-collapse:collapse}td,th{padding:.2rem .6rem;border-bottom:1px solid #ddd;"
+    "text-align:left;vertical-align:top}pre{white-space:pre-wrap;margin:0}"
+    ".passed{color:#1a7f37}.failed{color:#cf222e}.running{color:#9a6700}"
+)
+
+
+def _html(text: object) -> str:
+    import html
+
+    return html.escape(plain(str(text)), quote=True)
+
+
+def _page(title: str, body: list[str]) -> str:
+    return "\n".join(
+        [
+            "<!doctype html>",
+            '<html lang="en"><head><meta charset="utf-8">',
+            f"<title>{_html(title)}</title><style>{_PAGE_STYLE}</style></head><body>",
+            *body,
+            "</body></html>",
+        ]
+    )
+
+
+def job_page_refused(why: str) -> str:
+    return _page("plugin-bot job", ["<h1>plugin-bot job</h1>", f'<p id="refused">{_html(why)}</p>'])
+
+
+def _job_links(job: Job, web_url: str) -> list[str]:
+    links: list[str] = []
+    if job.pr_url:
+        links.append(f'<a id="pr" href="{_html(job.pr_url)}">pull request</a>')
+    if job.repository and job.issue and job.tracking_comment_id:
+        comment = (
+            f"{web_url}/{job.repository}/issues/{job.issue}#issuecomment-{job.tracking_comment_id}"
+        )
+        links.append(f'<a id="comment" href="{_html(comment)}">tracking comment</a>')
+    return links
+
+
+def _timeline(job: Job) -> list[str]:
+    rows = [
+        "<h2>Phases</h2>",
+        '<table id="phases"><tr><th>phase</th><th>state</th><th>wall time</th><th>note</th></tr>',
+    ]
+    for name, entry in job.progress.items():
+        entry = entry if isinstance(entry, dict) else {}
+        state = str(entry.get("state", ""))
+        wall = entry.get("wall_s")
+        wall_text = f"{wall:.1f} s" if isinstance(wall, int | float) else "–"
+        rows.append(
+            f'<tr><td>{_html(name)}</td><td class="{_html(state)}">{_html(state)}</td>'
+            f"<td>{wall_text}</td><td>{_html(entry.get('note', ''))}</td></tr>"
+        )
+    rows.append("</table>")
+    return rows
+
+
+def _usage(job: Job) -> list[str]:
+    usage = job.usage or {}
+    cells = "".join(
+        f"<tr><td>{_html(k.replace('_', ' '))}</td><td>{int(v):,}</td></tr>"
+        for k, v in usage.items()
+        if isinstance(v, int)
+    )
+    return [
+        "<h2>Usage</h2>",
+        f'<table id="usage">{cells}<tr><td>cost</td><td>${job.cost_usd:.4f}</td></tr></table>',
+    ]
+
+
+def _log(
+    events: Sequence[JobEvent],
+    scrub: Callable[[str], str],
+    page: int,
+    pages: int,
+    token: str | None,
+) -> list[str]:
+    rows = ["<h2>Log</h2>", '<table id="log">']
+    for e in events:
+        rows.append(
+            f"<tr><td>{_html(e.at.strftime('%H:%M:%S'))}</td><td>{_html(e.phase or '')}</td>"
+            f"<td>{_html(e.kind)}</td><td><pre>{_html(scrub(e.message))}</pre></td></tr>"
+        )
+    rows.append("</table>")
+    suffix = f"&token={token}" if token else ""
+    nav = [f'<span id="pages">page {page} of {pages}</span>']
+    if page > 1:
+        nav.insert(0, f'<a id="newer" href="?page={page - 1}{suffix}">previous</a>')
+    if page < pages:
+        nav.append(f'<a id="older" href="?page={page + 1}{suffix}">next</a>')
+    return [*rows, f"<p>{' · '.join(nav)}</p>"]
+
+
+def job_page(
+    job: Job,
+    events: Sequence[JobEvent],
+    *,
+    page: int,
+    pages: int,
+    token: str | None,
+    web_url: str,
+    scrub: Callable[[str], str],
+) -> str:
+    """The job page: what was asked, the links, the phase timeline, usage and the log."""
+    title = f"plugin-bot job {job.short_id}"
+    facts = [
+        f'<p id="state">{_html(job.state)}'
+        + (f" · {_html(job.repository)}" if job.repository else "")
+        + (f" · requested by {_html(job.requester)}" if job.requester else "")
+        + "</p>",
+        f'<p id="description">{_html(scrub(job.description))}</p>',
+    ]
+    if job.error:
+        facts.append(f'<p id="error" class="failed">{_html(scrub(job.error))}</p>')
+    links = _job_links(job, web_url)
+    body = [
+        f"<h1>{_html(title)}</h1>",
+        *facts,
+        f"<p>{' · '.join(links)}</p>" if links else "",
+        *_timeline(job),
+        *_usage(job),
+        *_log(events, scrub, page, pages, token),
+    ]
+    return _page(title, body)
+
+
+# ---------------------------------------------------------------------- redelivery
+
+
+def redelivery_summary(report: Any, since: str) -> str:
+    """``plugin-bot redeliver``'s last line: what was seen, asked for, and what failed."""
+    line = (
+        f"{report.seen} delivery attempts in the last {since}; "
+        f"{len(report.failed_guids)} deliveries never succeeded; "
+        f"asked GitHub to redeliver {len(report.requested)}"
+    )
+    if report.errors:
+        line += f"; {len(report.errors)} requests failed: " + ", ".join(report.errors)
+    return line

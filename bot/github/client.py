@@ -22,6 +22,7 @@ from githubkit.cache import MemCacheStrategy
 from githubkit.exception import GitHubException, RateLimitExceeded, RequestFailed
 from githubkit.typing import RetryOption
 
+from bot.metrics import METRICS
 from bot.settings import Settings
 
 # Methods safe to send twice: the second leaves the same state as the first.
@@ -120,6 +121,7 @@ class Installation:
     ) -> Any:
         """One REST call; the decoded JSON (None for an empty answer)."""
         response = await self.gh.arequest(method, path, json=json, params=params)
+        METRICS.github_answer(response.headers)
         if not response.content:
             return None
         return response.json()

@@ -30,6 +30,7 @@ from bot.github.ports import (
 from bot.github.revision import pull_head
 from bot.github.validation.config import RepoConfigError, parse_repo_config
 from bot.github.validation.permissions import may_write
+from bot.github.webhooks import Trigger
 from bot.llm import model_configured
 from bot.pipeline import REVISE_PHASES
 from bot.settings import BOT_BRANCH_PREFIX, REPO_CONFIG_PATH, RepoConfig, Settings
@@ -89,20 +90,28 @@ class Dispatcher:
         if stored is None:
             return False
         trigger = stored.trigger
+        with structlog.contextvars.bound_contextvars(
+            delivery_id=trigger.delivery_id,
+            repository=trigger.repository,
+            installation_id=trigger.installation_id,
+        ):
+            await self._handle(stored.id, trigger)
+        return True
+
+    async def _handle(self, command_id: int, trigger: Trigger) -> None:
         installation_id = trigger.installation_id
         if installation_id is None:
             owner, _, name = trigger.repository.partition("/")
             installation_id = await self.app.installation_for(owner, name)
         async with self.app.installation(installation_id) as inst:
-            ctx = EventContext.of(trigger, stored.id, inst)
+            ctx = EventContext.of(trigger, command_id, inst)
             if trigger.command.name is not CommandName.ONBOARD:
                 await ctx.react()
             outcome = await self.handlers[trigger.command.name](ctx)
         ctx.log.info("command.handled", outcome=outcome)
         kind, _, job_id = outcome.partition(":")
         started = job_id if kind in {"accepted", "queued"} else None
-        await self.inbox.finish_command(stored.id, outcome, started)
-        return True
+        await self.inbox.finish_command(command_id, outcome, started)
 
     # ------------------------------------------------------------------ checks
 

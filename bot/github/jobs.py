@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import structlog
 
-from bot import status
+from bot import jobpage, status
 from bot.github.client import GitHubApp
 from bot.github.data.repository import RepoRef
 from bot.github.desk import job_view
@@ -143,16 +144,14 @@ class GitHubJobs:
                 inst, RepoRef.parse(job.repository), job.issue, marker, body
             )
 
-    def _reporter(
-        self, job: JobView, comment_id: int, revising: bool = False
-    ) -> TrackingReporter:
+    def _reporter(self, job: JobView, comment_id: int, revising: bool = False) -> TrackingReporter:
         repo = RepoRef.parse(job.repository)
 
         async def edit(body: str) -> None:
             async with self.app.installation(job.installation_id) as inst:
                 await comments.edit(inst, repo, comment_id, body)
 
-        return TrackingReporter(
+        reporter = TrackingReporter(
             edit,
             job_id=job.id,
             requester=job.requester,
@@ -160,6 +159,8 @@ class GitHubJobs:
             interval_s=self.settings.tracking_edit_interval_s,
             attempt=job.attempt,
         )
+        reporter.view = replace(reporter.view, job_page=jobpage.page_url(self.settings, job.id))
+        return reporter
 
     async def tracked(
         self,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 
 import structlog
 import uvicorn
@@ -23,6 +24,7 @@ from bot.github.desk import StoreDesk, job_view
 from bot.github.dispatcher import Dispatcher, Onboarding
 from bot.github.jobs import GitHubJobs, GitHubRunner, publisher_for
 from bot.github.operations.onboarding import offer_onboarding
+from bot.github.redeliver import redeliver_periodically
 from bot.jobs.migrations import require_current
 from bot.jobs.queue import queue_for
 from bot.jobs.store import ErrorKind, JobState, Store
@@ -99,15 +101,22 @@ async def serve(settings: Settings, host: str, port: int) -> None:
     worker = Worker(
         store, queue, settings, runner=runner, publisher_for=publisher_for(settings, app)
     )
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings, desk, app), host=host, port=port, log_level="info")
-    )
+    web = create_app(settings, desk, app, jobs=store)
+    # uvicorn's own loggers go through the root handler bot/logs.py set up.
+    server = uvicorn.Server(uvicorn.Config(web, host=host, port=port, log_config=None))
     stop = asyncio.Event()
     background = [
         asyncio.create_task(dispatch_forever(dispatcher, stop, settings.queue_poll_s)),
         asyncio.create_task(worker.run(stop)),
         asyncio.create_task(report_abandoned(store, runner.jobs, stop, settings.recovery_poll_s)),
     ]
+    if settings.redeliver_every_s > 0:
+        window = dt.timedelta(seconds=settings.redeliver_window_s)
+        background.append(
+            asyncio.create_task(
+                redeliver_periodically(app, window, settings.redeliver_every_s, stop)
+            )
+        )
     try:
         await server.serve()  # until SIGINT/SIGTERM
     finally:

@@ -24,6 +24,7 @@ import structlog
 
 from bot.jobs.reporter import EventReporter
 from bot.jobs.store import Blocked, ErrorKind, Gone, Job, JobOutcome, JobState, Store
+from bot.metrics import METRICS
 from bot.pipeline import PHASES
 from bot.pipeline.context import JobContext, Phase, PhaseFailed, Published, Publisher, Reporter
 from bot.pipeline.publish import LocalExport
@@ -168,8 +169,17 @@ class Worker:
     async def run_claimed(self, job: Job) -> Job | None:
         """Run a job this worker holds the lease of, and record how it ended. None: the
         lease was lost on the way (the job was recovered elsewhere)."""
+        with structlog.contextvars.bound_contextvars(
+            job_id=job.id,
+            repository=job.repository,
+            installation_id=job.installation_id,
+            delivery_id=job.delivery_id,
+        ):
+            return await self._run_claimed(job)
+
+    async def _run_claimed(self, job: Job) -> Job | None:
         cancel = self.running.setdefault(job.id, asyncio.Event())
-        log_ = log.bind(job_id=job.id, repo=job.repository, attempt=job.attempts)
+        log_ = log.bind(attempt=job.attempts)
         log_.info("job.claimed", worker=self.name)
         reporter = EventReporter(
             self.store, job.id, self.name, self.reporter_for(job) if self.reporter_for else None
@@ -185,6 +195,7 @@ class Worker:
         self.finished += 1
         if finished is not None and finished.state == JobState.QUEUED:
             await self.queue.enqueue(job.id)  # a transient failure: another attempt
+        METRICS.job_finished(str(outcome.state), outcome.usage or {}, outcome.cost_usd)
         log_.info("job.finished", state=str(outcome.state), error=outcome.error)
         return finished
 

@@ -17,7 +17,10 @@ from __future__ import annotations
 
 import time
 
+import structlog
+
 from bot.llm import is_transient
+from bot.metrics import METRICS
 from bot.pipeline.context import JobCancelled, JobContext, Phase, PhaseFailed, PhaseRecord
 from bot.pipeline.generate import generate_phase
 from bot.pipeline.publish import publish_phase
@@ -26,6 +29,8 @@ from bot.pipeline.scaffold import scaffold_phase
 from bot.pipeline.sign import sign_phase
 from bot.pipeline.spec import spec_phase
 from bot.pipeline.verify import build_phase, install_phase, test_phase
+
+log = structlog.get_logger("bot.pipeline")
 
 PHASES: list[tuple[str, Phase]] = [
     ("spec", spec_phase),
@@ -64,6 +69,8 @@ async def run_phases(ctx: JobContext, phases: list[tuple[str, Phase]]) -> bool:
     for name, phase in phases:
         record = records[name]
         record.state = "running"
+        structlog.contextvars.bind_contextvars(phase=name)
+        log.info("phase.started")
         ctx.tools.reporter.phase_started(name)
         started = time.monotonic()
         try:
@@ -83,6 +90,8 @@ async def run_phases(ctx: JobContext, phases: list[tuple[str, Phase]]) -> bool:
             # A command killed by the cancel fails; the job was still cancelled, not broken.
             record.state, record.error, record.detail = "cancelled", "the job was cancelled", ""
         record.wall_s = time.monotonic() - started
+        METRICS.phase(name, record.state, record.wall_s)
+        log.info("phase.finished", phase=name, state=record.state, wall_s=round(record.wall_s, 3))
         ctx.tools.reporter.phase_finished(name, record)
         if record.state != "passed":
             for rest in records.values():

@@ -211,6 +211,30 @@ class FakeGitHub:
         self.review_comments: dict[int, list[dict[str, Any]]] = {}
         self.check_runs: list[dict[str, Any]] = []
         self.set_base_files({"README.md": b"# Hello World\n"})
+        self.private = False
+        # The App's webhook deliveries, newest first, as GET /app/hook/deliveries lists them.
+        self.deliveries: list[dict[str, Any]] = []
+        self.redelivered: list[int] = []
+
+    def add_delivery(
+        self, guid: str, status_code: int, delivered_at: dt.datetime, *, event: str = "issues"
+    ) -> int:
+        """One attempt of delivery ``guid`` (the example's shape, with these values)."""
+        example = self.spec.example("GET", "/app/hook/deliveries", 200)[0]
+        delivery_id = next(self._ids)
+        attempt = {
+            **example,
+            "id": delivery_id,
+            "guid": guid,
+            "status_code": status_code,
+            "status": "OK" if status_code < 300 else "Internal Server Error",
+            "delivered_at": delivered_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "redelivery": any(d["guid"] == guid for d in self.deliveries),
+            "event": event,
+        }
+        self.deliveries.append(attempt)
+        self.deliveries.sort(key=lambda d: (d["delivered_at"], d["id"]), reverse=True)
+        return delivery_id
 
     # -------------------------------------------------------------- arranging
 
@@ -321,11 +345,11 @@ class FakeGitHub:
         auth = self._check_auth(request, template)
         if auth is not None:
             return auth
-        status, answer = handler(request, params, body)
+        status, answer, *headers = handler(request, params, body)
         fault = self._fault(request.method, template, after=True)
         if fault is not None:
             return self._answer(fault.status, {"message": "injected"}, fault.headers)
-        return self._answer(status, answer)
+        return self._answer(status, answer, headers[0] if headers else None)
 
     def _fault(self, method: str, template: str, *, after: bool) -> Fault | None:
         for fault in self.faults:
@@ -343,7 +367,15 @@ class FakeGitHub:
         self, status: int, body: Any, headers: dict[str, str] | None = None
     ) -> httpx.Response:
         content = b"" if body is None else json.dumps(body).encode()
-        all_headers = {"content-type": "application/json; charset=utf-8", **(headers or {})}
+        # GitHub's rate-limit headers: a budget of 5000, one less for every answer.
+        self.rate_remaining = max(0, getattr(self, "rate_remaining", 5000) - 1)
+        all_headers = {
+            "content-type": "application/json; charset=utf-8",
+            "x-ratelimit-limit": "5000",
+            "x-ratelimit-remaining": str(self.rate_remaining),
+            "x-ratelimit-resource": "core",
+            **(headers or {}),
+        }
         return httpx.Response(status, content=content, headers=all_headers)
 
     def _params(self, template: str, path: str) -> dict[str, str]:
@@ -373,6 +405,8 @@ class FakeGitHub:
         r = "/repos/{owner}/{repo}"
         return {
             ("POST", "/app/installations/{installation_id}/access_tokens"): self._token,
+            ("GET", "/app/hook/deliveries"): self._list_deliveries,
+            ("POST", "/app/hook/deliveries/{delivery_id}/attempts"): self._redeliver,
             ("GET", r + "/installation"): self._installation,
             ("GET", r): self._repository,
             ("GET", r + "/git/ref/{ref}"): self._get_ref,
@@ -417,6 +451,24 @@ class FakeGitHub:
         answer["expires_at"] = expires.strftime("%Y-%m-%dT%H:%M:%SZ")
         return 201, answer
 
+    def _list_deliveries(self, request: httpx.Request, p: dict[str, str], body: Any) -> Any:
+        # GitHub pages this list with an opaque cursor, given in the Link header.
+        per_page = int(request.url.params.get("per_page", "30"))
+        start = int(request.url.params.get("cursor", "0"))
+        page = self.deliveries[start : start + per_page]
+        headers = {}
+        if start + per_page < len(self.deliveries):
+            url = request.url.copy_merge_params({"cursor": str(start + per_page)})
+            headers["link"] = f'<{url}>; rel="next"'
+        return 200, page, headers
+
+    def _redeliver(self, request: httpx.Request, p: dict[str, str], body: Any) -> tuple[int, Any]:
+        delivery_id = int(p["delivery_id"])
+        if not any(d["id"] == delivery_id for d in self.deliveries):
+            return 404, {"message": "Not Found"}
+        self.redelivered.append(delivery_id)
+        return 202, {}
+
     def _installation(
         self, request: httpx.Request, p: dict[str, str], body: Any
     ) -> tuple[int, Any]:
@@ -428,6 +480,8 @@ class FakeGitHub:
         answer = self._ex("GET", "/repos/{owner}/{repo}", 200)
         answer.update(name=self.repo, full_name=f"{self.owner}/{self.repo}")
         answer["default_branch"] = self.default_branch
+        answer["private"] = self.private
+        answer["visibility"] = "private" if self.private else "public"
         answer["owner"]["login"] = self.owner
         return 200, answer
 

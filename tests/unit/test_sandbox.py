@@ -2,13 +2,14 @@
 
 import asyncio
 import hashlib
-import logging
 import os
 import sys
 import tempfile
 from pathlib import Path
 
 import pytest
+import structlog
+import structlog.testing
 
 from bot.sandbox import (
     BwrapBackend,
@@ -312,11 +313,12 @@ def test_missing_bwrap_fails_closed_from_settings(
         sandbox_from_settings(Settings(bot_data_dir=tmp_path, sandbox="bwrap"))
 
 
-def test_sandbox_none_is_direct_and_warns(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="bot.sandbox"):
+def test_sandbox_none_is_direct_and_warns(tmp_path: Path) -> None:
+    with structlog.testing.capture_logs() as lines:
         sb = sandbox_from_settings(Settings(bot_data_dir=tmp_path, sandbox="none"))
     assert isinstance(sb.backend, DirectBackend)
-    assert "development only" in caplog.text
+    [warning] = [line for line in lines if line["event"] == "sandbox.unsafe"]
+    assert warning["log_level"] == "warning" and "development only" in warning["message"]
 
 
 def test_a_sandbox_that_starts_but_fails_fails_closed(tmp_path: Path) -> None:
