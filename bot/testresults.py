@@ -83,10 +83,9 @@ class TestResults:
         data = {"schema": SCHEMA_VERSION, "success": self.success, **data}
         return data
 
-    def write(self, plugin_dir: Path) -> Path:
-        path = plugin_dir / RESULTS_FILE
-        path.write_text(json.dumps(self.to_json(), indent=2, sort_keys=False) + "\n")
-        return path
+    def encode(self) -> bytes:
+        """``test-results.json`` as the bot writes it (into the job's file set)."""
+        return (json.dumps(self.to_json(), indent=2, sort_keys=False) + "\n").encode()
 
     @classmethod
     def read(cls, plugin_dir: Path) -> TestResults:

@@ -163,8 +163,7 @@ async def test_phase(ctx: JobContext) -> None:
     }
     durations["test"] = round(result.wall_s, 3)
     ctx.result.test_results = results = replace(results, durations_s=durations)
-    encoded = json.dumps(results.to_json(), indent=2, sort_keys=False) + "\n"
-    ctx.require_files().write(RESULTS_FILE, encoded.encode())
+    ctx.require_files().write(RESULTS_FILE, results.encode())
     ctx.tools.reporter.phase_note("test", f"{results.passed}/{results.total} passed")
     if not results.success:
         raise PhaseFailed(_test_failure_summary(results, result), _failure_detail(results, result))

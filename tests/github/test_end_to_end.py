@@ -44,7 +44,7 @@ from bot.runner import Runner
 from bot.sandbox import DirectBackend, Sandbox
 from bot.server import create_app
 from bot.settings import REPO_ROOT, RepoConfig, Settings
-from bot.testresults import TestCase, TestResults
+from bot.testresults import RESULTS_FILE, TestCase, TestResults
 from tests.fakes.github import FakeGitHub, webhook_example, webhook_sender
 from tests.github.conftest import SECRET, Clock
 
@@ -74,7 +74,7 @@ async def fast_test_phase(ctx: JobContext) -> None:
         log_bytes=0,
     )
     ctx.result.test_results = results
-    results.write(plugin_dir)
+    ctx.require_files().write(RESULTS_FILE, results.encode())
     ctx.tools.reporter.phase_note("test", "1/1 passed")
 
 

@@ -30,7 +30,7 @@ from bot.pipeline.context import JobContext, Phase, PhaseFailed
 from bot.pipeline.publish import publish_phase
 from bot.pipeline.revise import fetch_phase
 from bot.pipeline.sign import sign_phase
-from bot.testresults import TestCase, TestResults
+from bot.testresults import RESULTS_FILE, TestCase, TestResults
 from tests.fakes.github import webhook_example
 from tests.fakes.messages_api import ScriptedMessagesAPI, tool_use_reply
 from tests.github.test_end_to_end import (  # noqa: F401  (bot is a fixture)
@@ -208,9 +208,9 @@ async def test_a_revision_is_one_new_signed_commit_on_the_same_branch(
     run = runs[new_head]
     assert (run["status"], run["conclusion"]) == ("completed", "success")
     assert run["output"]["title"] == "plugin tests — 1 passed, 0 failed"
-    assert "| ✅ | `src/__tests__/plugin.test.ts` | loads in a runtime |" in run["output"][
-        "summary"
-    ]
+    assert (
+        "| ✅ | `src/__tests__/plugin.test.ts` | loads in a runtime |" in run["output"]["summary"]
+    )
 
     # The revision's tracking comment lives on the pull request, and ends with its link.
     [tracking] = github.bot_comments(PULL)
@@ -266,7 +266,7 @@ async def failing_tests(ctx: JobContext) -> None:
     ctx.result.test_results = TestResults(
         "vitest", ["npx", "vitest", "run"], 1, 2, 1, 1, 0, 0, [], tests, 0.1, "0" * 64, 0
     )
-    ctx.result.test_results.write(plugin)
+    ctx.require_files().write(RESULTS_FILE, ctx.result.test_results.encode())
     raise PhaseFailed("1 of 2 tests failed")
 
 

