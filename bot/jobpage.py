@@ -46,7 +46,7 @@ def token_refusal(settings: Settings, job_id: str, token: str | None, now: float
     if not token:
         return "this job is of a private repository: open it from its tracking comment"
     expires_text, _, mac = token.partition(".")
-    if not expires_text.isdigit():
+    if not (expires_text.isascii() and expires_text.isdigit() and len(expires_text) <= 12):
         return "the link's token is malformed"
     expected = _mac(settings.job_page_secret.get_secret_value(), job_id, int(expires_text))
     if not hmac.compare_digest(expected, mac):

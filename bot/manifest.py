@@ -318,8 +318,11 @@ def _read_envelope(root: Path) -> dict[str, Any]:
     return envelope
 
 
-def _check_signature(
-    envelope: Mapping[str, Any], payload: bytes, keys: Sequence[TrustedKey], allow_retired: bool
+def check_signature(
+    envelope: Mapping[str, Any],
+    payload: bytes,
+    keys: Sequence[TrustedKey],
+    allow_retired: bool = False,
 ) -> TrustedKey:
     signatures = envelope.get("signatures")
     if not isinstance(signatures, list) or not signatures:
@@ -375,7 +378,7 @@ def verify_manifest(
         payload = base64.b64decode(str(envelope.get("payload", "")), validate=True)
     except ValueError:
         raise VerificationError("malformed", "the payload is not base64") from None
-    key = _check_signature(envelope, payload, keys, allow_retired)
+    key = check_signature(envelope, payload, keys, allow_retired)
     checked.append(f"signed by {key.status} key {key.keyid}")
     try:
         statement = json.loads(payload)

@@ -80,13 +80,16 @@ class WebhookEndpoint:
         try:
             response, outcome = await self._handle(request)
         except WebhookRefused as refused:
-            log.info("webhook.refused", status=refused.status, reason=refused.reason)
             response, outcome = _answer(refused.status, error=refused.reason), "refused"
         self.metrics.webhook(event, outcome, time.perf_counter() - started)
         return response
 
     async def _handle(self, request: Request) -> tuple[Response, str]:
-        headers = read_headers(request.headers)
+        try:
+            headers = read_headers(request.headers)
+        except WebhookRefused as refused:  # no delivery id to bind: it is missing or bogus
+            log.info("webhook.refused", status=refused.status, reason=refused.reason)
+            raise
         structlog.contextvars.bind_contextvars(delivery_id=headers.delivery_id)
         try:
             check_content_type(request.headers.get("content-type"))
@@ -95,7 +98,16 @@ class WebhookEndpoint:
             payload = parse_json(body)
             if headers.event == "ping":
                 return _answer(200, ok=True, zen=payload.get("zen")), "ping"
-            return await self._accept(headers, payload)
+            try:
+                return await self._accept(headers, payload)
+            except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
+                # Signed, but not the shape of the event it names.
+                raise WebhookRefused(
+                    400, f"the payload is malformed ({type(exc).__name__})"
+                ) from exc
+        except WebhookRefused as refused:
+            log.info("webhook.refused", status=refused.status, reason=refused.reason)
+            raise
         finally:
             structlog.contextvars.unbind_contextvars("delivery_id", "repository", "installation_id")
 

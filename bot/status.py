@@ -422,12 +422,9 @@ class RevisionView:
     previous_manifest_sha256: str | None
 
 
-# The trailer that marks the bot's own commits on its branches.
+# A trailer naming the job in the bot's commit messages: for people reading the log only;
+# where the bot's own work begins is read from its signed manifest, never from a message.
 BOT_COMMIT_TRAILER = "Plugin-Bot-Job: "
-
-
-def is_bot_commit(message: str) -> bool:
-    return any(line.startswith(BOT_COMMIT_TRAILER) for line in message.splitlines())
 
 
 def commit_message(name: str, job_id: str, requester: str) -> str:
@@ -476,7 +473,7 @@ def revise_not_a_pull_request() -> str:
 def revise_not_ours(branch: str) -> str:
     return (
         f"This pull request's branch {code(branch, 120)} is not one of plugin-bot's "
-        "(`plugin-bot/…`): there is no plugin of mine to revise."
+        "(`plugin-bot/…` in this repository): there is no plugin of mine to revise."
     )
 
 
@@ -499,6 +496,13 @@ def revise_foreign_change(commit: str, paths: Sequence[str], folder: str) -> str
         f"Refused: commit {plain(commit[:12])} on this branch changes files outside "
         f"{folder}/ ({shown}{more}). I build on others' commits only when they touch "
         "nothing but the plugin's files; move those changes to another branch, then ask again."
+    )
+
+
+def revise_untrusted(why: str) -> str:
+    return (
+        "Refused: I cannot tell where my own work on this branch begins: its manifest is not "
+        f"one I signed for this pull request ({plain(why[:200])}). Ask for a new plugin instead."
     )
 
 

@@ -199,7 +199,7 @@ class Dispatcher:
         refusal = None
         if pull is None:
             refusal = status.revise_not_a_pull_request()
-        elif not pull.branch.startswith(BOT_BRANCH_PREFIX):
+        elif not pull.branch.startswith(BOT_BRANCH_PREFIX) or not pull.from_this_repository:
             refusal = status.revise_not_ours(pull.branch)
         elif pull.state != "open":
             refusal = status.revise_not_open(pull.state)

@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from githubkit.exception import RequestFailed
 
 from bot import status
@@ -33,7 +34,13 @@ from bot.github.operations.pull_request import FILE_MODE, git_blob_sha
 from bot.github.ports import JobView
 from bot.github.publisher import _components, signed_files
 from bot.github.validation.config import RepoConfigError, parse_repo_config
-from bot.manifest import MANIFEST_FILE, keyid_of
+from bot.manifest import (
+    MANIFEST_FILE,
+    TrustedKey,
+    VerificationError,
+    check_signature,
+    keyid_of,
+)
 from bot.paths import PathRefused
 from bot.pipeline.context import JobContext, PhaseFailed, Published, ReviewNote, Revision
 from bot.pipeline.scaffold import hold_configs
@@ -57,50 +64,92 @@ class PullHead:
     branch: str
     sha: str
     state: str
+    from_this_repository: bool  # False for a fork's pull request, whatever its branch name
 
 
 async def pull_head(inst: Installation, repo: RepoRef, number: int) -> PullHead | None:
     found = await inst.get_or_none(f"{repo.path}/pulls/{number}")
     if found is None:
         return None
-    head = found["head"]
-    return PullHead(number, str(head["ref"]), str(head["sha"]), str(found.get("state", "open")))
+    head, base = found["head"], found["base"]
+    same = (head.get("repo") or {}).get("full_name") == (base.get("repo") or {}).get("full_name")
+    state = str(found.get("state", "open"))
+    return PullHead(number, str(head["ref"]), str(head["sha"]), state, same)
 
 
-async def tree_of(inst: Installation, repo: RepoRef, commit_sha: str) -> dict[str, str]:
-    """path -> blob sha of a commit's whole tree."""
+# Regular files; links (120000) and submodules (160000) may not be part of a plugin.
+REGULAR_FILE_MODES = ("100644 ", "100755 ")
+
+
+async def tree_entries(inst: Installation, repo: RepoRef, commit_sha: str) -> dict[str, str]:
+    """path -> "<mode> <sha>" of every entry but folders (files, links, submodules)."""
     commit = await inst.request("GET", f"{repo.path}/git/commits/{commit_sha}")
     tree = await inst.request(
         "GET", f"{repo.path}/git/trees/{commit['tree']['sha']}", params={"recursive": "1"}
     )
-    return {str(e["path"]): str(e["sha"]) for e in tree.get("tree", []) if e.get("type") == "blob"}
+    return {
+        str(e["path"]): f"{e.get('mode', '')} {e['sha']}"
+        for e in tree.get("tree", [])
+        if e.get("type") != "tree"
+    }
+
+
+async def tree_of(inst: Installation, repo: RepoRef, commit_sha: str) -> dict[str, str]:
+    """path -> blob sha of a commit's whole tree."""
+    return {p: v.split(" ", 1)[1] for p, v in (await tree_entries(inst, repo, commit_sha)).items()}
 
 
 def changed_paths(before: Mapping[str, str], after: Mapping[str, str]) -> list[str]:
     return sorted(p for p in set(before) | set(after) if before.get(p) != after.get(p))
 
 
+def signed_base_commit(
+    manifest: bytes, key: Ed25519PrivateKey | None, repository: str, branch: str
+) -> str:
+    """The commit the bot's last commit on ``branch`` was made on, as its signed manifest
+    says: signed by this bot's key, for this repository and this branch. Nothing a person
+    can write into a commit message or a manifest they made decides where the bot's own
+    work begins."""
+    if key is None:
+        raise PhaseFailed(status.revise_untrusted("no signing key is configured"))
+    trusted = [TrustedKey(keyid_of(key.public_key()), key.public_key(), "active")]
+    try:
+        envelope = json.loads(manifest)
+        payload = base64.b64decode(envelope["payload"], validate=True)
+        check_signature(envelope, payload, trusted)
+        predicate = json.loads(payload)["predicate"]
+    except (ValueError, KeyError, TypeError, VerificationError) as exc:
+        raise PhaseFailed(status.revise_untrusted(str(exc))) from None
+    base = predicate.get("baseCommit")
+    if predicate.get("repository") != repository or predicate.get("branch") != branch:
+        raise PhaseFailed(status.revise_untrusted("it was signed for another branch"))
+    if not isinstance(base, str) or not base:
+        raise PhaseFailed(status.revise_untrusted("it names no base commit"))
+    return base
+
+
 async def check_foreign_commits(
-    inst: Installation, repo: RepoRef, head: str, folder: str
+    inst: Installation, repo: RepoRef, head: str, base: str, folder: str
 ) -> list[str]:
-    """Someone else's commits since the bot's last one (newest first); refuses any that
-    touch a file outside ``folder`` or that is a merge."""
-    foreign: list[str] = []
+    """Every commit from ``head`` back to ``base`` (the bot's own last commit included,
+    newest first) may change only files under ``folder``; merges are refused, and so are
+    links or submodules under it."""
+    seen: list[str] = []
     sha = head
     for _ in range(REVISE_MAX_FOREIGN_COMMITS + 1):
+        if sha == base:
+            return seen
         commit = await inst.request("GET", f"{repo.path}/git/commits/{sha}")
-        if status.is_bot_commit(str(commit.get("message", ""))):
-            return foreign
         parents = [str(p["sha"]) for p in commit.get("parents", [])]
         if len(parents) != 1:
             raise PhaseFailed(status.revise_merge_commit(sha))
-        changed = changed_paths(
-            await tree_of(inst, repo, parents[0]), await tree_of(inst, repo, sha)
-        )
+        after = await tree_entries(inst, repo, sha)
+        changed = changed_paths(await tree_entries(inst, repo, parents[0]), after)
         outside = [p for p in changed if not p.startswith(folder + "/")]
-        if outside:
-            raise PhaseFailed(status.revise_foreign_change(sha, outside, folder))
-        foreign.append(sha)
+        odd = [p for p in changed if p in after and not after[p].startswith(REGULAR_FILE_MODES)]
+        if outside or odd:
+            raise PhaseFailed(status.revise_foreign_change(sha, outside or odd, folder))
+        seen.append(sha)
         sha = parents[0]
     raise PhaseFailed(status.revise_too_far(REVISE_MAX_FOREIGN_COMMITS))
 
@@ -196,15 +245,21 @@ class RevisionPublisher:
             pull = await pull_head(inst, self.repo, self.job.issue)
             if pull is None:
                 raise PhaseFailed(status.revise_not_a_pull_request())
-            if not pull.branch.startswith(BOT_BRANCH_PREFIX):
+            if not pull.branch.startswith(BOT_BRANCH_PREFIX) or not pull.from_this_repository:
                 raise PhaseFailed(status.revise_not_ours(pull.branch))
             if pull.state != "open":
                 raise PhaseFailed(status.revise_not_open(pull.state))
             folder = self._folder_of(pull.branch)
-            await check_foreign_commits(inst, self.repo, pull.sha, folder)
             files = await download_plugin(
                 inst, self.repo, await tree_of(inst, self.repo, pull.sha), folder
             )
+            manifest = files.get(MANIFEST_FILE)
+            if manifest is None:
+                raise PhaseFailed(status.revise_no_plugin(folder))
+            base = signed_base_commit(
+                manifest, ctx.tools.signing_key, self.job.repository, pull.branch
+            )
+            await check_foreign_commits(inst, self.repo, pull.sha, base, folder)
             bot_login = f"{self.app.slug}[bot]" if self.app.slug else None
             notes = await review_notes(inst, self.repo, pull.number, folder, bot_login)
         manifest = files.get(MANIFEST_FILE)

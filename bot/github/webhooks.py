@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,10 @@ from bot.github.validation.triggers import TriggerSource, ignore_reason
 
 SIGNATURE_PREFIX = "sha256="
 REQUIRED_HEADERS = ("x-github-event", "x-github-delivery", "x-hub-signature-256")
+
+
+# GitHub's delivery ids are GUIDs; anything longer or stranger is not one of them.
+_DELIVERY_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
 
 
 class WebhookRefused(Exception):
@@ -40,6 +45,8 @@ def read_headers(headers: Mapping[str, str]) -> DeliveryHeaders:
     missing = [name for name in REQUIRED_HEADERS if not headers.get(name)]
     if missing:
         raise WebhookRefused(400, f"missing header {', '.join(missing)}")
+    if not _DELIVERY_ID.fullmatch(headers["x-github-delivery"]):
+        raise WebhookRefused(400, "the X-GitHub-Delivery header is not a delivery id")
     return DeliveryHeaders(
         event=headers["x-github-event"],
         delivery_id=headers["x-github-delivery"],

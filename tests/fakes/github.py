@@ -157,6 +157,7 @@ class PullRequest:
     draft: bool
     labels: list[str] = field(default_factory=list)
     reviewers: list[str] = field(default_factory=list)
+    head_repository: str | None = None  # a fork's owner/name; None: this repository
 
 
 @dataclass
@@ -602,6 +603,8 @@ class FakeGitHub:
         item["html_url"] = self._url(self.owner, self.repo, "pull", pull.number)
         item["head"]["ref"] = pull.head
         item["base"]["ref"] = pull.base
+        item["base"]["repo"]["full_name"] = f"{self.owner}/{self.repo}"
+        item["head"]["repo"]["full_name"] = pull.head_repository or f"{self.owner}/{self.repo}"
         return item
 
     def _list_pulls(self, request: httpx.Request, p: dict[str, str], body: Any) -> tuple[int, Any]:
@@ -743,7 +746,9 @@ class FakeGitHub:
             return 404, {"message": "Not Found"}
         answer = self._ex("GET", "/repos/{owner}/{repo}/git/blobs/{file_sha}", 200)
         answer.update(
-            sha=p["file_sha"], size=len(data), encoding="base64",
+            sha=p["file_sha"],
+            size=len(data),
+            encoding="base64",
             content=base64.b64encode(data).decode(),
         )
         return 200, answer
@@ -778,11 +783,15 @@ class FakeGitHub:
     def _check_run_json(self, run: dict[str, Any], method: str, template: str, status: int) -> Any:
         answer = self._ex(method, template, status)
         answer.update(
-            id=run["id"], head_sha=run["head_sha"], name=run["name"], status=run["status"],
+            id=run["id"],
+            head_sha=run["head_sha"],
+            name=run["name"],
+            status=run["status"],
             conclusion=run.get("conclusion"),
         )
         answer["output"].update(
-            title=run["output"]["title"], summary=run["output"]["summary"],
+            title=run["output"]["title"],
+            summary=run["output"]["summary"],
             annotations_count=len(run["annotations"]),
         )
         return answer

@@ -56,7 +56,7 @@ PULLS = "/repos/{owner}/{repo}/pulls"
 
 async def fast_test_phase(ctx: JobContext) -> None:
     """Real test results, as the test phase writes them, without npm."""
-    plugin_dir = ctx.require_plugin()
+    ctx.require_plugin()
     tests = [TestCase("src/__tests__/plugin.test.ts", "loads in a runtime", "passed", 3.0)]
     results = TestResults(
         tool="vitest",

@@ -117,6 +117,10 @@ async def test_a_private_job_page_needs_the_signed_link_and_says_why(private_job
     forged = await http.get(f"/jobs/{job_id}", params={"token": f"{int(time.time()) + 99}.ab"})
     assert forged.status_code == 403 and "not valid for this job" in forged.text
 
+    # Found in review: 5000 digits made int() raise, a 500 for anyone.
+    huge = await http.get(f"/jobs/{job_id}", params={"token": "9" * 5000 + ".00"})
+    assert huge.status_code == 403 and "malformed" in huge.text
+
 
 async def test_an_unknown_job_is_a_404(public_job: Done) -> None:
     page = await public_job.http.get("/jobs/" + "f" * 32)

@@ -152,6 +152,30 @@ async def test_malformed_json_is_a_400(client: httpx.AsyncClient, store: Store) 
     assert answer.json()["error"].startswith("the body is not valid JSON")
 
 
+@pytest.mark.parametrize(
+    ("field", "value"), [("sender", {"login": "x", "id": "x"}), ("issue", {"number": None})]
+)
+async def test_a_signed_payload_of_the_wrong_shape_is_a_400_and_stores_nothing(
+    client: httpx.AsyncClient, store: Store, field: str, value: dict[str, Any]
+) -> None:
+    # Found in review: these answered 500.
+    payload = comment_payload()
+    payload[field] = {**payload[field], **value}
+    answer = await post(client, payload)
+    assert answer.status_code == 400
+    assert answer.json()["error"].startswith("the payload is malformed")
+    assert await stored(store) == []
+
+
+async def test_a_delivery_id_that_is_no_guid_is_a_400(
+    client: httpx.AsyncClient, store: Store
+) -> None:
+    answer = await post(client, comment_payload(), delivery="x" * 100_000)
+    assert answer.status_code == 400
+    assert "X-GitHub-Delivery" in answer.json()["error"]
+    assert await stored(store) == []
+
+
 async def test_an_oversized_body_is_refused_without_being_read_whole(
     settings: Settings, store: Store, desk: StoreDesk, app: GitHubApp
 ) -> None:
