@@ -265,10 +265,8 @@ def test_cli_shows_a_failing_builds_escape_sequences_neutralised(
     monkeypatch.setenv("SANDBOX", settings.sandbox)
     if terminal:  # rich then renders the live progress and the summary as for a terminal
         monkeypatch.setenv("FORCE_COLOR", "1")
-    (made_plugin / "build.js").write_text(HOSTILE_BUILD)
-    package = json.loads((made_plugin / "package.json").read_text())
-    package["scripts"]["build"] = "node build.js"
-    (made_plugin / "package.json").write_text(json.dumps(package, indent=2))
+    # The pack's build command runs scripts/check.mjs: make it print the hostile output.
+    (made_plugin / "scripts" / "check.mjs").write_text(HOSTILE_BUILD)
     assert main(["check", str(made_plugin)]) == 1
     printed = capsys.readouterr().out
     assert "build broke here" in printed  # the output is shown …
