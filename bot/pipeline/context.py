@@ -255,9 +255,11 @@ class JobContext:
         self.raise_if_cancelled(result)
         if files is not None:
             try:
-                files.refuse_changes()
+                files.refuse_changes()  # puts the files back whatever else went wrong
             except TreeChanged as exc:
-                raise FilesChanged(str(exc), result=result) from None
+                if result.workspace_exceeded is None:
+                    raise FilesChanged(str(exc), result=result) from None
+                # A run stopped at the workspace cap: that is the failure to report.
         return result
 
     def _config_dir(self) -> Path | None:
