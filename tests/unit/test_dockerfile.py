@@ -173,7 +173,9 @@ def test_after_the_warm_step_the_pack_installs_with_the_network_off(tmp_path: Pa
     shutil.copyfile(Settings().template_dir / "package-lock.json", offline / "package-lock.json")
     root = json.loads((offline / "package-lock.json").read_text())["packages"][""]
     (offline / "package.json").write_text(json.dumps(root))
-    cache = Settings(bot_data_dir=data).cache_dir / "npm"
+    # Where the image's non-root user has its cache (as root in a 0700 tmp_path the bot would
+    # fall back to /var/lib/plugin-bot; the image's user is never root).
+    cache = data / "cache" / "npm"
     argv = [npm, "ci", "--offline", "--ignore-scripts", "--no-audit", f"--cache={cache}"]
     subprocess.run(argv, cwd=offline, env=env, check=True, timeout=600, capture_output=True)
     assert (offline / "node_modules" / "@elizaos" / "core" / "package.json").is_file()
