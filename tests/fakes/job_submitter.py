@@ -7,6 +7,7 @@ import asyncio
 import json
 import sys
 
+from bot import logs
 from bot.jobs.limits import JobLimits, RateLimited
 from bot.jobs.queue import queue_for, submit
 from bot.jobs.store import NewJob, Store
@@ -16,6 +17,7 @@ from bot.settings import Settings
 
 async def main(count: int, installation: int) -> None:
     settings = Settings()
+    logs.configure(settings)  # log lines to stderr: stdout is the answers, one JSON line each
     store = Store.from_settings(settings)
     queue = queue_for(store, settings)
     await queue.open()

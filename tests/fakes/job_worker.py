@@ -8,6 +8,7 @@ import asyncio
 import signal
 import sys
 
+from bot import logs
 from bot.jobs.queue import queue_for
 from bot.jobs.store import Store
 from bot.jobs.worker import Worker
@@ -23,6 +24,9 @@ async def noop_phase(ctx: JobContext) -> None:
 
 async def main(concurrency: int, empty: bool) -> None:
     settings = Settings()
+    # As `plugin-bot worker` does: log lines go to stderr, so stdout carries only "ready"
+    # (a test reads that line and nothing more; logs on the pipe would fill it and stall).
+    logs.configure(settings)
     store = Store.from_settings(settings)
     queue = queue_for(store, settings)
     await queue.open()
