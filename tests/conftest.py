@@ -1,6 +1,9 @@
+import ipaddress
 import os
 import shutil
+import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -38,3 +41,70 @@ def require_root() -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # Fast tests first: a failing unit test should not wait behind npm installs.
     items.sort(key=lambda item: "integration" in item.keywords)
+
+
+# Tests reach only this machine: loopback, Unix sockets, and the network namespaces a test
+# makes itself (tests/sandbox/test_escapes.py uses 10.231.0.0/16). Anything else a test's own
+# Python code tries to resolve or connect to is refused with the address it aimed at, before a
+# packet leaves (subprocesses such as npm are outside this guard; .ci/run gives them the registry).
+_LOCAL_NETWORKS = [ipaddress.ip_network(n) for n in ("127.0.0.0/8", "::1/128", "10.231.0.0/16")]
+_LOCAL_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
+
+
+def _is_local(host: object) -> bool:
+    if host is None or host == "":
+        return True
+    if isinstance(host, bytes):
+        host = host.decode("ascii", "replace")
+    name = str(host).strip("[]").lower()
+    if name in _LOCAL_NAMES or name.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(name.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(address in network for network in _LOCAL_NETWORKS)
+
+
+class OutsideNetwork(OSError):
+    """A test tried to reach something that is not this machine."""
+
+
+def _refuse(target: object) -> OutsideNetwork:
+    return OutsideNetwork(
+        f"a test tried to reach {target!r}: tests reach only this machine "
+        "(loopback, or a network namespace the test makes)"
+    )
+
+
+_real_getaddrinfo = socket.getaddrinfo
+_real_connect = socket.socket.connect
+_real_connect_ex = socket.socket.connect_ex
+
+
+def _guarded_getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+    if not _is_local(host):
+        raise _refuse(host)
+    return _real_getaddrinfo(host, *args, **kwargs)
+
+
+def _check_address(sock: socket.socket, address: Any) -> None:
+    if sock.family in (socket.AF_INET, socket.AF_INET6) and not _is_local(address[0]):
+        raise _refuse(address)
+
+
+def _guarded_connect(self: socket.socket, address: Any) -> None:
+    _check_address(self, address)
+    _real_connect(self, address)
+
+
+def _guarded_connect_ex(self: socket.socket, address: Any) -> int:
+    _check_address(self, address)
+    return _real_connect_ex(self, address)
+
+
+socket.getaddrinfo = _guarded_getaddrinfo
+socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
+socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
