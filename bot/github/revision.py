@@ -5,7 +5,7 @@ commit on the same branch out (fast-forward only), the body and a check run upda
 last commit (someone else's commits are built upon only when they touch nothing but the
 plugin's files), downloads the plugin's files through the git data API (tree, blobs) into
 the job's workspace, takes the spec from the signed manifest there, and collects the
-unresolved review comments. ``publish`` commits exactly the new signed set on top of the
+unresolved review threads. ``publish`` commits exactly the new signed set on top of the
 head it started from and moves the ref with ``force: false``.
 
 "Unresolved" is GitHub's own resolution state of each review thread (GraphQL
