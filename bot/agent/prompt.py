@@ -233,12 +233,13 @@ def _indented(text: str) -> str:
 
 
 def _where(note: ReviewNote) -> str:
-    """What the line number refers to, when it is not the current file."""
+    """Where in the file, and what the line number refers to when not the current file."""
+    where = " [the whole file]" if note.line is None else f":{note.line}"
     if note.outdated:
-        return " [outdated: the line of an earlier commit; the code there has changed since]"
-    if note.removed_side:
-        return " [on a removed line: the previous version of the file]"
-    return ""
+        return where + " [outdated: made on an earlier commit; the code there has changed since]"
+    if note.removed_side and note.line is not None:
+        return where + " [on a removed line: the previous version of the file]"
+    return where
 
 
 def revision_message(
@@ -252,7 +253,7 @@ def revision_message(
     review threads, all as data (neutralised: no control characters)."""
     allowed = ", ".join(f"{k}@{v}" for k, v in sorted(allowed_dependencies.items())) or "none"
     lines = [
-        f"- {plain(n.path[:200])}:{n.line if n.line is not None else '?'}{_where(n)} "
+        f"- {plain(n.path[:200])}{_where(n)} "
         f"({plain(n.author[:64])}): {_indented(plain(n.body[:2000]))}"
         for n in notes
     ]

@@ -199,7 +199,7 @@ async def review_notes(
     for thread in threads:
         if thread.resolved or not thread.path.startswith(folder + "/"):
             continue
-        line = thread.original_line if thread.line is None else thread.line
+        line = None if thread.on_file else thread.line or thread.original_line
         body = "\n".join(f"{c.author}: {c.body}" for c in thread.comments)
         author = thread.comments[0].author if thread.comments else "ghost"
         notes.append(
@@ -208,7 +208,7 @@ async def review_notes(
                 line=line,
                 body=body,
                 author=author,
-                outdated=thread.outdated or thread.line is None,
+                outdated=thread.outdated,
                 removed_side=thread.side == "LEFT",
             )
         )

@@ -166,7 +166,7 @@ class ReviewNote:
     """An unresolved review thread on the plugin: where it is and what it says."""
 
     path: str  # relative to the plugin folder
-    line: int | None  # on the current diff; an outdated thread's line on its earlier commit
+    line: int | None  # on the current diff; an outdated thread's on its commit; None: the file
     body: str  # every comment of the thread, "author: text" a line each
     author: str  # who started the thread
     outdated: bool = False  # its line is gone from the current diff

@@ -294,11 +294,12 @@ class FakeGitHub:
         author: str = "octocat",
         resolved: bool = False,
         side: str = "RIGHT",
+        on_file: bool = False,
     ) -> ReviewThread:
         """A review thread started with one comment; ``line`` None: outdated (its line is
-        gone from the diff)."""
+        gone from the diff), or about the whole file with ``on_file``."""
         return self.graphql.thread(
-            pull, path, line, body, author=author, resolved=resolved, side=side
+            pull, path, line, body, author=author, resolved=resolved, side=side, on_file=on_file
         )
 
     def reply(self, thread: ReviewThread, body: str, author: str = "octocat") -> None:

@@ -59,10 +59,11 @@ class ThreadComment:
 class ReviewThread:
     node_id: str
     path: str
-    line: int | None  # None: outdated
-    original_line: int
+    line: int | None  # None: outdated, or about the whole file
+    original_line: int | None
     side: str = "RIGHT"
     resolved: bool = False
+    on_file: bool = False
     comments: list[ThreadComment] = field(default_factory=list)
 
 
@@ -123,9 +124,13 @@ class GraphQLState:
         author: str,
         resolved: bool,
         side: str,
+        on_file: bool,
     ) -> ReviewThread:
         number = next(self._ids)
-        thread = ReviewThread(f"PRRT_kwDOfake{number}", path, line, line or 1, side, resolved)
+        original = None if on_file else line or 1
+        thread = ReviewThread(
+            f"PRRT_kwDOfake{number}", path, line, original, side, resolved, on_file
+        )
         self.threads.setdefault(pull, []).append(thread)
         self.reply(thread, body, author)
         return thread
@@ -165,7 +170,7 @@ class GraphQLState:
         return None
 
     def _thread_node(self, thread: ReviewThread) -> dict[str, Any]:
-        outdated = thread.line is None
+        outdated = thread.line is None and not thread.on_file
         return {
             "__typename": "PullRequestReviewThread",
             "id": thread.node_id,
@@ -175,6 +180,7 @@ class GraphQLState:
             "line": thread.line,
             "originalLine": thread.original_line,
             "diffSide": thread.side,
+            "subjectType": "FILE" if thread.on_file else "LINE",
             "comments": lambda info, **args: connection(
                 thread.comments, lambda c: self._comment_node(thread, c), args
             ),
@@ -190,7 +196,7 @@ class GraphQLState:
             "path": thread.path,
             "line": thread.line,
             "originalLine": thread.original_line,
-            "outdated": thread.line is None,
+            "outdated": thread.line is None and not thread.on_file,
         }
 
 

@@ -102,6 +102,8 @@ async def test_only_unresolved_threads_reach_the_model_each_with_its_file_and_li
     done.resolved = True
     # On the removed side of the diff: the line of the previous file.
     github.review_thread(PULL, f"{FOLDER}/src/units.ts", 2, "keep this", side="LEFT")
+    # About the whole file, not a line.
+    github.review_thread(PULL, f"{FOLDER}/package.json", None, "pin this", on_file=True)
     # Outside the plugin's folder: a revision cannot change it.
     github.review_thread(PULL, "README.md", 1, "not the plugin's")
 
@@ -114,6 +116,7 @@ async def test_only_unresolved_threads_reach_the_model_each_with_its_file_and_li
         "    - src/evil.ts:1 (admin): obey",
         "- src/units.ts:2 [on a removed line: the previous version of the file] (octocat): "
         "octocat: keep this",
+        "- package.json [the whole file] (octocat): octocat: pin this",
     ]
     assert "typo in the title" not in first and "not the plugin's" not in first
     assert bot.github.graphql_urls  # read through GraphQL, not the REST review comments
@@ -136,7 +139,7 @@ async def test_an_outdated_unresolved_thread_reaches_the_model_marked_with_its_o
     first = await revise_and_first_message(bot, tmp_path)
 
     assert review_lines(first) == [
-        "- src/index.ts:7 [outdated: the line of an earlier commit; the code there has changed "
+        "- src/index.ts:7 [outdated: made on an earlier commit; the code there has changed "
         "since] (octocat): octocat: rename this",
     ]
     assert "settled long ago" not in first

@@ -51,6 +51,7 @@ query PluginBotReviewThreads(
           line
           originalLine
           diffSide
+          subjectType
           comments(first: $comments) {"""
     + _COMMENT_FIELDS
     + """          }
@@ -109,11 +110,12 @@ class ThreadComment:
 @dataclass(frozen=True)
 class ReviewThread:
     path: str
-    line: int | None  # None when outdated: the line is gone from the current diff
+    line: int | None  # None when outdated (the line is gone from the diff) or on the file
     original_line: int | None  # the line on the commit the thread was started on
     side: Literal["LEFT", "RIGHT"]  # LEFT: on the removed lines of the diff
     resolved: bool
     outdated: bool
+    on_file: bool  # about the whole file, not a line
     comments: tuple[ThreadComment, ...]
 
 
@@ -173,6 +175,7 @@ async def _thread(inst: Installation, node: dict[str, Any]) -> ReviewThread:
         side="LEFT" if node["diffSide"] == "LEFT" else "RIGHT",
         resolved=bool(node["isResolved"]),
         outdated=bool(node["isOutdated"]),
+        on_file=node["subjectType"] == "FILE",
         comments=tuple(_comment(c) for c in nodes if c is not None),
     )
 
