@@ -331,6 +331,12 @@ REVISE_MAX_FILES = 400
 REVISE_MAX_BYTES = 20 * 1024 * 1024
 # The branch prefix of the bot's pull requests.
 BOT_BRANCH_PREFIX = "plugin-bot/"
+# Review threads read for a revision (GraphQL): page sizes (GitHub allows 1..100), and how
+# many a revision reads before it refuses (every unresolved one reaches the model, or none).
+REVIEW_THREADS_PAGE_SIZE = 50
+REVIEW_COMMENTS_PAGE_SIZE = 50
+REVIEW_MAX_THREADS = 500
+REVIEW_MAX_COMMENTS_PER_THREAD = 200
 
 # ------------------------------------------------------------------ repository config
 

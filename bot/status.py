@@ -530,6 +530,23 @@ def revise_too_big(files: int, size: int) -> str:
     )
 
 
+def revise_threads_unreadable(why: str) -> str:
+    return (
+        "I could not read this pull request's review threads from GitHub "
+        f"({plain(why[:300])}), so I cannot tell which review comments are still open. "
+        "Nothing was changed; ask again with /plugin-revise once GitHub answers."
+    )
+
+
+def revise_too_many_review_comments(limit: int, path: str | None) -> str:
+    where = f"the thread on {plain(path[:200])} has" if path else "this pull request has"
+    return (
+        f"Refused: {where} more than {limit} review "
+        f"{'comments' if path else 'threads'}, more than I read for one revision; every open "
+        "one would have to reach the model. Resolve the settled ones, then ask again."
+    )
+
+
 def revise_branch_moved(branch: str) -> str:
     return (
         f"Someone pushed to {plain(branch[:120])} while I worked; I never force-push. "

@@ -287,8 +287,9 @@ class ModelGenerator:
         revision = ctx.result.revision
         if revision is None:
             return prompt.first_message(spec, files.list_files(), allowed)
-        notes = [(n.path, n.line, n.body, n.author) for n in revision.review_notes]
-        return prompt.revision_message(spec, files.list_files(), allowed, revision.request, notes)
+        return prompt.revision_message(
+            spec, files.list_files(), allowed, revision.request, revision.review_notes
+        )
 
     async def _install_for_digest(self, ctx: JobContext) -> None:
         """node_modules holds the .d.ts files the digest is cut from (and checks need it)."""

@@ -4,12 +4,15 @@ One :class:`GitHubApp` per process. ``async with app.installation(id) as gh`` gi
 authenticated as that installation (githubkit caches the installation token until a minute
 before it expires). Retries are ours, not githubkit's default, which re-sends a POST after a
 5xx: a POST that may have landed is never repeated here; the operations look for what they
-meant to create (marker, branch, pull request) before creating it again.
+meant to create (marker, branch, pull request) before creating it again. GraphQL goes
+through the same client (``/graphql``, or ``/api/graphql`` beside GHES's ``/api/v3/``); a
+read-only query is sent again after a 5xx, a mutation is not.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -34,6 +37,17 @@ def api_base_url(api_url: str) -> str:
     return api_url.rstrip("/") + "/"
 
 
+def is_read_only_graphql(request: httpx.Request) -> bool:
+    """A POST to the GraphQL endpoint carrying a query (not a mutation): safe to repeat."""
+    if not request.url.path.endswith("/graphql"):
+        return False
+    try:
+        operation = str(json.loads(request.content)["query"]).lstrip()
+    except (ValueError, KeyError, TypeError):
+        return False
+    return operation.startswith(("query ", "query(", "{"))
+
+
 def _wait(seconds: float) -> timedelta:
     # githubkit sleeps 60 s for a falsy wait: a zero timedelta must not become a minute.
     return timedelta(seconds=max(seconds, 0.001))
@@ -42,7 +56,7 @@ def _wait(seconds: float) -> timedelta:
 class RetryPolicy:
     """Rate limits: wait what GitHub says (``retry-after`` / ``x-ratelimit-reset``), for any
     method, since a rate-limited request was not processed. 5xx: exponential backoff, for
-    idempotent methods only."""
+    idempotent methods and read-only GraphQL queries only."""
 
     def __init__(self, max_retries: int, max_wait_s: float, base_s: float = 1.0) -> None:
         self.max_retries = max_retries
@@ -60,7 +74,10 @@ class RetryPolicy:
         if (
             isinstance(exc, RequestFailed)
             and exc.response.status_code >= 500
-            and exc.request.method.upper() in IDEMPOTENT_METHODS
+            and (
+                exc.request.method.upper() in IDEMPOTENT_METHODS
+                or is_read_only_graphql(exc.request)
+            )
         ):
             return RetryOption(True, _wait(self.base_s * 2**retry_count))
         return RetryOption(False)
@@ -101,11 +118,18 @@ class Installation:
     """A client for one installation, with the spacer for its content-creating requests."""
 
     def __init__(
-        self, gh: GitHub[AppInstallationAuthStrategy], installation_id: int, spacer: WriteSpacer
+        self,
+        gh: GitHub[AppInstallationAuthStrategy],
+        installation_id: int,
+        spacer: WriteSpacer,
+        retry: RetryPolicy,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         self.gh = gh
         self.installation_id = installation_id
         self._spacer = spacer
+        self._retry = retry
+        self._sleep = sleep
 
     def creating(self) -> Any:
         """``async with inst.creating():`` around a request that creates content."""
@@ -125,6 +149,22 @@ class Installation:
         if not response.content:
             return None
         return response.json()
+
+    async def graphql(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+        """One GraphQL query; its ``data``. GraphQL errors raise ``GraphQLFailed``.
+
+        GitHub answers an exhausted GraphQL budget with 200 and a ``RATE_LIMITED`` error,
+        which githubkit raises after its retry loop: the same policy decides here."""
+        retry_count = 0
+        while True:
+            try:
+                return await self.gh.graphql.arequest(query, variables)
+            except RateLimitExceeded as exc:
+                option = self._retry(exc, retry_count)
+                if not option.do_retry or option.retry_after is None:
+                    raise
+                await self._sleep(option.retry_after.total_seconds())
+                retry_count += 1
 
     async def get_or_none(self, path: str, params: dict[str, Any] | None = None) -> Any:
         """A GET whose 404 means "there is none"."""
@@ -186,7 +226,7 @@ class GitHubApp:
     async def installation(self, installation_id: int) -> AsyncIterator[Installation]:
         auth = self._auth.as_installation(installation_id)
         async with self._template.with_auth(auth) as gh:
-            yield Installation(gh, installation_id, self.spacer)
+            yield Installation(gh, installation_id, self.spacer, self.retry)
 
     async def installation_for(self, owner: str, repo: str) -> int:
         """The installation on a repository (a payload without ``installation``)."""

@@ -5,13 +5,11 @@ commit on the same branch out (fast-forward only), the body and a check run upda
 last commit (someone else's commits are built upon only when they touch nothing but the
 plugin's files), downloads the plugin's files through the git data API (tree, blobs) into
 the job's workspace, takes the spec from the signed manifest there, and collects the
-unresolved review comments. ``publish`` commits exactly the new signed set on top of the
+unresolved review threads. ``publish`` commits exactly the new signed set on top of the
 head it started from and moves the ref with ``force: false``.
 
-"Unresolved" from REST: GitHub's REST review comments carry no resolution state (that is
-GraphQL's ``reviewThreads.isResolved``). A thread here is unresolved when its first comment
-still has a ``line`` on the current diff (not outdated) and the thread's last comment is not
-the bot's; every reply is part of the note.
+"Unresolved" is GitHub's own resolution state of each review thread (GraphQL
+``reviewThreads.isResolved``, see ``bot/github/data/review_threads.py``).
 """
 
 from __future__ import annotations
@@ -29,6 +27,11 @@ from githubkit.exception import RequestFailed
 from bot import status
 from bot.github.client import GitHubApp, Installation
 from bot.github.data.repository import BranchHead, RepoRef, default_branch_head, read_text
+from bot.github.data.review_threads import (
+    ReviewThreadsUnreadable,
+    TooManyReviewComments,
+    review_threads,
+)
 from bot.github.operations.checks import post_check_run, report_for
 from bot.github.operations.pull_request import FILE_MODE, git_blob_sha
 from bot.github.ports import JobView
@@ -180,37 +183,35 @@ def spec_from_manifest(data: bytes) -> PluginSpec:
 
 
 async def review_notes(
-    inst: Installation, repo: RepoRef, number: int, folder: str, bot_login: str | None
+    inst: Installation, repo: RepoRef, number: int, folder: str
 ) -> list[ReviewNote]:
-    comments: list[dict[str, Any]] = []
-    page = 1
-    while True:
-        batch = await inst.request(
-            "GET",
-            f"{repo.path}/pulls/{number}/comments",
-            params={"per_page": 100, "page": page},
-        )
-        comments += batch
-        if len(batch) < 100:
-            break
-        page += 1
-    threads: dict[int, list[dict[str, Any]]] = {}
-    for comment in comments:
-        root = comment.get("in_reply_to_id") or comment["id"]
-        threads.setdefault(int(root), []).append(comment)
+    """Every unresolved review thread on the plugin's files, outdated ones included (GitHub
+    keeps them open until someone resolves them: the request may still stand), each with
+    its file and line and all of its comments. Resolved threads, and threads on files
+    outside the plugin (which a revision cannot change), are left out."""
+    try:
+        threads = await review_threads(inst, repo, number)
+    except ReviewThreadsUnreadable as exc:
+        raise PhaseFailed(status.revise_threads_unreadable(exc.reason)) from None
+    except TooManyReviewComments as exc:
+        raise PhaseFailed(status.revise_too_many_review_comments(exc.limit, exc.path)) from None
     notes = []
-    for thread in threads.values():
-        first, last = thread[0], thread[-1]
-        path = str(first.get("path", ""))
-        if first.get("line") is None or not path.startswith(folder + "/"):
-            continue  # outdated, or not on the plugin
-        if bot_login is not None and (last.get("user") or {}).get("login") == bot_login:
-            continue  # the bot answered last: settled
-        body = "\n".join(
-            f"{(c.get('user') or {}).get('login', '?')}: {c.get('body', '')}" for c in thread
+    for thread in threads:
+        if thread.resolved or not thread.path.startswith(folder + "/"):
+            continue
+        line = None if thread.on_file else thread.line or thread.original_line
+        body = "\n".join(f"{c.author}: {c.body}" for c in thread.comments)
+        author = thread.comments[0].author if thread.comments else "ghost"
+        notes.append(
+            ReviewNote(
+                path=thread.path.removeprefix(folder + "/"),
+                line=line,
+                body=body,
+                author=author,
+                outdated=thread.outdated,
+                removed_side=thread.side == "LEFT",
+            )
         )
-        author = str((first.get("user") or {}).get("login", "?"))
-        notes.append(ReviewNote(path.removeprefix(folder + "/"), first.get("line"), body, author))
     return notes
 
 
@@ -260,8 +261,7 @@ class RevisionPublisher:
                 manifest, ctx.tools.signing_key, self.job.repository, pull.branch
             )
             await check_foreign_commits(inst, self.repo, pull.sha, base, folder)
-            bot_login = f"{self.app.slug}[bot]" if self.app.slug else None
-            notes = await review_notes(inst, self.repo, pull.number, folder, bot_login)
+            notes = await review_notes(inst, self.repo, pull.number, folder)
         manifest = files.get(MANIFEST_FILE)
         if manifest is None:
             raise PhaseFailed(status.revise_no_plugin(folder))

@@ -163,12 +163,14 @@ class JobTools:
 
 @dataclass(frozen=True)
 class ReviewNote:
-    """An unresolved review comment on the plugin: where it is and what it says."""
+    """An unresolved review thread on the plugin: where it is and what it says."""
 
     path: str  # relative to the plugin folder
-    line: int | None
-    body: str
-    author: str
+    line: int | None  # on the current diff; an outdated thread's on its commit; None: the file
+    body: str  # every comment of the thread, "author: text" a line each
+    author: str  # who started the thread
+    outdated: bool = False  # its line is gone from the current diff
+    removed_side: bool = False  # on the diff's removed lines (the old file), not the new
 
 
 @dataclass(frozen=True)

@@ -20,5 +20,5 @@ async def fetch_phase(ctx: JobContext) -> None:
         ctx.tools.reporter.phase_note(
             "fetch",
             f"{len(revision.previous_files)} files from {revision.branch} at "
-            f"{revision.head_sha[:12]}, {len(revision.review_notes)} unresolved review comment(s)",
+            f"{revision.head_sha[:12]}, {len(revision.review_notes)} unresolved review thread(s)",
         )

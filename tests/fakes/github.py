@@ -4,8 +4,11 @@ of the flow, and validates EVERY request against that description with openapi-c
 
 A request that does not validate, or that matches no documented route, or a route this
 stand-in does not implement, is recorded in ``violations`` (and answered 400/404); the
-``github`` fixture fails the test when any were recorded. Nothing leaves the process:
-the fixture routes every request through respx with ``assert_all_mocked``.
+``github`` fixture fails the test when any were recorded. GraphQL (``/graphql``, or
+``/api/graphql`` beside GHES's ``/api/v3``) is validated against GitHub's published schema
+and answered by executing the query on it (``tests/fakes/github_graphql.py``). Nothing
+leaves the process: the fixture routes every request through respx with
+``assert_all_mocked``.
 """
 
 from __future__ import annotations
@@ -30,10 +33,15 @@ from openapi_core import Config, OpenAPI
 from openapi_core.datatypes import RequestParameters
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
+from tests.fakes import github_graphql
+from tests.fakes.github_graphql import GraphQLState, ReviewThread
+
 NPM_FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "npm" / "node_modules"
 SPEC_FILE = NPM_FIXTURES / "@octokit" / "openapi" / "generated" / "api.github.com.json"
 WEBHOOK_EXAMPLES = NPM_FIXTURES / "@octokit" / "webhooks-examples" / "api.github.com"
 SPEC_SERVER = "https://api.github.com"
+# The name faults and calls use for the GraphQL endpoint.
+GRAPHQL = "graphql"
 
 
 # ---------------------------------------------------------------------- the description
@@ -208,8 +216,14 @@ class FakeGitHub:
         self.trees: dict[str, dict[str, str]] = {}
         self.commits: dict[str, dict[str, Any]] = {}
         self.refs: dict[str, str] = {}
-        # Review comments per pull request (REST shape), and the check runs created.
-        self.review_comments: dict[int, list[dict[str, Any]]] = {}
+        # Review threads (GraphQL), and the check runs created.
+        self.graphql = GraphQLState(owner, repo, lambda: [p.number for p in self.pulls])
+        # GitHub.com: /graphql; GHES: /api/graphql beside /api/v3.
+        ghes = self.prefix.endswith("/api/v3")
+        self.graphql_path = self.prefix.removesuffix("/v3") + "/graphql" if ghes else "/graphql"
+        self.graphql_urls: list[str] = []
+        # Answers given instead of executing the next GraphQL queries: (body, headers).
+        self.graphql_replies: list[tuple[dict[str, Any], dict[str, str]]] = []
         self.check_runs: list[dict[str, Any]] = []
         self.set_base_files({"README.md": b"# Hello World\n"})
         self.private = False
@@ -270,20 +284,26 @@ class FakeGitHub:
         self.refs[branch] = sha
         return sha
 
-    def review_comment(
-        self, pull: int, path: str, line: int | None, body: str, *, reply_to: int | None = None
-    ) -> int:
-        """A review comment; ``line`` None: outdated (its line is gone from the diff)."""
-        template = "/repos/{owner}/{repo}/pulls/{pull_number}/comments"
-        answer = self._ex("GET", template, 200)[0]
-        comment_id = next(self._ids)
-        answer.update(id=comment_id, path=path, body=body, line=line, position=line)
-        answer["original_line"] = line or 1
-        answer.pop("in_reply_to_id", None)
-        if reply_to is not None:
-            answer["in_reply_to_id"] = reply_to
-        self.review_comments.setdefault(pull, []).append(answer)
-        return comment_id
+    def review_thread(
+        self,
+        pull: int,
+        path: str,
+        line: int | None,
+        body: str,
+        *,
+        author: str = "octocat",
+        resolved: bool = False,
+        side: str = "RIGHT",
+        on_file: bool = False,
+    ) -> ReviewThread:
+        """A review thread started with one comment; ``line`` None: outdated (its line is
+        gone from the diff), or about the whole file with ``on_file``."""
+        return self.graphql.thread(
+            pull, path, line, body, author=author, resolved=resolved, side=side, on_file=on_file
+        )
+
+    def reply(self, thread: ReviewThread, body: str, author: str = "octocat") -> None:
+        self.graphql.reply(thread, body, author)
 
     def ancestors(self, sha: str) -> set[str]:
         seen: set[str] = set()
@@ -317,6 +337,8 @@ class FakeGitHub:
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path
+        if request.url.host == self.host and path == self.graphql_path:
+            return self._graphql(request)
         if request.url.host != self.host or not path.startswith(self.prefix + "/"):
             return self._violation(404, f"{request.method} {request.url}: not the API base URL")
         path = path[len(self.prefix) :]
@@ -351,6 +373,27 @@ class FakeGitHub:
         if fault is not None:
             return self._answer(fault.status, {"message": "injected"}, fault.headers)
         return self._answer(status, answer, headers[0] if headers else None)
+
+    def _graphql(self, request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content) if request.content else None
+        self.requests.append((request.method, request.url.path, body))
+        self.graphql_urls.append(str(request.url))
+        if request.method != "POST":
+            return self._violation(404, f"{request.method} {request.url.path}: GraphQL is POST")
+        if self.on_request is not None:
+            self.on_request("POST", GRAPHQL)
+        fault = self._fault("POST", GRAPHQL, after=False)
+        if fault is not None:
+            return self._answer(fault.status, {"message": "injected"}, fault.headers)
+        if not request.headers.get("authorization", "").startswith("token ghs_fake"):
+            return self._violation(401, "POST graphql: no installation token")
+        answer, problems = github_graphql.execute(self.graphql, body)
+        self.violations += [f"POST graphql: {problem}" for problem in problems]
+        headers = {"x-ratelimit-resource": "graphql"}
+        if self.graphql_replies:
+            answer, extra = self.graphql_replies.pop(0)
+            headers.update(extra)
+        return self._answer(200, answer, headers)
 
     def _fault(self, method: str, template: str, *, after: bool) -> Fault | None:
         for fault in self.faults:
@@ -433,7 +476,6 @@ class FakeGitHub:
             ("GET", r + "/git/blobs/{file_sha}"): self._get_blob,
             ("GET", r + "/pulls/{pull_number}"): self._get_pull,
             ("PATCH", r + "/pulls/{pull_number}"): self._update_pull,
-            ("GET", r + "/pulls/{pull_number}/comments"): self._list_review_comments,
             ("POST", r + "/check-runs"): self._create_check_run,
             ("PATCH", r + "/check-runs/{check_run_id}"): self._update_check_run,
         }
@@ -771,14 +813,6 @@ class FakeGitHub:
         pull.body = body.get("body", pull.body)
         pull.title = body.get("title", pull.title)
         return 200, self._pull_json(pull, "/repos/{owner}/{repo}/pulls/{pull_number}", "PATCH", 200)
-
-    def _list_review_comments(
-        self, request: httpx.Request, p: dict[str, str], body: Any
-    ) -> tuple[int, Any]:
-        page = int(request.url.params.get("page", "1"))
-        per_page = int(request.url.params.get("per_page", "30"))
-        mine = self.review_comments.get(int(p["pull_number"]), [])
-        return 200, mine[(page - 1) * per_page : page * per_page]
 
     def _check_run_json(self, run: dict[str, Any], method: str, template: str, status: int) -> Any:
         answer = self._ex(method, template, status)

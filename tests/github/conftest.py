@@ -26,7 +26,8 @@ SECRET = "it's a secret to everybody"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    if NPM_FIXTURES.joinpath("@octokit/openapi").is_dir():
+    needed = ("@octokit/openapi", "@octokit/webhooks-examples", "@octokit/graphql-schema")
+    if all(NPM_FIXTURES.joinpath(name).is_dir() for name in needed):
         return
     # Under CI a missing fixture is a failure; locally a hint how to install it.
     message = "npm fixtures missing: run `npm ci --ignore-scripts --prefix tests/fixtures/npm`"

@@ -142,13 +142,12 @@ async def test_a_revision_is_one_new_signed_commit_on_the_same_branch(
     github = bot.github
     first_head = github.refs[branch]
     old_manifest = github.files_at(branch)[f"{FOLDER}/{MANIFEST_FILE}"]
-    # Review comments: one open on the plugin, one outdated, one answered by the bot.
-    github.review_comment(PULL, f"{FOLDER}/src/index.ts", 3, "Report °F, not °C")
-    github.review_comment(PULL, f"{FOLDER}/src/index.ts", None, "old remark on a gone line")
-    settled = github.review_comment(PULL, f"{FOLDER}/README.md", 1, "typo in the title")
-    answer = github.review_comments[PULL][-1]
-    github.review_comment(PULL, f"{FOLDER}/README.md", 1, "fixed", reply_to=settled)
-    github.review_comments[PULL][-1]["user"] = {**answer["user"], "login": "plugin-bot[bot]"}
+    # Review threads: one open on the plugin, one resolved (tests/github/test_review_threads
+    # covers outdated threads, pages and GraphQL errors).
+    github.review_thread(PULL, f"{FOLDER}/src/index.ts", 3, "Report °F, not °C")
+    settled = github.review_thread(PULL, f"{FOLDER}/README.md", 1, "typo in the title")
+    github.reply(settled, "fixed")
+    settled.resolved = True
 
     await revise_comment(bot, "/plugin-revise report temperatures in Fahrenheit")
     revision = [j for j in await bot.jobs() if j.issue == PULL]
@@ -162,7 +161,7 @@ async def test_a_revision_is_one_new_signed_commit_on_the_same_branch(
     first = api.bodies[0]["messages"][0]["content"]
     assert "report temperatures in Fahrenheit" in first
     assert "- src/index.ts:3 (octocat): octocat: Report °F, not °C" in first
-    assert "old remark" not in first and "typo in the title" not in first
+    assert "typo in the title" not in first
     assert "src/index.ts" in first and "package.json" in first
 
     # ONE new commit, on top of the old head, on the same branch; same pull request.
