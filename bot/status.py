@@ -156,9 +156,18 @@ def user(login: str) -> str:
     return f"{code(login, 64)}"
 
 
-def refused_permission(login: str, permission: str, needed: str) -> str:
+def refused_permission(
+    login: str, permission: str, needed: str, custom_role: str | None = None
+) -> str:
+    """``custom_role``: the name of a custom repository role, judged by ``permission``."""
+    has = f"{code(permission, 20)} access to this repository"
+    if custom_role is not None:
+        has = (
+            f"the custom role {code(custom_role, 100)} on this repository, which gives "
+            f"{code(permission, 20)} access"
+        )
     return (
-        f"🚫 {user(login)} has {code(permission, 20)} access to this repository; "
+        f"🚫 {user(login)} has {has}; "
         f"this command needs `{needed}` or higher, or a place in `trigger.users` / "
         f"`trigger.teams` of `.github/plugin-bot.yml`."
     )
