@@ -683,17 +683,24 @@ def pull_request_body(view: PullRequestView) -> str:
 ONBOARDING_TITLE = "Set up plugin-bot verification"
 
 
-def onboarding_body(workflow_yaml: str) -> str:
+def onboarding_body(workflow_yaml: str, folder: str, *, adds_config: bool = True) -> str:
+    """``folder``: the plugins folder the workflow watches (the repository config's)."""
+    config = (
+        "- `.github/plugin-bot.yml`: the repository's settings for the bot, every option "
+        "commented\n\n"
+        if adds_config
+        else "\n"
+    )
     return (
         "This pull request adds what verifying plugin-bot's pull requests needs:\n\n"
         "- `.github/plugin-bot/keys.json`: the public key(s) plugin-bot signs with\n"
         "- `.github/plugin-bot/verify_manifest.py`: the standalone verifier (Python and "
         "`cryptography` only)\n"
-        "- `.github/plugin-bot.yml`: the repository's settings for the bot, every option "
-        "commented\n\n"
+        f"{config}"
         "**One more step for you:** the app asks for no `workflows` permission, so it "
         "cannot add the workflow that runs the verifier. Add it as "
-        "`.github/workflows/verify-plugin.yml`:\n\n"
+        "`.github/workflows/verify-plugin.yml`; it checks the plugins in "
+        f"{code(folder + '/', 210)}:\n\n"
         "<details><summary>verify-plugin.yml</summary>\n\n"
         f"```yaml\n{workflow_yaml.rstrip()}\n```\n\n</details>\n\n"
         "Then protect `.github/` with CODEOWNERS review, so a change to the keys, the "
