@@ -283,6 +283,25 @@ PHASE_MARKS: dict[PhaseState, str] = {
 }
 
 
+def activity_phase_started(phase: str) -> str:
+    return f"{phase} started"
+
+
+def activity_phase_finished(phase: str, state: str) -> str:
+    return f"{phase} {state}"
+
+
+def activity_model_turn(turn: int, calls: Sequence[tuple[str, str]]) -> str:
+    """``calls``: each tool the model called with its target (a path, a package) as the
+    model sent it; the comment neutralises the whole line."""
+    done = ", ".join(f"{name} {target}".strip() for name, target in calls) or "a reply"
+    return f"model turn {turn}: {done}"
+
+
+def activity_check_round(round_: int, max_rounds: int) -> str:
+    return f"check round {round_} of {max_rounds}: install, build and test"
+
+
 def tracking_marker(job_id: str) -> str:
     return f"{TRACKING_MARKER_PREFIX} job={job_id} -->"
 
