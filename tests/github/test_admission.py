@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bot.jobs.store import Command
+from bot.jobs.store import Command, JobOutcome, JobState
 from tests.github import test_end_to_end as e2e
 
 bot = e2e.bot  # the end-to-end fixture: server, dispatcher, stand-in GitHub, store
@@ -143,3 +143,28 @@ async def test_a_retry_after_the_hourly_limit_filled_still_finds_its_job(
     [job] = await bot.jobs()
     assert (await stored_command(bot, 1)).outcome == f"accepted:{job.id}"
     assert not any(body.startswith("⏱️") for body in bot.replies())
+
+
+async def test_a_retry_command_handled_again_after_a_crash_makes_one_retry(
+    bot: e2e.Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``/plugin-retry`` takes the latest job: never the one it made itself before the
+    crash (that would refuse it as "not retryable")."""
+    await bot.comment()
+    await bot.dispatch()
+    [failed] = await bot.jobs()
+    await bot.store.finish(
+        (await bot.claim()).id, "worker-1", JobOutcome(state=JobState.FAILED, error="x")
+    )
+    bot.clock.now += dt.timedelta(minutes=1)
+    crash_at(bot, "before-command-finished", monkeypatch)
+    await bot.comment("/plugin-retry")
+    with pytest.raises(DispatcherKilled):
+        await bot.dispatch()
+    bot.clock.now += dt.timedelta(minutes=2)
+    await bot.dispatch()
+    jobs = await bot.jobs()
+    assert len(jobs) == 2
+    [retry] = [j for j in jobs if j.id != failed.id]
+    assert (await stored_command(bot, 2)).outcome == f"accepted:{retry.id}"
+    assert not any("only a failed or cancelled job can be retried" in b for b in bot.replies())
