@@ -40,7 +40,7 @@ from bot.neutralise import console as console_text
 from bot.neutralise import plain
 from bot.pack import PackError
 from bot.pipeline import CHECK_PHASES, PHASE_NAMES
-from bot.pipeline.context import PhaseRecord
+from bot.pipeline.context import JobProgress, PhaseRecord
 from bot.runner import GENERATORS, Outcome, Runner
 from bot.sandbox import SandboxError
 from bot.settings import Settings, load_settings
@@ -122,6 +122,9 @@ class ProgressReporter:
                 f"{mark} {phase} [dim]({record.wall_s:.1f}s)[/] {console_text(note)}",
                 highlight=False,
             )
+
+    def progress_changed(self, progress: JobProgress) -> None:
+        pass  # the summary line gives the usage at the end
 
 
 def _summary(console: Console, outcome: Outcome) -> None:

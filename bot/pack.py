@@ -384,16 +384,22 @@ class PackageMeta:
 
     @classmethod
     def for_repository(
-        cls, repository: str | None, directory: str, web_url: str = "https://github.com"
+        cls,
+        repository: str | None,
+        directory: str,
+        web_url: str = "https://github.com",
+        *,
+        plugin_path: str | None = None,
     ) -> PackageMeta:
-        """The metadata of ``plugins/<directory>/`` in the GitHub repository ``owner/name``."""
+        """The metadata of ``plugin_path`` (``plugins/<directory>/`` when not given) in the
+        GitHub repository ``owner/name``."""
         if not repository or not re.fullmatch(r"[A-Za-z0-9-]+/[A-Za-z0-9._-]+", repository):
             return cls()
         base = f"{web_url.rstrip('/')}/{repository}"
         return cls(
             author=repository.split("/", 1)[0],
             repository_url=f"git+{base}.git",
-            homepage=f"{base}/tree/HEAD/plugins/{directory}#readme",
+            homepage=f"{base}/tree/HEAD/{plugin_path or f'plugins/{directory}'}#readme",
             bugs_url=f"{base}/issues",
         )
 

@@ -26,6 +26,7 @@ from bot.pipeline import CHECK_PHASES, PHASES, run_phases
 from bot.pipeline.context import (
     Generator,
     JobContext,
+    JobProgress,
     JobRequest,
     JobTools,
     Phase,
@@ -57,6 +58,9 @@ class SilentReporter:
         pass
 
     def phase_finished(self, phase: str, record: PhaseRecord) -> None:
+        pass
+
+    def progress_changed(self, progress: JobProgress) -> None:
         pass
 
 

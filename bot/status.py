@@ -156,9 +156,18 @@ def user(login: str) -> str:
     return f"{code(login, 64)}"
 
 
-def refused_permission(login: str, permission: str, needed: str) -> str:
+def refused_permission(
+    login: str, permission: str, needed: str, custom_role: str | None = None
+) -> str:
+    """``custom_role``: the name of a custom repository role, judged by ``permission``."""
+    has = f"{code(permission, 20)} access to this repository"
+    if custom_role is not None:
+        has = (
+            f"the custom role {code(custom_role, 100)} on this repository, which gives "
+            f"{code(permission, 20)} access"
+        )
     return (
-        f"🚫 {user(login)} has {code(permission, 20)} access to this repository; "
+        f"🚫 {user(login)} has {has}; "
         f"this command needs `{needed}` or higher, or a place in `trigger.users` / "
         f"`trigger.teams` of `.github/plugin-bot.yml`."
     )
@@ -272,6 +281,25 @@ PHASE_MARKS: dict[PhaseState, str] = {
     "cancelled": "🚫",
     "skipped": "➖",
 }
+
+
+def activity_phase_started(phase: str) -> str:
+    return f"{phase} started"
+
+
+def activity_phase_finished(phase: str, state: str) -> str:
+    return f"{phase} {state}"
+
+
+def activity_model_turn(turn: int, calls: Sequence[tuple[str, str]]) -> str:
+    """``calls``: each tool the model called with its target (a path, a package) as the
+    model sent it; the comment neutralises the whole line."""
+    done = ", ".join(f"{name} {target}".strip() for name, target in calls) or "a reply"
+    return f"model turn {turn}: {done}"
+
+
+def activity_check_round(round_: int, max_rounds: int) -> str:
+    return f"check round {round_} of {max_rounds}: install, build and test"
 
 
 def tracking_marker(job_id: str) -> str:
@@ -691,17 +719,24 @@ def pull_request_body(view: PullRequestView) -> str:
 ONBOARDING_TITLE = "Set up plugin-bot verification"
 
 
-def onboarding_body(workflow_yaml: str) -> str:
+def onboarding_body(workflow_yaml: str, folder: str, *, adds_config: bool = True) -> str:
+    """``folder``: the plugins folder the workflow watches (the repository config's)."""
+    config = (
+        "- `.github/plugin-bot.yml`: the repository's settings for the bot, every option "
+        "commented\n\n"
+        if adds_config
+        else "\n"
+    )
     return (
         "This pull request adds what verifying plugin-bot's pull requests needs:\n\n"
         "- `.github/plugin-bot/keys.json`: the public key(s) plugin-bot signs with\n"
         "- `.github/plugin-bot/verify_manifest.py`: the standalone verifier (Python and "
         "`cryptography` only)\n"
-        "- `.github/plugin-bot.yml`: the repository's settings for the bot, every option "
-        "commented\n\n"
+        f"{config}"
         "**One more step for you:** the app asks for no `workflows` permission, so it "
         "cannot add the workflow that runs the verifier. Add it as "
-        "`.github/workflows/verify-plugin.yml`:\n\n"
+        "`.github/workflows/verify-plugin.yml`; it checks the plugins in "
+        f"{code(folder + '/', 210)}:\n\n"
         "<details><summary>verify-plugin.yml</summary>\n\n"
         f"```yaml\n{workflow_yaml.rstrip()}\n```\n\n</details>\n\n"
         "Then protect `.github/` with CODEOWNERS review, so a change to the keys, the "

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from bot import status
 from bot.agent import prompt
 from bot.agent.tools import (
     PluginFiles,
@@ -169,6 +170,14 @@ class RuntimeCoverage:
         return problems
 
 
+def _target_of(arguments: Any) -> str:
+    """What a tool call works on (a path, a package name), for the live activity line."""
+    if not isinstance(arguments, dict):
+        return ""
+    target = arguments.get("path", arguments.get("name", ""))
+    return target if isinstance(target, str) else ""
+
+
 class ModelGenerator:
     """Generates the plugin with a model through tools (see the module docstring)."""
 
@@ -200,6 +209,7 @@ class ModelGenerator:
         return self.provider.model
 
     async def generate(self, ctx: JobContext) -> None:
+        ctx.result.max_rounds = self.max_rounds
         try:
             await self._run(ctx)
         finally:
@@ -247,6 +257,8 @@ class ModelGenerator:
                 raise self._out_of_rounds(state, f"the model used all {self.max_turns} turns")
             reply = await self._complete(ctx, system, messages, tools)
             ctx.result.model_turns += 1
+            calls = [(call.name, _target_of(call.input)) for call in reply.tool_calls]
+            ctx.report_progress(status.activity_model_turn(ctx.result.model_turns, calls))
             messages.append({"role": "assistant", "content": _assistant_content(reply)})
             if not reply.tool_calls:
                 messages.append(
@@ -406,6 +418,7 @@ class ModelGenerator:
             raise self._out_of_rounds(state, f"all {self.max_rounds} check rounds are used")
         state.rounds += 1
         ctx.result.rounds_used = state.rounds
+        ctx.report_progress(status.activity_check_round(state.rounds, self.max_rounds))
         install = state.files.package_changed
         report = await self.checks(ctx, install=install)
         ctx.raise_if_cancelled()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
@@ -124,12 +124,31 @@ class Installation:
         spacer: WriteSpacer,
         retry: RetryPolicy,
         sleep: Sleep = asyncio.sleep,
+        *,
+        app_id: str,
+        app_slug: str | None = None,
     ) -> None:
         self.gh = gh
         self.installation_id = installation_id
         self._spacer = spacer
         self._retry = retry
         self._sleep = sleep
+        # Who this client writes as: its comments are the only ones the bot adopts.
+        self.app_id = app_id
+        self.app_slug = app_slug
+
+    def wrote(self, item: Mapping[str, Any]) -> bool:
+        """Whether this app authored ``item`` (a comment): made through the app, or by its
+        bot account."""
+        via = item.get("performed_via_github_app") or {}
+        if str(via.get("id", "")) == self.app_id:
+            return True
+        author = item.get("user") or {}
+        return (
+            self.app_slug is not None
+            and author.get("type") == "Bot"
+            and author.get("login") == f"{self.app_slug}[bot]"
+        )
 
     def creating(self) -> Any:
         """``async with inst.creating():`` around a request that creates content."""
@@ -226,7 +245,14 @@ class GitHubApp:
     async def installation(self, installation_id: int) -> AsyncIterator[Installation]:
         auth = self._auth.as_installation(installation_id)
         async with self._template.with_auth(auth) as gh:
-            yield Installation(gh, installation_id, self.spacer, self.retry)
+            yield Installation(
+                gh,
+                installation_id,
+                self.spacer,
+                self.retry,
+                app_id=self.app_id,
+                app_slug=self.slug,
+            )
 
     async def installation_for(self, owner: str, repo: str) -> int:
         """The installation on a repository (a payload without ``installation``)."""

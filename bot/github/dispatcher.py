@@ -146,6 +146,9 @@ class Dispatcher:
             )
             return job if same_issue else None
         jobs = await self.desk.jobs_on_issue(ctx.trigger.repository, ctx.issue)
+        # Not a job this very comment made (a retry handled again after a crash).
+        mine = ctx.trigger.comment_id
+        jobs = [j for j in jobs if mine is None or j.comment_id != mine]
         return jobs[-1] if jobs else None
 
     # ------------------------------------------------------------------ starting jobs

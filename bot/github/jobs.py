@@ -24,7 +24,15 @@ from bot.github.tracking import TrackingReporter
 from bot.jobs.store import Job, Store
 from bot.jobs.worker import local_publisher_for
 from bot.pipeline import PHASES, REVISE_PHASES
-from bot.pipeline.context import JobRequest, Origin, Phase, PhaseRecord, Publisher, Reporter
+from bot.pipeline.context import (
+    JobProgress,
+    JobRequest,
+    Origin,
+    Phase,
+    PhaseRecord,
+    Publisher,
+    Reporter,
+)
 from bot.runner import Outcome, Runner
 from bot.settings import Settings
 
@@ -115,6 +123,10 @@ class Tee:
     def phase_finished(self, phase: str, record: PhaseRecord) -> None:
         self.first.phase_finished(phase, record)
         self.second.phase_finished(phase, record)
+
+    def progress_changed(self, progress: JobProgress) -> None:
+        self.first.progress_changed(progress)
+        self.second.progress_changed(progress)
 
 
 class GitHubJobs:

@@ -16,7 +16,7 @@ from dataclasses import replace
 import structlog
 
 from bot import status
-from bot.pipeline.context import PhaseRecord
+from bot.pipeline.context import JobProgress, PhaseRecord
 from bot.status import PhaseLine, PhaseState, TrackingView
 
 log = structlog.get_logger("bot.tracking")
@@ -59,7 +59,7 @@ class TrackingReporter:
 
     def phase_started(self, phase: str) -> None:
         self.lines[phase] = PhaseLine(phase, "running")
-        self._change(activity=f"{phase} started")
+        self._change(activity=status.activity_phase_started(phase))
 
     def phase_note(self, phase: str, note: str) -> None:
         self.lines[phase] = replace(self.lines.get(phase, PhaseLine(phase, "running")), note=note)
@@ -68,7 +68,17 @@ class TrackingReporter:
     def phase_finished(self, phase: str, record: PhaseRecord) -> None:
         note = record.error or self.lines.get(phase, PhaseLine(phase, "waiting")).note
         self.lines[phase] = PhaseLine(phase, _STATES[record.state], record.wall_s, note)
-        self._change(activity=f"{phase} {record.state}")
+        self._change(activity=status.activity_phase_finished(phase, record.state))
+
+    def progress_changed(self, progress: JobProgress) -> None:
+        """Tokens, cost and the check round while the job runs (the same throttle)."""
+        self._change(
+            tokens=progress.tokens,
+            cost_usd=progress.cost_usd,
+            round=progress.round,
+            max_rounds=progress.max_rounds,
+            activity=progress.activity or self.view.activity,
+        )
 
     def settle(self, records: Mapping[str, PhaseRecord]) -> None:
         """Take the job's final records: phases skipped after a failure show as skipped."""

@@ -63,7 +63,9 @@ async def submit(
 ) -> Accepted | RateLimited:
     """Store a job (limits checked in the database) and hand it to the queue."""
     answer = await store.submit(new, limits, max_attempts=max_attempts)
-    if isinstance(answer, Accepted):
+    # A job the command made before is handed over again only while it waits: the first
+    # hand-over may have been lost in the crash (the queue keeps one per job).
+    if isinstance(answer, Accepted) and answer.queued:
         await queue.enqueue(answer.job_id)
     return answer
 

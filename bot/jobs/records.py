@@ -67,6 +67,10 @@ class Accepted:
     job_id: str
     position: int
     waiting_on: Scope | None = None
+    # The command already made this job (a redelivery, or a dispatcher retried after a
+    # crash): nothing new was stored. ``queued`` says whether it still waits to start.
+    existing: bool = False
+    queued: bool = True
 
 
 @dataclass(frozen=True)

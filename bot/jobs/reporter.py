@@ -13,7 +13,7 @@ from typing import Any
 import structlog
 
 from bot.jobs.store import EventKind, Store
-from bot.pipeline.context import PhaseRecord, Reporter
+from bot.pipeline.context import JobProgress, PhaseRecord, Reporter
 
 log = structlog.get_logger(__name__)
 
@@ -59,6 +59,11 @@ class EventReporter:
         self._put(EventKind.PHASE_FINISHED, phase, record.error, dict(entry))
         if self.also is not None:
             self.also.phase_finished(phase, record)
+
+    def progress_changed(self, progress: JobProgress) -> None:
+        # Counters change with every model call: the row gets them at the end (usage).
+        if self.also is not None:
+            self.also.progress_changed(progress)
 
     async def _drain(self) -> None:
         while (item := await self._items.get()) is not None:

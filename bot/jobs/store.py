@@ -274,11 +274,16 @@ class Store:
     async def submit(
         self, new: NewJob, limits: JobLimits, *, max_attempts: int = 2
     ) -> Accepted | RateLimited:
-        """Queue a job unless one of its scopes is over its hourly rate."""
+        """Queue a job unless one of its scopes is over its hourly rate. A command that
+        already made a job (the same stored command, or the same comment delivered again)
+        gets that job back, whatever the limits say now: never a second one."""
         now = self.clock()
         job_id = uuid.uuid4().hex
         async with self.engine.begin() as conn:
             await self._lock(conn, _SUBMIT_LOCK)
+            existing = await self._job_of_command(conn, new)
+            if existing is not None:
+                return await self._accepted_again(conn, existing)
             refused = await lim.rate_refusal(conn, new.origin, limits, now)
             if refused is not None:
                 return refused
@@ -314,6 +319,31 @@ class Store:
             Slot(job_id, lim.scope_values(origin), limits), lim.running_counts(running)
         )
         return Accepted(job_id, position, waiting_on)
+
+    async def _job_of_command(self, conn: AsyncConnection, new: NewJob) -> Job | None:
+        origin = new.origin
+        same = []
+        if new.command_id is not None:
+            same.append(jobs.c.command_id == new.command_id)
+        if origin.repository is not None and origin.comment_id is not None:
+            same.append(
+                and_(jobs.c.repository == origin.repository, jobs.c.comment_id == origin.comment_id)
+            )
+        if not same:
+            return None
+        row = (
+            await conn.execute(select(jobs).where(or_(*same)).order_by(jobs.c.created_at).limit(1))
+        ).first()
+        return _job(row) if row is not None else None
+
+    async def _accepted_again(self, conn: AsyncConnection, job: Job) -> Accepted:
+        if job.state != JobState.QUEUED:
+            return Accepted(job.id, 0, existing=True, queued=False)
+        position = await self._position(conn, job.id, job.created_at)
+        running = await self._running_values(conn)
+        slot = Slot(job.id, lim.scope_values(job.origin), JobLimits.from_json(job.limits))
+        waiting_on = lim.full_scope(slot, lim.running_counts(running))
+        return Accepted(job.id, position, waiting_on, existing=True)
 
     async def _position(self, conn: AsyncConnection, job_id: str, created_at: dt.datetime) -> int:
         ahead = await conn.scalar(

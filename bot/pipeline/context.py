@@ -73,12 +73,27 @@ class PhaseRecord:
     transient: bool = False  # failed on something a later attempt may not meet
 
 
+@dataclass(frozen=True)
+class JobProgress:
+    """A running job's counters, from its one meter and its records, for a live view."""
+
+    tokens: int
+    cost_usd: float
+    round: int | None = None  # the check round running or last run; None before the first
+    max_rounds: int | None = None
+    activity: str = ""  # what happens now; model text in it is the reporter's to neutralise
+
+
 class Reporter(Protocol):
     def phase_started(self, phase: str) -> None: ...
 
     def phase_note(self, phase: str, note: str) -> None: ...
 
     def phase_finished(self, phase: str, record: PhaseRecord) -> None: ...
+
+    def progress_changed(self, progress: JobProgress) -> None:
+        """Tokens, cost and check rounds as they change (a model call, a check round)."""
+        ...
 
 
 class Generator(Protocol):
@@ -208,6 +223,7 @@ class JobResult:
     published: Published | None = None
     revision: Revision | None = None  # set by a revision's preflight
     rounds_used: int = 0  # model check/fix rounds
+    max_rounds: int | None = None  # the check/fix rounds a model job may use
     model_turns: int = 0
     records: dict[str, PhaseRecord] = field(default_factory=dict)
 
@@ -226,6 +242,20 @@ class JobContext:
         if remaining <= 0:
             raise PhaseFailed(f"the job ran out of time ({self.tools.job_timeout_s:.0f}s)")
         return self.tools.limits.with_timeout(remaining)
+
+    def report_progress(self, activity: str = "") -> None:
+        """The job's counters as they are now, to its reporter."""
+        meter = self.tools.meter
+        used = self.result.rounds_used
+        self.tools.reporter.progress_changed(
+            JobProgress(
+                tokens=meter.usage.total,
+                cost_usd=meter.cost_usd,
+                round=used if used and self.result.max_rounds is not None else None,
+                max_rounds=self.result.max_rounds,
+                activity=activity,
+            )
+        )
 
     def raise_if_cancelled(self, result: Result | None = None) -> None:
         if self.tools.cancel.is_set():

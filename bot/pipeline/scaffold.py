@@ -24,7 +24,10 @@ async def scaffold_phase(ctx: JobContext) -> None:
         raise PhaseFailed(f"the workspace already holds {plugin_dir.name}")
     pack = ctx.tools.pack
     try:
-        meta = PackageMeta.for_repository(ctx.request.origin.repository, spec.directory_name)
+        # The publisher's preflight has set where the plugin goes (the repository's folder).
+        meta = PackageMeta.for_repository(
+            ctx.request.origin.repository, spec.directory_name, plugin_path=ctx.result.plugin_path
+        )
         rendered = render_pack(
             pack,
             spec,

@@ -11,6 +11,8 @@ async def spec_phase(ctx: JobContext) -> None:
         ctx.result.spec = await ctx.tools.spec_writer.write(ctx.request.description)
     except SpecError as exc:
         raise PhaseFailed("the plugin spec is invalid", render_problems(exc.problems)) from None
+    if ctx.tools.meter.calls:  # the model wrote it: its tokens show while the job runs
+        ctx.report_progress()
     spec = ctx.result.spec
     counts = [
         f"{len(items)} {kind}{'s' if len(items) > 1 else ''}"

@@ -153,6 +153,7 @@ class Comment:
     login: str
     bot: bool
     history: list[str] = field(default_factory=list)
+    app_id: int | None = None  # performed_via_github_app: the App that made it, if any
 
 
 @dataclass
@@ -206,6 +207,8 @@ class FakeGitHub:
         self.on_request: Callable[[str, str], None] | None = None
         self.tokens_issued = 0
         self.collaborators: dict[str, str] = {}
+        # Custom repository roles: name -> the legacy permission GitHub reports for it.
+        self.custom_roles: dict[str, str] = {}
         self.teams: dict[str, set[str]] = {}
         self.comments: dict[int, Comment] = {}
         self.reactions: list[tuple[str, int, str]] = []
@@ -327,8 +330,17 @@ class FakeGitHub:
         tree = self.trees[self.commits[self.refs[branch]]["tree"]]
         return {path: self.blobs[sha] for path, sha in tree.items()}
 
+    def add_comment(
+        self, issue: int, body: str, login: str, *, bot: bool = False, app_id: int | None = None
+    ) -> Comment:
+        """A comment someone else wrote (a person, or another App's bot)."""
+        comment = Comment(next(self._ids), issue, body, login, bot, [body], app_id)
+        self.comments[comment.id] = comment
+        return comment
+
     def bot_comments(self, issue: int | None = None) -> list[Comment]:
-        return [c for c in self.comments.values() if c.bot and issue in (None, c.issue)]
+        ours = f"{self.app_slug}[bot]"
+        return [c for c in self.comments.values() if c.login == ours and issue in (None, c.issue)]
 
     def calls(self, method: str, fragment: str = "") -> list[tuple[str, str, Any]]:
         return [r for r in self.requests if r[0] == method and fragment in r[1]]
@@ -571,7 +583,8 @@ class FakeGitHub:
         answer = self._ex("GET", "/repos/{owner}/{repo}/collaborators/{username}/permission", 200)
         role = self.collaborators.get(p["username"], "read")
         answer["role_name"] = role
-        answer["permission"] = {"maintain": "write", "triage": "read"}.get(role, role)
+        legacy = {"maintain": "write", "triage": "read"}
+        answer["permission"] = self.custom_roles.get(role) or legacy.get(role, role)
         answer["user"]["login"] = p["username"]
         return 200, answer
 
@@ -591,6 +604,13 @@ class FakeGitHub:
         )
         answer["user"]["login"] = comment.login
         answer["user"]["type"] = "Bot" if comment.bot else "User"
+        answer["performed_via_github_app"] = None
+        if comment.app_id is not None:
+            app = self._ex("GET", "/app", 200)
+            app.update(id=comment.app_id, slug=f"app-{comment.app_id}")
+            if comment.app_id == int(self.app_id):
+                app["slug"] = self.app_slug
+            answer["performed_via_github_app"] = app
         return dict(answer)
 
     def _list_comments(
@@ -607,7 +627,12 @@ class FakeGitHub:
         self, request: httpx.Request, p: dict[str, str], body: Any
     ) -> tuple[int, Any]:
         comment = Comment(
-            next(self._ids), int(p["issue_number"]), body["body"], f"{self.app_slug}[bot]", True
+            next(self._ids),
+            int(p["issue_number"]),
+            body["body"],
+            f"{self.app_slug}[bot]",
+            True,
+            app_id=int(self.app_id),
         )
         comment.history.append(comment.body)
         self.comments[comment.id] = comment

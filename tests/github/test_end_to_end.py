@@ -103,6 +103,7 @@ class Bot:
     http: httpx.AsyncClient
     dispatcher: Dispatcher
     keys: Path
+    comments_sent: int = 0
 
     async def send(self, payload: dict[str, Any], event: str = "issue_comment") -> httpx.Response:
         body = json.dumps(payload).encode()
@@ -114,10 +115,17 @@ class Bot:
         }
         return await self.http.post("/webhook", content=body, headers=headers)
 
+    def new_comment(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """The example's comment as a new one: the first keeps its id, each later one gets
+        its own (as on GitHub; the bot makes at most one job per comment)."""
+        payload["comment"]["id"] += self.comments_sent
+        self.comments_sent += 1
+        return payload
+
     async def comment(self, body: str = COMMAND) -> httpx.Response:
         payload = webhook_example("issue_comment", "created")
         payload["comment"]["body"] = body
-        return await self.send(payload)
+        return await self.send(self.new_comment(payload))
 
     async def dispatch(self) -> None:
         while await self.dispatcher.run_once():

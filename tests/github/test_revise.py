@@ -96,7 +96,7 @@ async def revise_comment(bot: Bot, body: str, login: str = "Codertocat") -> None
     payload["issue"]["pull_request"] = {"url": "https://example.test/pulls/7"}
     payload["sender"]["login"] = login
     payload["comment"]["user"]["login"] = login
-    answer = await bot.send(payload)
+    answer = await bot.send(bot.new_comment(payload))
     assert answer.status_code == 202
     await bot.dispatch()
 

@@ -189,3 +189,27 @@ async def test_a_job_is_found_by_an_unambiguous_prefix(store: Store) -> None:
     assert found is not None and found.id == answer.job_id
     assert await store.find_job("zz") is None
     assert await store.find_job("../etc") is None
+
+
+async def test_a_command_submitted_again_gets_its_job_back_never_a_second(store: Store) -> None:
+    """A dispatcher that crashed after submitting retries: the same stored command, or the
+    same comment in another delivery, finds the job it made, within limits or not."""
+    command = CommandIn(
+        name="create-plugin", body="/create-plugin x", requester="alice", repository="o/r"
+    )
+    assert await store.record_delivery("d-3", "issue_comment", command=command)
+    claimed = await store.claim_command("dispatcher-1")
+    assert claimed is not None
+    origin = Origin(installation_id=1, repository="o/r", issue=4, comment_id=77, requester="a")
+    limits = JobLimits().lowered(per_hour_repository=1)
+    first = await store.submit(NewJob("x", origin, command_id=claimed.id), limits)
+    assert isinstance(first, Accepted) and not first.existing
+    again = await store.submit(NewJob("x", origin, command_id=claimed.id), limits)
+    redelivered = await store.submit(NewJob("x", origin), limits)  # same comment, no command
+    for answer in (again, redelivered):
+        assert isinstance(answer, Accepted)
+        assert (answer.job_id, answer.existing, answer.queued) == (first.job_id, True, True)
+    assert [job.id for job in await store.list_jobs()] == [first.job_id]
+    # Another comment is another job (here over the hourly limit of 1).
+    other = Origin(installation_id=1, repository="o/r", issue=4, comment_id=78, requester="a")
+    assert isinstance(await store.submit(NewJob("x", other), limits), RateLimited)

@@ -22,6 +22,7 @@ from bot.pack import load_pack, render_pack
 from bot.pipeline.context import (
     JobCancelled,
     JobContext,
+    JobProgress,
     JobRequest,
     JobResult,
     JobTools,
@@ -45,6 +46,7 @@ FIXED = "export const n: number = 3;\n"
 class Recorder:
     def __init__(self) -> None:
         self.notes: list[str] = []
+        self.progress: list[JobProgress] = []
 
     def phase_started(self, phase: str) -> None:
         pass
@@ -54,6 +56,9 @@ class Recorder:
 
     def phase_finished(self, phase: str, record: PhaseRecord) -> None:
         pass
+
+    def progress_changed(self, progress: JobProgress) -> None:
+        self.progress.append(progress)
 
 
 class ScriptedProvider:

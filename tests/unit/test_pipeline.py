@@ -7,7 +7,14 @@ import pytest
 
 from bot.cli import main
 from bot.pipeline import run_phases
-from bot.pipeline.context import JobContext, JobRequest, JobTools, PhaseFailed, PhaseRecord
+from bot.pipeline.context import (
+    JobContext,
+    JobProgress,
+    JobRequest,
+    JobTools,
+    PhaseFailed,
+    PhaseRecord,
+)
 from bot.workspace import WorkspaceError, plugin_files
 
 
@@ -23,6 +30,9 @@ class Recorder:
 
     def phase_finished(self, phase: str, record: PhaseRecord) -> None:
         self.events.append((record.state, phase))
+
+    def progress_changed(self, progress: JobProgress) -> None:
+        self.events.append(("progress", progress.activity))
 
 
 def context(reporter: Recorder) -> JobContext:

@@ -291,6 +291,7 @@ class Harness:
             shutil.copy(ROOT / "bot" / "paths.py", trusted / "plugin_paths.py")
         self.head_ref = BRANCH
         self.head_repository = REPOSITORY
+        self.workflow = load(VERIFY_PLUGIN)
 
         (trusted / "keys.json").write_text(json.dumps([manifest.key_entry(key.public_key())]))
         self.head = self.workspace / "head"
@@ -325,11 +326,12 @@ class Harness:
         step: str = "Verify the changed plugin directories",
         path_first: Path | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        script = step_named(load(VERIFY_PLUGIN), step)["run"]
+        script = step_named(self.workflow, step)["run"]
         first = f"{path_first}{os.pathsep}" if path_first is not None else ""
         env = {
-            "PATH": f"{first}{Path(sys.executable).parent}{os.pathsep}"
-            f"{os.environ.get('PATH', '')}",
+            # The workflow's own env (PLUGINS_FOLDER), as the runner gives it to every step.
+            **{name: str(value) for name, value in self.workflow.get("env", {}).items()},
+            "PATH": f"{first}{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
             "GITHUB_STEP_SUMMARY": str(self.summary),
             "HOME": os.environ.get("HOME", "/tmp"),
             "GITHUB_WORKSPACE": str(self.workspace),
@@ -653,3 +655,28 @@ def test_summary_shows_the_rerun_tests_counts_and_the_step_fails_on_a_failure(
     assert result.returncode == 1, result.stdout + result.stderr
     summary = harness.summary.read_text()
     assert "Tests rerun for `plugins/weather_plugin`: 4 passed, 1 failed of 5." in summary
+
+
+@needs_git
+def test_the_onboarding_copy_for_another_folder_verifies_plugins_there_only(
+    harness: Harness, key: Ed25519PrivateKey
+) -> None:
+    """The workflow offered to a repository whose config sets ``plugins_folder`` watches
+    that folder, verifies plugins in it, and treats plugins/ as any other folder."""
+    from bot.github.operations.onboarding import verify_workflow
+
+    harness.workflow = yaml.safe_load(verify_workflow("packages/eliza"))
+    assert triggers(harness.workflow)["pull_request"]["paths"] == ["packages/eliza/**"]
+    plugin = "packages/eliza/weather plugin"
+    write_plugin(harness.head / plugin, key, harness.base_sha, plugin_path=plugin)
+    result = harness.run(harness.commit())
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert harness.verified() == ["weather plugin"]
+
+    write_plugin(harness.head / PLUGIN, key, harness.base_sha)
+    result = harness.run(harness.commit())
+    assert result.returncode != 0
+    assert (
+        "::error::plugins/weather plugin/package.json is changed outside a plugin directory; "
+        "a plugin-bot pull request changes only packages/eliza/<name>/"
+    ) in result.stdout

@@ -60,12 +60,23 @@ async def path_exists(inst: Installation, repo: RepoRef, path: str, ref: str) ->
     return found is not None
 
 
-async def collaborator_permission(inst: Installation, repo: RepoRef, login: str) -> str:
-    """The user's role on the repository (admin, maintain, write, triage, read) or none."""
+@dataclass(frozen=True)
+class CollaboratorRole:
+    """A user's role on a repository as GitHub answers it."""
+
+    role_name: str  # a built-in role (admin, maintain, write, triage, read) or a custom one
+    permission: str  # the legacy permission behind it: admin, write, read or none
+
+
+async def collaborator_permission(
+    inst: Installation, repo: RepoRef, login: str
+) -> CollaboratorRole:
+    """The user's role on the repository; ``none`` for someone without access."""
     found = await inst.get_or_none(f"{repo.path}/collaborators/{login}/permission")
     if found is None:
-        return "none"
-    return str(found.get("role_name") or found.get("permission") or "none")
+        return CollaboratorRole("none", "none")
+    permission = str(found.get("permission") or "none")
+    return CollaboratorRole(str(found.get("role_name") or permission), permission)
 
 
 async def is_team_member(inst: Installation, org: str, team: str, login: str) -> bool:
@@ -81,14 +92,18 @@ async def is_team_member(inst: Installation, org: str, team: str, login: str) ->
 async def find_comment(
     inst: Installation, repo: RepoRef, issue: int, marker: str
 ) -> dict[str, Any] | None:
-    """The first comment on the issue whose body holds ``marker``."""
+    """The first comment on the issue that this app wrote and that starts with ``marker``
+    (a tracking comment's, which names its job). Anyone can paste a marker into a comment
+    of their own; adopting it would edit someone else's comment or let them hijack a job's
+    status."""
     page = 1
     while True:
         comments = await inst.request(
             "GET", f"{repo.path}/issues/{issue}/comments", params={"per_page": 100, "page": page}
         )
         for comment in comments:
-            if marker in str(comment.get("body") or ""):
+            body = str(comment.get("body") or "")
+            if body.startswith(marker) and inst.wrote(comment):
                 return dict(comment)
         if len(comments) < 100:
             return None

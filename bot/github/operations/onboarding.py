@@ -1,9 +1,10 @@
 """Onboarding: a pull request with what verifying the bot's pull requests needs.
 
 Offered on ``/plugin-help`` in a repository without ``.github/plugin-bot/keys.json``: the
-keys, the standalone verifier and a commented config. The workflow that runs the verifier
-goes in the body for a maintainer to add, since the app asks for no ``workflows``
-permission. Offered once: an open onboarding pull request or branch is reused.
+keys, the standalone verifier and a commented config (unless the repository has its own).
+The workflow that runs the verifier goes in the body for a maintainer to add, since the app
+asks for no ``workflows`` permission; it watches the repository's plugins folder. Offered
+once: an open onboarding pull request or branch is reused.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from bot.github.data.repository import (
     branch_sha,
     find_pull_request,
     path_exists,
+    read_text,
 )
 from bot.github.operations.pull_request import (
     PullRequestPlan,
@@ -26,11 +28,29 @@ from bot.github.operations.pull_request import (
     open_pull,
     point_branch,
 )
-from bot.settings import REPO_ROOT, Settings
+from bot.github.validation.config import RepoConfigError, parse_repo_config
+from bot.settings import REPO_CONFIG_PATH, REPO_ROOT, RepoConfig, Settings
 
 KEYS_PATH = ".github/plugin-bot/keys.json"
 CONFIG_TEMPLATE = REPO_ROOT / "templates" / "repo" / "plugin-bot.yml"
 WORKFLOW = REPO_ROOT / ".github" / "workflows" / "verify-plugin.yml"
+DEFAULT_FOLDER: str = RepoConfig().plugins_folder
+
+
+def _folder_lines(folder: str) -> tuple[str, str]:
+    """The two lines of verify-plugin.yml that name the plugins folder."""
+    return f'      - "{folder}/**"', f'  PLUGINS_FOLDER: "{folder}"'
+
+
+def verify_workflow(folder: str) -> str:
+    """verify-plugin.yml for a repository whose plugins go in ``folder`` (a folder the
+    repository config accepted: letters, digits, ``_ . -`` and ``/``)."""
+    text = WORKFLOW.read_text()
+    for line, wanted in zip(_folder_lines(DEFAULT_FOLDER), _folder_lines(folder), strict=True):
+        if text.count(line + "\n") != 1:
+            raise ValueError(f"{WORKFLOW.name} no longer holds the line {line.strip()!r} once")
+        text = text.replace(line + "\n", wanted + "\n")
+    return text
 
 
 def onboarding_files(settings: Settings) -> dict[str, bytes] | None:
@@ -51,6 +71,20 @@ def onboarding_files(settings: Settings) -> dict[str, bytes] | None:
     }
 
 
+async def plugins_folder(
+    inst: Installation, repo: RepoRef, head: BranchHead, settings: Settings
+) -> tuple[str, bool]:
+    """The folder the repository's config sets (the default without a valid one), and
+    whether the repository has a config of its own."""
+    text = await read_text(inst, repo, REPO_CONFIG_PATH, head.sha)
+    if text is None:
+        return DEFAULT_FOLDER, False
+    try:
+        return parse_repo_config(text, settings).plugins_folder, True
+    except RepoConfigError:  # the job replies name the problems; onboarding uses the default
+        return DEFAULT_FOLDER, True
+
+
 async def offer_onboarding(
     inst: Installation, repo: RepoRef, head: BranchHead, settings: Settings
 ) -> bool:
@@ -58,6 +92,9 @@ async def offer_onboarding(
     files = onboarding_files(settings)
     if files is None or await path_exists(inst, repo, KEYS_PATH, head.sha):
         return False
+    folder, has_config = await plugins_folder(inst, repo, head, settings)
+    if has_config:  # never replace the repository's own settings with the template
+        files.pop("plugin-bot.yml")
     plan = PullRequestPlan(
         repo=repo,
         base=head,
@@ -65,7 +102,9 @@ async def offer_onboarding(
         folder=".github",
         files=files,
         title=status.ONBOARDING_TITLE,
-        body=status.onboarding_body(WORKFLOW.read_text()),
+        body=status.onboarding_body(
+            verify_workflow(folder), folder, adds_config=not has_config
+        ),
         commit_message=status.ONBOARDING_TITLE,
         draft=False,
     )
