@@ -8,7 +8,9 @@ HTML blocks and comments (``<!-- … -->``, ``<pre>``, ``<details>`` without a b
 block quotes (lazy continuation lines included), list items, tables, code spans and
 inline HTML that run over a line break, link texts, or after a backslash. A command in
 a list item does not count either: commands are typed at the start of a line, as
-``/label``-style bots expect.
+``/label``-style bots expect. markdown-it stops reading at its nesting limit (20 levels,
+about ten nested lists) and skips what follows such a list: a command after one is missed,
+never one inside it taken.
 
 ``/create-plugin <description>`` takes the rest of its line and the rest of the comment,
 verbatim from the payload (a fenced JSON/YAML spec after it stays byte-exact for

@@ -11,9 +11,12 @@ through the server, the dispatcher and the worker.
 from __future__ import annotations
 
 import json
+import re
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot import status
 from bot.github.commands import Command, CommandName, parse_command, stored_command
@@ -231,6 +234,27 @@ def test_a_stored_command_is_rebuilt_without_parsing_its_argument_as_markdown() 
     assert stored_command("unknown", "/plugin-stauts") == Command(
         CommandName.UNKNOWN, "", typed="/plugin-stauts", suggestion="/plugin-status"
     )
+
+
+# Pieces of Markdown that change where a line belongs, and our words.
+PIECES = st.sampled_from(
+    ["/create-plugin", "/plugin-status", "/plugin-x", " ", "\t", "\n", "\r\n", "\r", "> ",
+     "- ", "1. ", "    ", "```", "~~~", "`", "<!--", "-->", "<pre>", "[", "]", "(", "'",
+     "|", "--", "\\", "a", "x y", "\u2028", "\x00"]
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(PIECES, max_size=40).map("".join))
+def test_a_found_command_starts_a_line_and_carries_the_payload_verbatim(text: str) -> None:
+    command = parse_command(text)
+    if command is None:
+        return
+    word = command.typed or command.name.value
+    lines = re.split(r"\r\n?|\n", text)
+    assert any(line.lstrip(" \t").lower().startswith(word) for line in lines)
+    if command.name is CommandName.CREATE:
+        assert command.argument in text
 
 
 # ------------------------------------------------------------------ end to end
