@@ -183,7 +183,7 @@ def test_the_hostile_table_is_read_as_github_renders_it() -> None:
         ("/create-plugin x\n---", Command(CommandName.CREATE, "x\n---")),
     ],
 )
-def test_what_github_shows_as_a_line_starting_with_the_command_counts(
+def test_only_what_github_shows_at_the_start_of_a_line_counts(
     text: str, expected: Command | None
 ) -> None:
     assert parse_command(text) == expected
