@@ -259,6 +259,7 @@ def help_text(onboarding_offered: bool) -> str:
         "(the unresolved review comments are read too) |\n"
         "| `/plugin-jobs` | the jobs on this issue |\n"
         "| `/plugin-help` | this text |\n\n"
+        "A command starts a line of its own, outside code, quotes and lists; the first counts. "
         "Create, revise, cancel and retry need write access (or a place in the repository's "
         "`.github/plugin-bot.yml`)."
     )

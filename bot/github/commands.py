@@ -1,16 +1,37 @@
 """Slash commands in a comment: one per comment, on its own line, outside code and quotes.
 
-``/create-plugin <description>`` may continue on the following lines and may carry a fenced
-JSON/YAML spec; the other commands take at most a job id. An unknown ``/plugin-…`` is kept
-as :class:`CommandName.UNKNOWN` with the closest known command, so the reply can suggest it.
+Where a command counts is decided as GitHub renders the comment (CommonMark with GFM
+tables): a line of a **top-level paragraph** (or of a setext heading's text) that starts
+with the command word, after at most spaces or tabs, in plain text. So nothing counts
+inside fenced or indented code (a fence left open by a "```js" line runs to the end),
+HTML blocks and comments (``<!-- … -->``, ``<pre>``, ``<details>`` without a blank line),
+block quotes (lazy continuation lines included), list items, tables, code spans and
+inline HTML that run over a line break, link texts, or after a backslash. A command in
+a list item does not count either: commands are typed at the start of a line, as
+``/label``-style bots expect. markdown-it stops reading at its nesting limit (20 levels,
+about ten nested lists) and skips what follows such a list: a command after one is missed,
+never one inside it taken.
+
+``/create-plugin <description>`` takes the rest of its line and the rest of the comment,
+verbatim from the payload (a fenced JSON/YAML spec after it stays byte-exact for
+:mod:`bot.spec.blocks`); the other commands take at most a job id. An unknown
+``/plugin-…`` is kept as :class:`CommandName.UNKNOWN` with the closest known command, so
+the reply can suggest it. The first command wins.
 """
 
 from __future__ import annotations
 
 import difflib
 import enum
+import itertools
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
+
+from markdown_it import MarkdownIt
+from markdown_it.rules_inline import StateInline
+from markdown_it.token import Token
 
 
 class CommandName(enum.Enum):
@@ -37,10 +58,16 @@ class CommandName(enum.Enum):
 
 
 KNOWN = [c.value for c in CommandName if c.value.startswith("/")]
+# Commands whose argument is the rest of the comment.
+_TAKES_TEXT = frozenset({CommandName.CREATE, CommandName.REVISE})
 # A word that looks like one of ours: /plugin-anything or /create-anything.
-_OURS = re.compile(r"^/(?:plugin-|create-)[\w-]*$")
-_FENCE = re.compile(r"^ {0,3}(```+|~~~+)")
+_OURS = re.compile(r"/(?:plugin-|create-)[\w-]*", re.IGNORECASE)
+_WORD = re.compile(r"\S+")
 _JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# CommonMark's line endings (what markdown-it normalises to "\n"; str.splitlines knows more).
+_LINE_END = re.compile(r"\r\n?|\n")
+# A line that may hold a command, whatever its block: the text is parsed only if one does.
+_MAYBE = re.compile(r"(?:^|[\r\n])[ \t]*/(?:plugin-|create-)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -71,25 +98,114 @@ class Command:
         )
 
 
-def _command_lines(text: str) -> list[tuple[int, str]]:
-    """Lines that may hold a command: outside fenced code, not quoted, not indented code."""
-    found: list[tuple[int, str]] = []
-    fence: str | None = None
-    for index, line in enumerate(text.splitlines()):
-        marker = _FENCE.match(line)
-        if fence is not None:
-            if marker and marker.group(1)[0] == fence[0] and len(marker.group(1)) >= len(fence):
-                fence = None
+# ----------------------------------------------------------------- where commands count
+
+_STATE = "plugin_bot.commands.state"
+_STARTS = "plugin_bot.commands.starts"
+
+
+def _note_command_start(state: StateInline, silent: bool) -> bool:
+    """An inline rule that never consumes: notes where a line of the paragraph begins
+    with one of our words in plain text (not in a code span, inline HTML or link text)."""
+    src, pos = state.src, state.pos
+    if silent or state.level or src[pos] != "/" or state.env.get(_STATE) is not state:
+        return False
+    begin = pos
+    while begin and src[begin - 1] in " \t":
+        begin -= 1
+    if begin and src[begin - 1] != "\n":
+        return False
+    word = _WORD.match(src, pos)
+    if word is not None and _OURS.fullmatch(word.group()):
+        state.env[_STARTS].append(pos)  # "/label" or "/create-plugin:" is not ours
+    return False
+
+
+def _parser() -> MarkdownIt:
+    # GitHub's renderer is CommonMark plus GFM; of GFM only tables change where a line
+    # belongs (a line after a table's delimiter row is a row, not a paragraph).
+    md = MarkdownIt("commonmark").enable("table")
+    # Inline content is tokenized only for top-level paragraphs, by _starts_in.
+    md.disable("inline")
+    md.inline.ruler.before("text", "plugin_bot_command_start", _note_command_start)
+    return md
+
+
+_MARKDOWN = _parser()
+
+
+def _top_level_text(tokens: list[Token]) -> Iterator[Token]:
+    """The inline tokens of top-level paragraphs and setext headings, in order."""
+    for opening, inline in itertools.pairwise(tokens):
+        if inline.type != "inline" or opening.level != 0 or inline.map is None:
             continue
-        if marker:
-            fence = marker.group(1)
-            continue
-        if line.startswith(("    ", "\t")) or line.lstrip().startswith(">"):
-            continue
-        stripped = line.strip()
-        if stripped.startswith("/"):
-            found.append((index, stripped))
-    return found
+        setext = opening.type == "heading_open" and opening.markup in ("=", "-")
+        if opening.type == "paragraph_open" or setext:
+            yield inline
+
+
+def _starts_in(inline: Token, env: dict[str, Any]) -> list[int]:
+    """Offsets in ``inline.content`` where a line starts with one of our words."""
+    starts: list[int] = []
+    env[_STARTS] = starts
+    env[_STATE] = state = StateInline(inline.content, _MARKDOWN, env, [])
+    _MARKDOWN.inline.tokenize(state)
+    return starts
+
+
+class _Source:
+    """The comment's lines as markdown-it saw them, mapped back to offsets in the payload."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        breaks = list(_LINE_END.finditer(text))
+        self.line_starts = [0] + [m.end() for m in breaks]
+        self.line_ends = [m.start() for m in breaks] + [len(text)]
+
+    def line(self, index: int) -> str:
+        """Line ``index`` as markdown-it read it (NUL is U+FFFD there, same length)."""
+        return self.text[self.line_starts[index] : self.line_ends[index]].replace("\0", "\ufffd")
+
+    def offsets(self, inline: Token, starts: list[int]) -> Iterator[int]:
+        """Where the ``starts`` in a top-level paragraph's content lie in the payload, for
+        those that begin their line after at most spaces or tabs there too."""
+        assert inline.map is not None
+        first, end = inline.map
+        joined = "\n".join(self.line(i) for i in range(first, end))
+        # The content is its lines, stripped: find where it begins.
+        lead = len(joined) - len(joined.lstrip())
+        if joined[lead : lead + len(inline.content)] != inline.content:
+            return  # not lines taken whole from the source: nothing to map safely
+        line_index, scanned = first, 0
+        for start in starts:
+            at = lead + start
+            line_index += joined.count("\n", scanned, at)
+            scanned = at
+            column = at - (joined.rfind("\n", 0, at) + 1)
+            line_start = self.line_starts[line_index]
+            # Unicode spaces stripped off a first line are not indentation to CommonMark.
+            if not self.text[line_start : line_start + column].strip(" \t"):
+                yield line_start + column
+
+
+def _command_offset(text: str) -> int | None:
+    """Where the first command of ``text`` starts in it, or None."""
+    if not _MAYBE.search(text):
+        return None
+    env: dict[str, Any] = {}
+    tokens = _MARKDOWN.parse(text, env)
+    source: _Source | None = None
+    for inline in _top_level_text(tokens):
+        # Inline parsing costs most: only where a line may hold a command.
+        starts = _starts_in(inline, env) if _MAYBE.search(inline.content) else []
+        if starts:
+            source = source or _Source(text)
+            for offset in source.offsets(inline, starts):
+                return offset
+    return None
+
+
+# ----------------------------------------------------------------- what a command carries
 
 
 def closest(typed: str) -> str | None:
@@ -97,20 +213,33 @@ def closest(typed: str) -> str | None:
     return match[0] if match else None
 
 
+def _command(word: str, rest: str) -> Command:
+    """The command for ``word`` and the text after it up to the end of the comment."""
+    lowered = word.lower()
+    if lowered not in KNOWN:
+        return Command(CommandName.UNKNOWN, "", typed=lowered, suggestion=closest(lowered))
+    name = CommandName(lowered)
+    if name in _TAKES_TEXT:
+        return Command(name, rest.strip())
+    line = _LINE_END.split(rest, maxsplit=1)[0].split()
+    token = line[0].lstrip("#") if line else ""
+    return Command(name, token if _JOB_ID.match(token) else "")
+
+
 def parse_command(text: str) -> Command | None:
     """The first command in ``text``, or None when there is none."""
-    lines = text.splitlines()
-    for index, line in _command_lines(text):
-        word, _, rest = line.partition(" ")
-        word = word.lower()
-        if word in {CommandName.CREATE.value, CommandName.REVISE.value}:
-            following = "\n".join(lines[index + 1 :])
-            description = "\n".join(p for p in (rest.strip(), following.strip()) if p)
-            return Command(CommandName(word), description)
-        if word in KNOWN:
-            token = rest.strip().split(" ", 1)[0].lstrip("#")
-            argument = token if _JOB_ID.match(token) else ""
-            return Command(CommandName(word), argument)
-        if _OURS.match(word):
-            return Command(CommandName.UNKNOWN, "", typed=word, suggestion=closest(word))
-    return None
+    offset = _command_offset(text)
+    if offset is None:
+        return None
+    word = _WORD.match(text, offset)
+    assert word is not None, "a command start is where a word starts"
+    return _command(word.group(), text[word.end() :])
+
+
+def stored_command(name: str, argument: str) -> Command:
+    """The command the store kept as its name and argument (a review's whole text as a
+    ``/plugin-revise`` request, say): rebuilt as it was, not parsed again as Markdown."""
+    command = CommandName(name)
+    if command is CommandName.UNKNOWN:
+        return Command(command, "", typed=argument, suggestion=closest(argument))
+    return Command(command, argument)

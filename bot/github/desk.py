@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 from typing import cast
 
-from bot.github.commands import Command, CommandName, parse_command
+from bot.github.commands import CommandName, parse_command, stored_command
 from bot.github.ports import Admission, JobState, JobView, NewJob, RepoJobLimits, StoredCommand
 from bot.github.webhooks import Trigger
 from bot.jobs.limits import JobLimits, RateLimited
@@ -81,11 +81,8 @@ class StoreDesk:
             return None
         # The body as it was at trigger time is stored; parsing it again gives the command.
         command = parse_command(row.body)
-        if row.name == CommandName.ONBOARD.value:
-            command = Command(CommandName.ONBOARD, row.argument)
-        elif command is None or command.name.value != row.name:
-            command = parse_command(row.name + " " + row.argument)
-        assert command is not None, f"stored command {row.id} no longer parses"
+        if command is None or command.name.value != row.name:
+            command = stored_command(row.name, row.argument)
         trigger = Trigger(
             delivery_id=row.delivery_id,
             event="issue_comment.created" if row.comment_id is not None else "issues.opened",
