@@ -2,9 +2,11 @@
 
 For each size the scaffold is rendered and installed once, then rounds alternate between
 today's commands (the pack as it was: ``npm run build`` = ``tsc --noEmit && tsup`` with the
-config files in the type-check, ``npm run test`` with vitest isolating every file) and the
-pack's current commands (``node scripts/check.mjs``: one TypeScript pass and an esbuild
-bundle; vitest from node_modules without per-file isolation). Both run in the bot's sandbox
+config files in the type-check, ``npm run test`` with vitest isolating every file, PGlite
+running initdb and plugin-sql's migrations in every round) and the pack's current commands
+(``node scripts/check.mjs``: one TypeScript pass and an esbuild bundle; vitest from
+node_modules without per-file isolation; PGlite from the data directory the dependency
+cache prepared once per lockfile). Both run in the bot's sandbox
 exactly as ``sandbox_checks`` runs them. Printed: medians per command, the round, the ratio
 new/today, and the tests each run reported (they must be equal: no test is skipped).
 
@@ -49,6 +51,7 @@ TODAY_TEST = (
 TODAY_INCLUDE = ["src", "__tests__", "tsup.config.ts", "vitest.config.ts"]
 
 KINDS = ("actions", "providers", "services", "evaluators")
+PREPARED = ".plugin-bot"  # what the pack's prepare script adds to the dependency tree
 
 
 def spec_of(size: int) -> PluginSpec:
@@ -70,9 +73,11 @@ def spec_of(size: int) -> PluginSpec:
 
 
 def today_variant(plugin: Path) -> Path:
-    """A copy of the plugin with the pack's old tsconfig include and vitest cache dir."""
+    """A copy of the plugin with the pack's old tsconfig include and vitest cache dir, and
+    without the prepared PGlite data directory (today PGlite runs initdb in every round)."""
     old = plugin.parent / (plugin.name + "-today")
     shutil.copytree(plugin, old, symlinks=True)
+    shutil.rmtree(old / "node_modules" / PREPARED)
     tsconfig = json.loads((old / "tsconfig.json").read_text())
     tsconfig["include"] = TODAY_INCLUDE
     (old / "tsconfig.json").write_text(json.dumps(tsconfig, indent=2))
@@ -150,7 +155,9 @@ async def bench_size(
     render_pack(new_pack, spec, plugin)
     ctx.result.spec = spec
     ctx.result.plugin_dir = plugin
-    await tools.deps.install(plugin, new_pack.install, ctx.command_limits())
+    await tools.deps.install(
+        plugin, new_pack.install, ctx.command_limits(), prepare=new_pack.prepare_dependencies
+    )
     old = today_variant(plugin)
     rounds: dict[str, list[Round]] = {"today": [], "new": []}
     for _ in range(runs):

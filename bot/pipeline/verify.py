@@ -44,6 +44,7 @@ async def install_dependencies(ctx: JobContext) -> InstallReport:
         files.get(PACKAGE_LOCK),
         ctx.tools.pack.install,
         ctx.command_limits(),
+        prepare=ctx.tools.pack.prepare_dependencies,
         cancel=ctx.tools.cancel,
     )
     if report.lock_updated:
