@@ -97,7 +97,7 @@ async def test_warm_rounds_report_what_cold_rounds_report_and_see_every_edit(
         line = edit(ctx, "__tests__/plugin.test.ts", BROKEN_LINE)
     broken, cold = await both(warm_ctx, cold_ctx)
     assert not broken.passed
-    assert f"__tests__/plugin.test.ts({line},7): error TS2322" in broken.summary
+    assert f"__tests__/plugin.test.ts:{line}:7 error TS2322" in broken.summary
     assert broken.summary == cold.summary
 
     # Fixed in the test file, a new one in a source file: only the new one is reported.
@@ -105,7 +105,7 @@ async def test_warm_rounds_report_what_cold_rounds_report_and_see_every_edit(
         edit(ctx, "__tests__/plugin.test.ts", "")
         line = edit(ctx, "src/index.ts", BROKEN_LINE)
     moved, cold = await both(warm_ctx, cold_ctx)
-    assert f"src/index.ts({line},7): error TS2322" in moved.summary
+    assert f"src/index.ts:{line}:7 error TS2322" in moved.summary
     assert "__tests__/plugin.test.ts" not in moved.summary
     assert moved.summary == cold.summary
 
@@ -174,7 +174,9 @@ class CheckingGenerator:
 
     name = "checking"
     model = None
-    seen: dict[str, object] = {}
+
+    def __init__(self) -> None:
+        self.seen: dict[str, object] = {}
 
     async def generate(self, ctx: JobContext) -> None:
         for _ in range(2):
