@@ -133,6 +133,8 @@ def test_pack_toml_describes_the_pack(pack: TemplatePack) -> None:
     assert pack.runtime_suite == "src/tests.ts"
     # the dependency cache prepares PGlite's data directory once per lockfile
     assert pack.prepare_dependencies == PACK_ROOT.resolve() / "cache" / "pglite-datadir.mjs"
+    # the generate loop's check rounds from one long-lived process (the final one is cold)
+    assert pack.warm_checker == PACK_ROOT.resolve() / "cache" / "warm-checker.mjs"
     assert any("{results_json}" in arg for arg in pack.test)
     assert "--outputFile.json=/w/r.json" in pack.test_command("/w/r.json")
     assert {f.each for f in pack.files} == {None, "actions", "providers", "services", "evaluators"}
@@ -144,10 +146,13 @@ def test_every_file_in_the_pack_is_listed(pack: TemplatePack) -> None:
         for p in PACK_ROOT.rglob("*")
         if p.is_file() and p.name != "pack.toml"
     }
-    assert pack.prepare_dependencies is not None
-    script = pack.prepare_dependencies.relative_to(PACK_ROOT.resolve()).as_posix()
-    assert on_disk == {f.template for f in pack.files} | {script}
-    assert script not in {f.output for f in pack.files}  # the bot's, never a plugin file
+    assert pack.prepare_dependencies is not None and pack.warm_checker is not None
+    scripts = {
+        script.relative_to(PACK_ROOT.resolve()).as_posix()
+        for script in (pack.prepare_dependencies, pack.warm_checker)
+    }
+    assert on_disk == {f.template for f in pack.files} | scripts
+    assert not scripts & {f.output for f in pack.files}  # the bot's, never plugin files
 
 
 def test_pack_lockfile_has_no_registry_urls() -> None:
@@ -674,18 +679,19 @@ def test_malformed_packs_are_refused(tmp_path: Path, files: str, message: str) -
         load_pack(root)
 
 
+@pytest.mark.parametrize("key", ["prepare_dependencies", "warm_checker"])
 @pytest.mark.parametrize("script", ["missing.mjs", "../outside.mjs"])
-def test_a_prepare_script_outside_the_pack_or_missing_is_refused(
-    tmp_path: Path, script: str
+def test_a_pack_script_outside_the_pack_or_missing_is_refused(
+    tmp_path: Path, script: str, key: str
 ) -> None:
     (tmp_path / "outside.mjs").write_text("// not the pack's\n")
     root = make_pack(tmp_path / "pack", '[[files]]\ntemplate = "a.txt.j2"\noutput = "a"\n')
     toml = (root / "pack.toml").read_text()
-    line = f'prepare_dependencies = "{script}"\n'
+    line = f'{key} = "{script}"\n'
     (root / "pack.toml").write_text(
         toml.replace('language = "text"\n', 'language = "text"\n' + line)
     )
-    with pytest.raises(PackError, match=r"prepare_dependencies|\.\."):
+    with pytest.raises(PackError, match=rf"{key}|\.\."):
         load_pack(root)
 
 
