@@ -153,6 +153,10 @@ class Capture extends Writable {
     this.chunks.push(Buffer.from(chunk));
     done();
   }
+  end() {
+    // Vitest ends its output streams after a run; this one serves every round.
+    return this;
+  }
   take() {
     const text = Buffer.concat(this.chunks).toString('utf8');
     this.chunks = [];
