@@ -35,6 +35,11 @@ memory and pids cgroup, joined before anything of the run starts and emptied and
 after it; and a run whose workdir goes past the per-job caps on bytes or names
 (``bot/quota.py``, looked at while it runs and once after) is stopped and says why.
 
+Long-lived runs: ``Sandbox.start`` starts a command exactly as ``run`` would (backend, layout,
+limits, cgroup, no network) and hands back a ``LiveRun`` that the caller talks to through a
+writable mount and ends with ``stop``; its deadline and the cancel signal still kill its
+whole group (the generate loop's warm checker, ``bot/pipeline/warm.py``).
+
 Killing: bubblewrap runs with ``--die-with-parent`` and its own pid namespace, so killing
 the process group of the outer bubblewrap (what a timeout or cancel does) kills the
 namespace's init and with it every process of the run, including ones that called
