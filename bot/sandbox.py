@@ -671,7 +671,7 @@ class Sandbox:
                 link.unlink()
             home.cleanup()
 
-        return LiveRun(tuple(argv), proc, limits, cancel, cgroup, cleanup)
+        return LiveRun(tuple(argv), proc, limits, cancel, cgroup, cleanup, workdir)
 
     def _cgroup(self, limits: Limits) -> RunCgroup | None:
         if self.cgroups is None:
@@ -887,7 +887,8 @@ def _spawn(
 
 class LiveRun:
     """A command started by ``Sandbox.start``, running until ``stop``, its deadline
-    (``limits.timeout_s``) or its cancel signal; output read as it comes and capped."""
+    (``limits.timeout_s``), its cancel signal or the workspace caps (looked at every
+    ``workspace_poll_s``); output read as it comes and capped."""
 
     def __init__(
         self,
@@ -897,6 +898,7 @@ class LiveRun:
         cancel: asyncio.Event | None,
         cgroup: RunCgroup | None,
         cleanup: Callable[[], None],
+        workdir: Path,
     ) -> None:
         self.argv = argv
         self._proc = proc
@@ -908,6 +910,7 @@ class LiveRun:
         self._exited = asyncio.Event()
         self._eof = asyncio.Event()
         self._timed_out = self._cancelled = False
+        self._workspace_exceeded: str | None = None
         self._result: Result | None = None
         loop = asyncio.get_running_loop()
         assert proc.stdout is not None
@@ -916,7 +919,7 @@ class LiveRun:
         self._pidfd = os.pidfd_open(proc.pid)
         loop.add_reader(self._out_fd, self._on_output)
         loop.add_reader(self._pidfd, self._on_exit)
-        self._watchdog = asyncio.ensure_future(self._watch(cancel))
+        self._watchdog = asyncio.ensure_future(self._watch(cancel, workdir))
 
     @property
     def pid(self) -> int:
@@ -953,22 +956,41 @@ class LiveRun:
         asyncio.get_running_loop().remove_reader(self._pidfd)
         self._exited.set()
 
-    async def _watch(self, cancel: asyncio.Event | None) -> None:
-        """Kill the whole run at its deadline or when the job is cancelled."""
+    async def _watch(self, cancel: asyncio.Event | None, workdir: Path) -> None:
+        """Kill the whole run at its deadline, on cancel, or past the workspace caps."""
+        limits = self._limits
+        capped = limits.workspace_bytes is not None or limits.workspace_files is not None
+        deadline = self._started + limits.timeout_s
         waiters = [asyncio.ensure_future(self._exited.wait())]
         if cancel is not None:
             waiters.append(asyncio.ensure_future(cancel.wait()))
         try:
-            done, _ = await asyncio.wait(
-                waiters, timeout=self._limits.timeout_s, return_when=asyncio.FIRST_COMPLETED
-            )
+            while not self._exited.is_set():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    self._timed_out = True
+                    break
+                step = min(remaining, limits.workspace_poll_s) if capped else remaining
+                done, _ = await asyncio.wait(
+                    waiters, timeout=step, return_when=asyncio.FIRST_COMPLETED
+                )
+                if self._exited.is_set():
+                    return
+                if done:
+                    self._cancelled = True
+                    break
+                if capped:
+                    found = await asyncio.to_thread(
+                        over_cap, workdir, limits.workspace_bytes, limits.workspace_files
+                    )
+                    if found is not None:
+                        self._workspace_exceeded = found
+                        break
         finally:
             for waiter in waiters:
                 waiter.cancel()
         if not self._exited.is_set():
-            self._timed_out = not done
-            self._cancelled = bool(done)
-            await _terminate(self._proc.pid, self._exited, self._limits.kill_grace_s)
+            await _terminate(self._proc.pid, self._exited, limits.kill_grace_s)
 
     def kill(self) -> None:
         """SIGKILL to the run's whole process group (``stop`` still collects it)."""
@@ -1010,6 +1032,7 @@ class LiveRun:
             wall_s=time.monotonic() - self._started,
             cpu_s=cpu_s,
             memory_capped=memory_capped,
+            workspace_exceeded=self._workspace_exceeded,
         )
         return self._result
 

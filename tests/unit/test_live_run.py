@@ -57,3 +57,13 @@ async def test_a_live_run_that_cannot_start_says_why(tmp_path: Path) -> None:
 
     with pytest.raises(SandboxError, match="cannot start"):
         await Sandbox().start(["/nonexistent/program"], tmp_path)
+
+
+async def test_a_live_run_past_the_workspace_cap_is_stopped_and_says_why(tmp_path: Path) -> None:
+    limits = Limits(workspace_bytes=10_000, workspace_poll_s=0.1, kill_grace_s=0.1)
+    script = "head -c 50000 /dev/zero > big; sleep 30"
+    live = await Sandbox().start(["sh", "-c", script], tmp_path, limits)
+    await asyncio.wait_for(live.exited.wait(), 10)
+    result = await live.stop()
+    assert result.workspace_exceeded is not None and not result.ok
+    assert "per-job cap" in result.describe_outcome()
