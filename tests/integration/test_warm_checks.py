@@ -136,6 +136,21 @@ async def test_a_failing_test_is_reported_by_a_warm_round_like_a_cold_one(
     assert warm.summary == cold.summary
 
 
+async def test_a_source_change_that_breaks_a_test_is_seen_by_the_next_warm_round(
+    warm_ctx: JobContext, cold_ctx: JobContext
+) -> None:
+    first = await sandbox_checks(warm_ctx, install=False)
+    assert first.passed
+    for ctx in (warm_ctx, cold_ctx):
+        files = ctx.require_files()
+        text = files.get("src/index.ts").decode()  # type: ignore[union-attr]
+        assert '"Weather for a city."' in text
+        files.write("src/index.ts", text.replace('"Weather for a city."', '"Changed."').encode())
+    warm, cold = await both(warm_ctx, cold_ctx)
+    assert not warm.passed and "has its name and description" in warm.summary
+    assert warm.summary == cold.summary
+
+
 async def test_a_killed_warm_process_gives_a_cold_round_and_the_next_round_a_new_process(
     warm_ctx: JobContext,
 ) -> None:
