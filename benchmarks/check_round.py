@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from bot.llm import Meter
+from bot.logs import configure as configure_logs
 from bot.pipeline.context import JobContext, JobRequest, JobTools
 from bot.pipeline.generate import ScaffoldGenerator
 from bot.pipeline.scaffold import scaffold_phase
@@ -174,7 +175,9 @@ async def main(
 ) -> None:
     root = Path(tempfile.mkdtemp(prefix="plugin-bot-rounds-", dir="/tmp"))
     root.chmod(0o755)  # the sandbox uid must reach the workspaces
-    runner = Runner(Settings(bot_data_dir=root / "data", bot_cache_dir=cache, sandbox=sandbox))
+    settings = Settings(bot_data_dir=root / "data", bot_cache_dir=cache, sandbox=sandbox)
+    configure_logs(settings, level="warning")  # log lines to stderr, the table alone on stdout
+    runner = Runner(settings)
     print(
         f"{'components':>10} {'variant':<11} {'build':>7} {'test':>7} {'round':>7} "
         f"{'/today':>7} {'tests':>6}  (medians of {runs}, seconds)"
