@@ -10,10 +10,11 @@ import pytest
 
 from bot.agent.loop import CheckReport, sandbox_checks
 from bot.llm import Meter
+from bot.pipeline import verify
 from bot.pipeline.context import JobContext, JobRequest
 from bot.pipeline.generate import ScaffoldGenerator
 from bot.pipeline.scaffold import scaffold_phase
-from bot.pipeline.verify import install_dependencies, test_argv
+from bot.pipeline.verify import install_dependencies
 from bot.runner import Runner, SilentReporter, new_job_id
 from bot.spec.schema import validate_spec
 from bot.spec.writers import KeywordSpecWriter
@@ -217,5 +218,5 @@ async def test_the_final_build_and_test_are_cold_after_the_warm_process_is_stopp
     assert ctx.warm is not None and ctx.warm.process is None
     assert ctx.result.build is not None and ctx.result.build.argv == jobs.pack.build
     results = ctx.result.test_results
-    assert results is not None and tuple(results.command) == test_argv(ctx)
+    assert results is not None and tuple(results.command) == verify.test_argv(ctx)
     assert results.total > 0 and results.success
