@@ -220,3 +220,33 @@ async def test_the_final_build_and_test_are_cold_after_the_warm_process_is_stopp
     results = ctx.result.test_results
     assert results is not None and tuple(results.command) == verify.test_argv(ctx)
     assert results.total > 0 and results.success
+
+
+ATTACK = """// @ts-nocheck
+import { it, expect } from 'vitest';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+// Refused either way: a read-only mount (EROFS) or a file the sandbox uid may not write.
+const code = (fn) => { try { fn(); return 'done'; } catch (e) { return ['EROFS', 'EACCES'].includes(e.code) ? 'refused' : e.code; } };
+it('cannot write the sources, the shared tree or the checker', () => {
+  expect(code(() => fs.appendFileSync('src/index.ts', '// changed\\n'))).toBe('refused');
+  expect(code(() => fs.writeFileSync('node_modules/planted.js', 'x'))).toBe('refused');
+  expect(code(() => fs.writeFileSync('.plugin-bot-warm/warm-checker.mjs', 'x'))).toBe('refused');
+});
+it('has no network', async () => {
+  const outcome = await new Promise((resolve) => {
+    const socket = net.connect({ host: '1.1.1.1', port: 53 });
+    socket.on('connect', () => { socket.destroy(); resolve('connected'); });
+    socket.on('error', (e) => resolve(e.code));
+  });
+  expect(outcome).toBe('ENETUNREACH');
+});
+"""
+
+
+async def test_a_warm_round_runs_in_the_same_sandbox_as_a_cold_one(warm_ctx: JobContext) -> None:
+    warm_ctx.require_files().write("__tests__/attack.test.ts", ATTACK.encode())
+    report = await sandbox_checks(warm_ctx, install=False)
+    assert warm_ctx.warm is not None and warm_ctx.warm.served == 1, warm_ctx.warm
+    assert report.passed, report.summary
+    assert b"// changed" not in (warm_ctx.require_plugin() / "src" / "index.ts").read_bytes()
