@@ -227,7 +227,10 @@ import { it, expect } from 'vitest';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 // Refused either way: a read-only mount (EROFS) or a file the sandbox uid may not write.
-const code = (fn) => { try { fn(); return 'done'; } catch (e) { return ['EROFS', 'EACCES'].includes(e.code) ? 'refused' : e.code; } };
+const refused = (e) => ['EROFS', 'EACCES'].includes(e.code);
+const code = (fn) => {
+  try { fn(); return 'done'; } catch (e) { return refused(e) ? 'refused' : e.code; }
+};
 it('cannot write the sources, the shared tree or the checker', () => {
   expect(code(() => fs.appendFileSync('src/index.ts', '// changed\\n'))).toBe('refused');
   expect(code(() => fs.writeFileSync('node_modules/planted.js', 'x'))).toBe('refused');
