@@ -17,6 +17,12 @@ Two shared levels, both written only by the bot:
   integrity (the registry's). A job's npm runs against its own, fresh npm cache seeded
   with copies of these; after the install only the blobs that match a lockfile entry's
   integrity are promoted. Nothing else npm wrote (index records, packuments) outlives the job.
+
+A pack may name a script that prepares a finished tree once (``prepare``): it runs in the
+sandbox with the network off, in the same bot-owned staging folder right after npm and
+before the tree is made read-only, so what it writes under ``node_modules`` (the elizaos
+pack: a PGlite data directory after initdb and plugin-sql's migrations) is shared like the
+packages. The script is the pack's, never a plugin's; its digest is part of the tree's key.
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ NPMRC = "npmrc"  # the user config; the global one is its twin (npm refuses one 
 GLOBAL_NPMRC = "npmrc-global"
 NPM_QUIET = ("--no-audit", "--no-fund", "--loglevel=warn")
 LOCK_POLL_S = 0.2
+PREPARE_SCRIPT = ".plugin-bot-prepare.mjs"  # the pack's prepare script, copied into staging
 DEFAULT_REGISTRY = "https://registry.npmjs.org/"
 # What npm may use for git: nothing. A git dependency fails instead of running a program.
 NO_GIT = "/nonexistent/git-is-disabled"
@@ -406,10 +413,12 @@ class DependencyCache:
         install_argv: Sequence[str],
         limits: Limits,
         *,
+        prepare: Path | None = None,
         cancel: asyncio.Event | None = None,
     ) -> InstallReport:
         """A read-only node_modules tree for the plugin's dependencies, from the cache
-        when it can. ``package_json`` and ``lock_text`` are the bot's own copies."""
+        when it can. ``package_json`` and ``lock_text`` are the bot's own copies;
+        ``prepare`` is the pack's script run once in a new tree (see the module docstring)."""
         started = time.monotonic()
         commands: list[Result] = []
         package = staged_package(_read_json(package_json, PACKAGE_JSON))
@@ -420,6 +429,8 @@ class DependencyCache:
             lock_updated = True
         check_lock(lock, self.registry)
         key = lock_key(lock, self.node_version)
+        if prepare is not None:
+            key = hashlib.sha256(key.encode() + prepare.read_bytes()).hexdigest()[:32]
         tree = self.trees / key
         promoted = 0
         built = False
@@ -430,7 +441,7 @@ class DependencyCache:
             ):
                 if not (tree / COMPLETE_MARKER).exists():
                     promoted = await self._build_tree(
-                        tree, package, lock, install_argv, limits, cancel, commands
+                        tree, package, lock, install_argv, prepare, limits, cancel, commands
                     )
                     built = True
         return InstallReport(
@@ -467,6 +478,7 @@ class DependencyCache:
         package: Mapping[str, Any],
         lock: Mapping[str, Any],
         install_argv: Sequence[str],
+        prepare: Path | None,
         limits: Limits,
         cancel: asyncio.Event | None,
         commands: list[Result],
@@ -480,6 +492,8 @@ class DependencyCache:
             if built.is_symlink() or not built.is_dir():
                 raise RuntimeError("the install wrote no node_modules")
             promoted = await asyncio.to_thread(self._promote, staging, digests)
+            if prepare is not None:
+                commands.append(await self._prepare(staging, prepare, limits, cancel))
             result_dir = self.trees / f".{tree.name}.{uuid.uuid4().hex[:8]}"
             result_dir.mkdir(parents=True)
             os.replace(built, result_dir / NODE_MODULES)
@@ -491,3 +505,25 @@ class DependencyCache:
             return promoted
         finally:
             shutil.rmtree(staging.root, ignore_errors=True)
+
+    async def _prepare(
+        self, staging: _Staging, script: Path, limits: Limits, cancel: asyncio.Event | None
+    ) -> Result:
+        """The pack's prepare script in the staging project: no network, only node."""
+        copy = staging.project / PREPARE_SCRIPT
+        shutil.copyfile(script, copy)
+        copy.chmod(0o644)
+        try:
+            result = await self.sandbox.run(
+                ["node", PREPARE_SCRIPT],
+                staging.project,
+                limits,
+                network=False,
+                cancel=cancel,
+                mounts=[Mount(staging.project, staging.project, writable=True)],
+            )
+        finally:
+            copy.unlink(missing_ok=True)
+        if not result.ok:
+            raise ProcessFailed(result)
+        return result

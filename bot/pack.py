@@ -74,6 +74,12 @@ class TemplatePack:
     # runs (the no-cheating guard holds both to cover every component).
     integration_test: str | None = None
     runtime_suite: str | None = None
+    # A Node script of the pack (never rendered into a plugin) that the dependency cache
+    # runs once in each finished tree, network off, to prepare what tests reuse.
+    prepare_dependencies: Path | None = None
+    # A Node script of the pack that serves repeated check rounds (build + test) from one
+    # long-lived process; the final round is always the cold build and test commands.
+    warm_checker: Path | None = None
 
     def test_command(self, results_json: str) -> tuple[str, ...]:
         """The test argv with ``{results_json}`` replaced by ``results_json``."""
@@ -204,6 +210,21 @@ def _optional_path(meta: Mapping[str, Any], key: str, outputs: set[str]) -> str 
     return value
 
 
+_PACK_SCRIPTS = ("prepare_dependencies", "warm_checker")
+
+
+def _pack_script(meta: Mapping[str, Any], key: str, root: Path) -> Path | None:
+    """A file of the pack itself (not rendered into plugins) named by ``key``."""
+    value = meta.get(key)
+    if value is None:
+        return None
+    rel = check_relative_path(_string(meta, key, "pack"))
+    script = (root / rel).resolve()
+    if not script.is_relative_to(root) or not script.is_file():
+        raise PackError(f"pack.{key} {value!r} is not a file of the pack")
+    return script
+
+
 def load_pack(root: Path) -> TemplatePack:
     """Read ``root/pack.toml`` and check it: keys, commands, files and their paths."""
     root = Path(root).resolve()
@@ -224,7 +245,9 @@ def load_pack(root: Path) -> TemplatePack:
         raise PackError("[commands] table is missing")
     if not isinstance(entries, list) or not entries:
         raise PackError("[[files]] must list at least one file")
-    _unknown_keys(meta, {"name", "version", "language", *_OPTIONAL_PACK_PATHS}, "pack")
+    _unknown_keys(
+        meta, {"name", "version", "language", *_OPTIONAL_PACK_PATHS, *_PACK_SCRIPTS}, "pack"
+    )
     _unknown_keys(commands, {"install", "build", "test"}, "commands")
 
     files: list[PackFile] = []
@@ -260,6 +283,8 @@ def load_pack(root: Path) -> TemplatePack:
     return TemplatePack(
         integration_test=optional["integration_test"],
         runtime_suite=optional["runtime_suite"],
+        prepare_dependencies=_pack_script(meta, "prepare_dependencies", root),
+        warm_checker=_pack_script(meta, "warm_checker", root),
         name=_string(meta, "name", "pack"),
         version=_string(meta, "version", "pack"),
         language=_string(meta, "language", "pack"),

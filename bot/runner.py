@@ -38,6 +38,7 @@ from bot.pipeline.context import (
 from bot.pipeline.generate import ScaffoldGenerator
 from bot.pipeline.publish import LocalExport
 from bot.pipeline.scaffold import hold_configs
+from bot.pipeline.warm import WarmPolicy
 from bot.sandbox import Limits, Sandbox, SandboxError, sandbox_from_settings
 from bot.settings import Settings
 from bot.spec.schema import PluginSpec
@@ -189,6 +190,16 @@ class Runner:
             publisher=publisher,
             signing_key=self.signing_key,
             cancel=cancel,
+            warm=self._warm_policy(),
+        )
+
+    def _warm_policy(self) -> WarmPolicy | None:
+        """Warm check rounds for the generate loop, when the settings allow them."""
+        if not self.settings.warm_checks:
+            return None
+        return WarmPolicy(
+            start_timeout_s=self.settings.warm_start_timeout_s,
+            max_failures=self.settings.warm_max_failures,
         )
 
     async def run(

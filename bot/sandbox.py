@@ -35,6 +35,11 @@ memory and pids cgroup, joined before anything of the run starts and emptied and
 after it; and a run whose workdir goes past the per-job caps on bytes or names
 (``bot/quota.py``, looked at while it runs and once after) is stopped and says why.
 
+Long-lived runs: ``Sandbox.start`` starts a command exactly as ``run`` would (backend, layout,
+limits, cgroup, no network) and hands back a ``LiveRun`` that the caller talks to through a
+writable mount and ends with ``stop``; its deadline and the cancel signal still kill its
+whole group (the generate loop's warm checker, ``bot/pipeline/warm.py``).
+
 Killing: bubblewrap runs with ``--die-with-parent`` and its own pid namespace, so killing
 the process group of the outer bubblewrap (what a timeout or cancel does) kills the
 namespace's init and with it every process of the run, including ones that called
@@ -52,7 +57,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
@@ -616,6 +621,58 @@ class Sandbox:
             await asyncio.to_thread(self.backend.reclaim, paths)
             return result
 
+    async def start(
+        self,
+        argv: Sequence[str],
+        workdir: Path,
+        limits: Limits | None = None,
+        *,
+        env: Mapping[str, str] | None = None,
+        cancel: asyncio.Event | None = None,
+        mounts: Sequence[Mount] = (),
+    ) -> LiveRun:
+        """Start ``argv`` like ``run`` (same backend, layout, limits and cgroup, no network)
+        and return while it runs: a long-lived helper of one job (the warm checker).
+
+        ``limits.timeout_s`` bounds its whole life and ``cancel`` stops it, as for ``run``;
+        the caller talks to it through a writable mount and ends it with ``LiveRun.stop``.
+        """
+        limits = limits or self.limits
+        if not argv:
+            raise SandboxError("empty argv")
+        workdir = workdir.resolve()
+        if not workdir.is_dir():
+            raise SandboxError(f"workdir {workdir} does not exist")
+        writable = [m.source for m in mounts if m.writable and m.source is not None]
+        paths = writable if mounts else [workdir]
+        linked = _link_mounts_in_place(mounts) if isinstance(self.backend, DirectBackend) else []
+        home = tempfile.TemporaryDirectory(prefix="plugin-bot-home-")
+        env_in = self.environment(Path(home.name), env)
+        cgroup: RunCgroup | None = None
+        try:
+            host_argv = self.backend.wrap(argv, workdir, limits, False, (), env_in, mounts)
+            cgroup = self._cgroup(limits)
+            await asyncio.to_thread(self.backend.prepare, paths)
+            if cgroup is not None:
+                host_argv = [*cgroup.enter_argv(), *host_argv]
+            proc = _spawn(argv, host_argv, workdir, self.backend.host_environment(env_in))
+        except BaseException:
+            _remove_cgroup(cgroup)
+            self.backend.reclaim(paths)
+            for link in linked:
+                link.unlink()
+            home.cleanup()
+            raise
+
+        def cleanup() -> None:
+            _remove_cgroup(cgroup)
+            self.backend.reclaim(paths)
+            for link in linked:
+                link.unlink()
+            home.cleanup()
+
+        return LiveRun(tuple(argv), proc, limits, cancel, cgroup, cleanup, workdir)
+
     def _cgroup(self, limits: Limits) -> RunCgroup | None:
         if self.cgroups is None:
             return None
@@ -807,6 +864,177 @@ async def _run_process(
         wall_s=wall,
         cpu_s=cpu_s,
     )
+
+
+def _spawn(
+    argv: Sequence[str], host_argv: list[str], workdir: Path, env: dict[str, str]
+) -> subprocess.Popen[bytes]:
+    """The host process of a run: its own session, output on one pipe, no stdin."""
+    try:
+        return subprocess.Popen(
+            host_argv,
+            cwd=workdir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+        )
+    except OSError as exc:
+        raise SandboxError(f"cannot start {argv[0]!r}: {exc.strerror or exc}") from exc
+
+
+class LiveRun:
+    """A command started by ``Sandbox.start``, running until ``stop``, its deadline
+    (``limits.timeout_s``), its cancel signal or the workspace caps (looked at every
+    ``workspace_poll_s``); output read as it comes and capped."""
+
+    def __init__(
+        self,
+        argv: tuple[str, ...],
+        proc: subprocess.Popen[bytes],
+        limits: Limits,
+        cancel: asyncio.Event | None,
+        cgroup: RunCgroup | None,
+        cleanup: Callable[[], None],
+        workdir: Path,
+    ) -> None:
+        self.argv = argv
+        self._proc = proc
+        self._limits = limits
+        self._cgroup = cgroup
+        self._cleanup = cleanup
+        self._capture = _OutputCapture(limits.output_bytes)
+        self._started = time.monotonic()
+        self._exited = asyncio.Event()
+        self._eof = asyncio.Event()
+        self._timed_out = self._cancelled = False
+        self._workspace_exceeded: str | None = None
+        self._result: Result | None = None
+        loop = asyncio.get_running_loop()
+        assert proc.stdout is not None
+        self._out_fd = proc.stdout.fileno()
+        os.set_blocking(self._out_fd, False)
+        self._pidfd = os.pidfd_open(proc.pid)
+        loop.add_reader(self._out_fd, self._on_output)
+        loop.add_reader(self._pidfd, self._on_exit)
+        self._watchdog = asyncio.ensure_future(self._watch(cancel, workdir))
+
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
+    @property
+    def alive(self) -> bool:
+        return not self._exited.is_set()
+
+    @property
+    def exited(self) -> asyncio.Event:
+        return self._exited
+
+    def output(self) -> str:
+        """What it wrote so far (head and tail when capped)."""
+        head = bytes(self._capture.head).decode("utf-8", "replace")
+        return head + bytes(self._capture.tail).decode("utf-8", "replace")
+
+    def _on_output(self) -> None:
+        while True:
+            try:
+                chunk = os.read(self._out_fd, READ_CHUNK)
+            except BlockingIOError:
+                return
+            except OSError:
+                chunk = b""
+            if not chunk:
+                asyncio.get_running_loop().remove_reader(self._out_fd)
+                self._eof.set()
+                return
+            self._capture.feed(chunk)
+
+    def _on_exit(self) -> None:
+        asyncio.get_running_loop().remove_reader(self._pidfd)
+        self._exited.set()
+
+    async def _watch(self, cancel: asyncio.Event | None, workdir: Path) -> None:
+        """Kill the whole run at its deadline, on cancel, or past the workspace caps."""
+        limits = self._limits
+        capped = limits.workspace_bytes is not None or limits.workspace_files is not None
+        deadline = self._started + limits.timeout_s
+        waiters = [asyncio.ensure_future(self._exited.wait())]
+        if cancel is not None:
+            waiters.append(asyncio.ensure_future(cancel.wait()))
+        try:
+            while not self._exited.is_set():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    self._timed_out = True
+                    break
+                step = min(remaining, limits.workspace_poll_s) if capped else remaining
+                done, _ = await asyncio.wait(
+                    waiters, timeout=step, return_when=asyncio.FIRST_COMPLETED
+                )
+                if self._exited.is_set():
+                    return
+                if done:
+                    self._cancelled = True
+                    break
+                if capped:
+                    found = await asyncio.to_thread(
+                        over_cap, workdir, limits.workspace_bytes, limits.workspace_files
+                    )
+                    if found is not None:
+                        self._workspace_exceeded = found
+                        break
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+        if not self._exited.is_set():
+            await _terminate(self._proc.pid, self._exited, limits.kill_grace_s)
+
+    def kill(self) -> None:
+        """SIGKILL to the run's whole process group (``stop`` still collects it)."""
+        _killpg(self._proc.pid, signal.SIGKILL)
+
+    async def stop(self) -> Result:
+        """End the run (SIGTERM, then SIGKILL to its group), reap it and clean up."""
+        if self._result is not None:
+            return self._result
+        loop = asyncio.get_running_loop()
+        if self.alive:
+            await _terminate(self._proc.pid, self._exited, self._limits.kill_grace_s)
+        _killpg(self._proc.pid, signal.SIGKILL)
+        self._watchdog.cancel()
+        if not self._exited.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._exited.wait(), REAP_WAIT_S)
+        loop.remove_reader(self._pidfd)
+        status, cpu_s = await asyncio.to_thread(_reap, self._proc, self._pidfd)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._eof.wait(), DRAIN_AFTER_EXIT_S)
+        loop.remove_reader(self._out_fd)
+        assert self._proc.stdout is not None
+        self._proc.stdout.close()
+        memory_capped = self._cgroup.oom_killed() if self._cgroup is not None else False
+        await asyncio.to_thread(self._cleanup)
+        capture = self._capture
+        self._result = Result(
+            argv=self.argv,
+            exit_code=os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
+            signal=os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
+            timed_out=self._timed_out,
+            cancelled=self._cancelled,
+            head=bytes(capture.head).decode("utf-8", "replace"),
+            tail=bytes(capture.tail).decode("utf-8", "replace"),
+            truncated=capture.truncated,
+            output_bytes=capture.total,
+            output_sha256=capture.digest.hexdigest(),
+            wall_s=time.monotonic() - self._started,
+            cpu_s=cpu_s,
+            memory_capped=memory_capped,
+            workspace_exceeded=self._workspace_exceeded,
+        )
+        return self._result
 
 
 def _reap(proc: subprocess.Popen[bytes], pidfd: int) -> tuple[int, float]:

@@ -183,6 +183,13 @@ class Settings(BaseSettings):
     sandbox: Literal["bwrap", "none"] = "bwrap"
     command_timeout_s: float = Field(default=300.0, gt=0)
     job_timeout_s: float = Field(default=1800.0, gt=0)
+    # The generate loop's repeated check rounds from one long-lived checker process per
+    # job (the pack's warm_checker), in the same sandbox; the final build and test are
+    # always cold. How long it may take to start and answer its first round, and how many
+    # times it may fail in a job before every round of that job runs cold.
+    warm_checks: bool = True
+    warm_start_timeout_s: float = Field(default=120.0, gt=0)
+    warm_max_failures: int = Field(default=2, ge=1)
     output_limit_bytes: int = Field(default=1_000_000, ge=4096)
     kill_grace_s: float = Field(default=1.0, ge=0)
     # Per command, applied inside the sandbox with prlimit (RLIMIT_*): CPU seconds,

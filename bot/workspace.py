@@ -27,7 +27,11 @@ REPORT_DIR = ".plugin-bot"  # the test run's report folder (writable during the 
 CONFIG_DIR = ".plugin-bot-config"  # the bot's own tool configs, mounted read-only
 BUILD_OUTPUT = "dist"
 # Produced by install, build and test; never part of the plugin itself.
-GENERATED_DIRS = frozenset({NODE_MODULES, BUILD_OUTPUT, ".vitest-cache", REPORT_DIR, CONFIG_DIR})
+# The warm checker's script and channel folders (bot/pipeline/warm.py): mount points only.
+WARM_DIRS = (".plugin-bot-warm", ".plugin-bot-channel")
+GENERATED_DIRS = frozenset(
+    {NODE_MODULES, BUILD_OUTPUT, ".vitest-cache", REPORT_DIR, CONFIG_DIR, *WARM_DIRS}
+)
 
 
 class WorkspaceError(ValueError):

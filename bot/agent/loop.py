@@ -51,10 +51,17 @@ from bot.llm import (
 )
 from bot.pack import KEBAB_PLACEHOLDER, component_identifiers
 from bot.pipeline.context import FilesChanged, JobCancelled, JobContext, PhaseFailed
-from bot.pipeline.verify import install_dependencies, run_tests
-from bot.sandbox import ProcessFailed
+from bot.pipeline.verify import (
+    TestRun,
+    install_dependencies,
+    read_test_run,
+    remove_report,
+    run_tests,
+)
+from bot.pipeline.warm import WarmChecker, WarmUnavailable
+from bot.sandbox import ProcessFailed, Result
 from bot.spec.schema import constant, kebab
-from bot.workspace import BUILD_OUTPUT
+from bot.workspace import BUILD_OUTPUT, TreeChanged
 
 DEFAULT_MAX_ROUNDS = 5
 DEFAULT_MAX_TURNS = 40
@@ -93,10 +100,14 @@ async def sandbox_checks(ctx: JobContext, *, install: bool) -> CheckReport:
         except (OSError, ValueError, DependencyRefused) as exc:
             return CheckReport(False, f"INSTALL FAILED: {exc}", install_failed=True)
     try:
-        build = await ctx.run(ctx.tools.pack.build, plugin_dir, outputs=[BUILD_OUTPUT])
-        if not build.ok:
+        warm = await _warm_round(ctx)
+        if warm is not None:
+            build, run = warm
+        else:
+            build = await ctx.run(ctx.tools.pack.build, plugin_dir, outputs=[BUILD_OUTPUT])
+            run = await run_tests(ctx, plugin_dir) if build.ok else None
+        if run is None:
             return CheckReport(False, build_summary(build.output, build.output_tail(30)))
-        run = await run_tests(ctx, plugin_dir)
     except FilesChanged as exc:
         return CheckReport(False, f"CHECKS REFUSED: {exc.message}")
     if run.results is None:
@@ -108,6 +119,46 @@ async def sandbox_checks(ctx: JobContext, *, install: bool) -> CheckReport:
     if run.unreported:
         summary += f"\nNOT ACCEPTED: {run.unreported_note}"
     return CheckReport(results.success and not run.unreported, summary, results.total)
+
+
+async def _warm_round(ctx: JobContext) -> tuple[Result, TestRun | None] | None:
+    """The round from the job's warm checker (bot/pipeline/warm.py), or None: run it cold.
+
+    Never the job's verdict: the install, build and test phases after generate are cold."""
+    if ctx.tools.warm is None:
+        return None
+    if ctx.warm is None:
+        ctx.warm = WarmChecker(ctx.tools.warm)
+    checker = ctx.warm
+    why = checker.why_cold(ctx)
+    if why is not None:
+        await checker.close()
+        return None
+    plugin_dir = ctx.require_plugin()
+    remove_report(plugin_dir)
+    try:
+        done = await checker.round(ctx)
+        run = read_test_run(ctx, plugin_dir, done.test) if done.test is not None else None
+    except WarmUnavailable as exc:
+        checker.failed(str(exc))
+        ctx.raise_if_cancelled()
+        return None
+    finally:
+        remove_report(plugin_dir)
+        _refuse_changes(ctx)
+    if run is not None and run.results is None:
+        checker.failed(f"the warm test run did not report ({run.problem})")
+        await checker.close()
+        return None
+    return done.build, run
+
+
+def _refuse_changes(ctx: JobContext) -> None:
+    """As after every sandboxed run: a changed plugin file is put back and refused."""
+    try:
+        ctx.require_files().refuse_changes()
+    except TreeChanged as exc:
+        raise FilesChanged(str(exc)) from None
 
 
 @dataclass

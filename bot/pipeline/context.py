@@ -17,7 +17,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -29,6 +29,9 @@ from bot.spec.schema import PluginSpec
 from bot.spec.writers import SpecWriter
 from bot.testresults import TestResults
 from bot.workspace import FileSet, TreeChanged, run_layout
+
+if TYPE_CHECKING:
+    from bot.pipeline.warm import WarmChecker, WarmPolicy
 
 PhaseState = Literal["pending", "running", "passed", "failed", "cancelled", "skipped"]
 
@@ -174,6 +177,7 @@ class JobTools:
     publisher: Publisher | None = None  # None: the job stops after its checks (``check``)
     signing_key: Ed25519PrivateKey | None = None  # None: not signed, and the summary says so
     cancel: asyncio.Event = field(default_factory=asyncio.Event)
+    warm: WarmPolicy | None = None  # None: every check round of the generate loop runs cold
 
 
 @dataclass(frozen=True)
@@ -235,6 +239,8 @@ class JobContext:
     workspace: Path
     result: JobResult = field(default_factory=JobResult)
     started: float = field(default_factory=time.monotonic)
+    # The generate loop's warm checker process, while one runs (bot/pipeline/warm.py).
+    warm: WarmChecker | None = None
 
     def command_limits(self) -> Limits:
         """Per-command limits, shortened so no command outlives the job's deadline."""
@@ -278,7 +284,7 @@ class JobContext:
             mounts = run_layout(
                 files,
                 node_modules=install.node_modules if install is not None else None,
-                config_dir=self._config_dir(),
+                config_dir=self.config_dir(),
                 outputs=outputs,
             )
         result = await self.tools.sandbox.run(
@@ -294,7 +300,7 @@ class JobContext:
                 # A run stopped at the workspace cap: that is the failure to report.
         return result
 
-    def _config_dir(self) -> Path | None:
+    def config_dir(self) -> Path | None:
         """The bot's copies of the pack's tool configs, in a folder no run can write."""
         if not self.result.held_config:
             return None

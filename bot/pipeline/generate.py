@@ -17,4 +17,9 @@ class ScaffoldGenerator:
 
 async def generate_phase(ctx: JobContext) -> None:
     ctx.require_plugin()
-    await ctx.tools.generator.generate(ctx)
+    try:
+        await ctx.tools.generator.generate(ctx)
+    finally:
+        # The warm checker ends with generate: the phases after it are cold (warm.py).
+        if ctx.warm is not None:
+            await ctx.warm.close()

@@ -44,6 +44,7 @@ async def install_dependencies(ctx: JobContext) -> InstallReport:
         files.get(PACKAGE_LOCK),
         ctx.tools.pack.install,
         ctx.command_limits(),
+        prepare=ctx.tools.pack.prepare_dependencies,
         cancel=ctx.tools.cancel,
     )
     if report.lock_updated:
@@ -130,21 +131,33 @@ async def run_tests(ctx: JobContext, plugin_dir: Path) -> TestRun:
     argv = test_argv(ctx)
     try:
         result = await ctx.run(argv, plugin_dir, outputs=[REPORT_DIR])
-        try:
-            results = parse_vitest_report(
-                _read_report(plugin_dir),
-                root=plugin_dir,
-                command=argv,
-                exit_code=result.exit_code,
-                wall_s=result.wall_s,
-                log_sha256=result.output_sha256,
-                log_bytes=result.output_bytes,
-            )
-        except ReportError as exc:
-            return TestRun(result, None, str(exc))
+        return read_test_run(ctx, plugin_dir, result)
     finally:
         _remove(report_dir)
+
+
+def read_test_run(ctx: JobContext, plugin_dir: Path, result: Result) -> TestRun:
+    """What a finished test run (cold or warm) reported, from the JSON report it wrote."""
+    try:
+        results = parse_vitest_report(
+            _read_report(plugin_dir),
+            root=plugin_dir,
+            command=result.argv,
+            exit_code=result.exit_code,
+            wall_s=result.wall_s,
+            log_sha256=result.output_sha256,
+            log_bytes=result.output_bytes,
+        )
+    except ReportError as exc:
+        return TestRun(result, None, str(exc))
     return TestRun(result, results, unreported=tuple(_unreported_test_files(ctx, results)))
+
+
+def remove_report(plugin_dir: Path) -> None:
+    """The last run's report file, not its folder (a warm checker has it mounted)."""
+    report = plugin_dir / REPORT_DIR / REPORT_NAME
+    if report.is_symlink() or report.exists():
+        _remove(report)
 
 
 async def test_phase(ctx: JobContext) -> None:

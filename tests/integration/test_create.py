@@ -4,6 +4,7 @@ import asyncio
 import json
 import re
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -341,3 +342,53 @@ async def test_without_a_key_the_plugin_is_not_signed_and_says_so(
     assert made.ok and made.ctx.result.manifest is None
     assert made.ctx.result.records["sign"].state == "passed"
     assert not (exported(made) / MANIFEST_FILE).exists()  # type: ignore[operator]
+
+
+async def test_a_type_error_in_a_test_file_fails_the_build_with_its_file_and_line(
+    jobs: Runner, made_plugin: Path
+) -> None:
+    test_file = made_plugin / "__tests__" / "plugin.test.ts"
+    lines = test_file.read_text().splitlines()
+    lines.append("const broken: number = 'not a number';")
+    test_file.write_text("\n".join(lines) + "\n")
+    checked = await jobs.check(made_plugin)
+    assert not checked.ok
+    failed = checked.ctx.failed_phase
+    assert failed is not None and failed.name == "build"
+    assert f"__tests__/plugin.test.ts({len(lines)},7): error TS2322" in failed.detail
+    assert checked.ctx.result.records["test"].state == "skipped"
+
+
+async def test_the_cached_tree_holds_a_prepared_pglite_data_directory(
+    jobs: Runner, greeting_plugin: Path
+) -> None:
+    checked = await jobs.check(greeting_plugin)
+    assert checked.ok
+    install = checked.ctx.result.install
+    assert install is not None and install.cache_hit
+    datadir = install.node_modules / ".plugin-bot" / "pglite-datadir"
+    assert (datadir / "PG_VERSION").read_text().strip() == "17"
+    assert not (datadir / "postmaster.pid").exists()
+    assert not (datadir / "PG_VERSION").stat().st_mode & 0o222  # shared, read-only
+
+
+async def test_without_a_prepared_directory_npm_build_and_test_run_as_a_maintainer_runs_them(
+    jobs: Runner, greeting_plugin: Path, data_dir: Path
+) -> None:
+    checked = await jobs.check(greeting_plugin)
+    assert checked.ok and checked.ctx.result.install is not None
+    tree = checked.ctx.result.install.node_modules
+    plugin = Path(tempfile.mkdtemp(dir=data_dir)) / greeting_plugin.name
+    plugin.parent.chmod(0o755)
+    shutil.copytree(greeting_plugin, plugin)
+    # what `npm ci` lays out for this lockfile: the packages, without the bot's preparation
+    shutil.copytree(tree, plugin / "node_modules", symlinks=True, ignore=_bot_prepared)
+    for argv in (["npm", "run", "build"], ["npm", "test"]):
+        run = await jobs.sandbox.run(argv, plugin)
+        assert run.ok, run.output_tail(40)
+    assert (plugin / "dist" / "index.js").is_file() and (plugin / "dist" / "index.d.ts").is_file()
+    assert "passed" in run.output_tail(20) and "failed" not in run.output_tail(20)
+
+
+def _bot_prepared(folder: str, names: list[str]) -> set[str]:
+    return {".plugin-bot"} & set(names)

@@ -16,6 +16,7 @@ import pytest
 from bot.deps import (
     COMPLETE_MARKER,
     NO_GIT,
+    PREPARE_SCRIPT,
     DependencyCache,
     DependencyRefused,
     check_lock,
@@ -60,10 +61,12 @@ def content_path(cache: Path, integrity: str) -> Path:
 class FakeNpm:
     """Stands in for the sandbox: records each run and lays out what npm would."""
 
-    def __init__(self, fail: bool = False, forge: bool = False) -> None:
+    def __init__(self, fail: bool = False, forge: bool = False, fail_prepare: bool = False) -> None:
         self.calls: list[dict[str, Any]] = []
         self.fail = fail
         self.forge = forge  # also write a blob whose bytes do not match its name
+        self.fail_prepare = fail_prepare
+        self.prepared: list[dict[str, Any]] = []
 
     async def run(
         self,
@@ -77,6 +80,8 @@ class FakeNpm:
         mounts: list[Mount] | None = None,
         **_: Any,
     ) -> Result:
+        if argv == ["node", PREPARE_SCRIPT]:
+            return self._prepare(argv, workdir, network, mounts or [])
         cache = Path(next(a for a in argv if a.startswith("--cache=")).split("=", 1)[1])
         self.calls.append(
             {
@@ -111,6 +116,20 @@ class FakeNpm:
             lock["packages"][""]["dependencies"] = pkg["dependencies"]
             lock["packages"]["node_modules/zod"] = {"version": "4.0.0", "integrity": INTEGRITY}
             (workdir / "package-lock.json").write_text(json.dumps(lock))
+        return result(argv)
+
+    def _prepare(
+        self, argv: list[str], workdir: Path, network: bool, mounts: list[Mount]
+    ) -> Result:
+        """What the pack's script would write: here, a copy of the script it was given."""
+        self.prepared.append(
+            {"workdir": workdir, "network": network, "mounts": mounts, "npm_ran": len(self.calls)}
+        )
+        if self.fail_prepare:
+            return result(argv, 1)
+        out = workdir / "node_modules" / ".plugin-bot"
+        out.mkdir()
+        (out / "prepared").write_text((workdir / PREPARE_SCRIPT).read_text())
         return result(argv)
 
 
@@ -345,3 +364,45 @@ async def test_concurrent_jobs_with_one_lockfile_build_the_tree_once(tmp_path: P
     assert len(npm.calls) == 1
     assert sum(not r.cache_hit for r in reports) == 1
     assert len({r.node_modules for r in reports}) == 1
+
+
+async def test_a_pack_prepare_script_runs_once_per_tree_offline_in_staging_and_is_shared_read_only(
+    tmp_path: Path,
+) -> None:
+    script = tmp_path / "prepare.mjs"
+    script.write_text("// prepares v1\n")
+    npm = FakeNpm()
+    deps = cache(tmp_path, npm)
+    first = await deps.install(package(), lock(), INSTALL, Limits(), prepare=script)
+    [prepared] = npm.prepared
+    assert prepared["network"] is False and prepared["npm_ran"] == 1  # after npm, offline
+    assert prepared["workdir"] == npm.calls[0]["workdir"]  # in the staging project npm built
+    assert [m.target for m in prepared["mounts"]] == [prepared["workdir"]]  # nothing else
+    made = first.node_modules / ".plugin-bot" / "prepared"
+    assert made.read_text() == "// prepares v1\n"
+    assert not made.stat().st_mode & 0o222  # read-only, like the packages
+    assert not (first.node_modules.parent / PREPARE_SCRIPT).exists()
+    assert PREPARE_SCRIPT in {c.argv[1] for c in first.commands if c.argv[0] == "node"}
+
+    second = await deps.install(
+        package("plugin-b"), lock("plugin-b"), INSTALL, Limits(), prepare=script
+    )
+    assert second.cache_hit and second.key == first.key and len(npm.prepared) == 1
+
+    script.write_text("// prepares v2\n")
+    third = await deps.install(package(), lock(), INSTALL, Limits(), prepare=script)
+    assert not third.cache_hit and third.key != first.key  # a new script, a new tree
+    assert (third.node_modules / ".plugin-bot" / "prepared").read_text() == "// prepares v2\n"
+    plain = await deps.install(package(), lock(), INSTALL, Limits())
+    assert plain.key not in {first.key, third.key}  # without a script, another tree
+
+
+async def test_a_failed_prepare_fails_the_install_and_leaves_no_tree(tmp_path: Path) -> None:
+    script = tmp_path / "prepare.mjs"
+    script.write_text("// fails\n")
+    deps = cache(tmp_path, FakeNpm(fail_prepare=True))
+    with pytest.raises(ProcessFailed) as failed:
+        await deps.install(package(), lock(), INSTALL, Limits(), prepare=script)
+    assert failed.value.result.argv == ("node", PREPARE_SCRIPT)
+    assert not any((tmp_path / "cache" / "node_modules").glob("*/" + COMPLETE_MARKER))
+    assert list((tmp_path / "cache" / "staging").iterdir()) == []

@@ -61,7 +61,9 @@ async def test_cancel_reaches_the_install(tmp_path: Path) -> None:
     class Deps:
         node_version = "20"
 
-        async def install(self, *args: object, cancel: asyncio.Event | None = None) -> None:
+        async def install(
+            self, *args: object, prepare: object = None, cancel: asyncio.Event | None = None
+        ) -> None:
             seen.append(cancel)
             raise AssertionError("stop here")
 

@@ -131,6 +131,10 @@ def test_pack_toml_describes_the_pack(pack: TemplatePack) -> None:
     assert "--isolate=false" in pack.test
     assert pack.integration_test == "__tests__/integration.test.ts"
     assert pack.runtime_suite == "src/tests.ts"
+    # the dependency cache prepares PGlite's data directory once per lockfile
+    assert pack.prepare_dependencies == PACK_ROOT.resolve() / "cache" / "pglite-datadir.mjs"
+    # the generate loop's check rounds from one long-lived process (the final one is cold)
+    assert pack.warm_checker == PACK_ROOT.resolve() / "cache" / "warm-checker.mjs"
     assert any("{results_json}" in arg for arg in pack.test)
     assert "--outputFile.json=/w/r.json" in pack.test_command("/w/r.json")
     assert {f.each for f in pack.files} == {None, "actions", "providers", "services", "evaluators"}
@@ -142,7 +146,13 @@ def test_every_file_in_the_pack_is_listed(pack: TemplatePack) -> None:
         for p in PACK_ROOT.rglob("*")
         if p.is_file() and p.name != "pack.toml"
     }
-    assert on_disk == {f.template for f in pack.files}
+    assert pack.prepare_dependencies is not None and pack.warm_checker is not None
+    scripts = {
+        script.relative_to(PACK_ROOT.resolve()).as_posix()
+        for script in (pack.prepare_dependencies, pack.warm_checker)
+    }
+    assert on_disk == {f.template for f in pack.files} | scripts
+    assert not scripts & {f.output for f in pack.files}  # the bot's, never plugin files
 
 
 def test_pack_lockfile_has_no_registry_urls() -> None:
@@ -197,6 +207,7 @@ def test_render_writes_one_file_per_component(rendered: tuple[Path, list[str]]) 
         "__tests__/plugin.test.ts",
         "__tests__/integration.test.ts",
         "__tests__/plugin-sql.d.ts",
+        "__tests__/pglite-datadir.ts",
         "__tests__/actions/get-weather.test.ts",
         "__tests__/actions/clear-cache.test.ts",
         "__tests__/providers/current-weather.test.ts",
@@ -665,6 +676,22 @@ def test_unsafe_paths_are_refused_by_the_checker() -> None:
 def test_malformed_packs_are_refused(tmp_path: Path, files: str, message: str) -> None:
     root = make_pack(tmp_path / "pack", files)
     with pytest.raises(PackError, match=re.escape(message)):
+        load_pack(root)
+
+
+@pytest.mark.parametrize("key", ["prepare_dependencies", "warm_checker"])
+@pytest.mark.parametrize("script", ["missing.mjs", "../outside.mjs"])
+def test_a_pack_script_outside_the_pack_or_missing_is_refused(
+    tmp_path: Path, script: str, key: str
+) -> None:
+    (tmp_path / "outside.mjs").write_text("// not the pack's\n")
+    root = make_pack(tmp_path / "pack", '[[files]]\ntemplate = "a.txt.j2"\noutput = "a"\n')
+    toml = (root / "pack.toml").read_text()
+    line = f'{key} = "{script}"\n'
+    (root / "pack.toml").write_text(
+        toml.replace('language = "text"\n', 'language = "text"\n' + line)
+    )
+    with pytest.raises(PackError, match=rf"{key}|\.\."):
         load_pack(root)
 
 

@@ -2,6 +2,7 @@
 // every type error and emits the declarations, then an esbuild bundle of src/ — the work
 // of `tsc --noEmit && tsup` done once. Writes only to dist/.
 //   node scripts/check.mjs        (npm run check)
+import { writeFileSync } from 'node:fs';
 import { build } from 'esbuild';
 import ts from 'typescript';
 
@@ -40,6 +41,11 @@ for (const file of program.getSourceFiles()) {
     program.emit(file, undefined, undefined, true);
   }
 }
+// package.json's "types" (dist/index.d.ts, what tsup writes) over the emitted tree.
+writeFileSync(
+  'dist/index.d.ts',
+  "export * from './types/src/index';\nexport { default } from './types/src/index';\n",
+);
 
 await build({
   entryPoints: ['src/index.ts'],
@@ -52,4 +58,4 @@ await build({
   packages: 'external',
   logLevel: 'warning',
 });
-console.log('check: types OK, dist/index.js and dist/types/ written');
+console.log('check: types OK, dist/index.js and dist/index.d.ts written');

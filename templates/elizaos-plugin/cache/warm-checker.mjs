@@ -1,0 +1,274 @@
+// The warm checker: repeated check rounds (build + test) from one long-lived process.
+//
+// Started by the bot in the same sandbox as a build or test run (sources read-only, network
+// off, limits), at the first run_checks of a job; answers one request per round on a Unix
+// socket. A round does what `node scripts/check.mjs` and the pack's vitest command do:
+// every type error of sources and tests, declarations of src/ in dist/types plus
+// dist/index.d.ts, an esbuild bundle, then every test file with the JSON report. What it
+// keeps between rounds: TypeScript's builder program (files that did not change are not
+// parsed or checked again; their diagnostics are still reported), esbuild's incremental
+// context and one Vitest instance (its Vite server and transforms; changed files are
+// invalidated). The final round of a job never comes from here: it is the cold commands.
+//
+//   node warm-checker.mjs SOCKET VITEST_CONFIG REPORT_FILE
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { createRequire } from 'node:module';
+
+const [socketPath, vitestConfig, reportFile] = process.argv.slice(2);
+const root = process.cwd();
+// Packages from the plugin's node_modules (this script lives outside the plugin).
+const requireHere = createRequire(path.join(root, 'package.json'));
+const importFromPlugin = async (name) => import(requireHere.resolve(name));
+const ts = (await importFromPlugin('typescript')).default;
+const esbuild = await importFromPlugin('esbuild');
+const { createVitest } = await import(
+  path.join(root, 'node_modules', 'vitest', 'dist', 'node.js')
+);
+
+const formatHost = {
+  getCanonicalFileName: (name) => name,
+  getCurrentDirectory: ts.sys.getCurrentDirectory,
+  getNewLine: () => ts.sys.newLine,
+};
+
+// ----------------------------------------------------------------------------- types
+
+let builder; // the previous round's builder program
+const parsedFiles = new Map(); // fileName -> { text, sourceFile }
+
+function parseConfig(out) {
+  const configPath = ts.findConfigFile('.', ts.sys.fileExists, 'tsconfig.json');
+  return ts.getParsedCommandLineOfConfigFile(
+    configPath,
+    {
+      noEmit: false,
+      declaration: true,
+      emitDeclarationOnly: true,
+      outDir: 'dist/types',
+      incremental: false,
+    },
+    { ...ts.sys, onUnRecoverableConfigFileDiagnostic: (d) => out.push(format([d])) },
+  );
+}
+
+function format(diagnostics) {
+  return diagnostics.length > 0 ? ts.formatDiagnostics(diagnostics, formatHost) : '';
+}
+
+/** A compiler host that hands back last round's SourceFile when the text is the same. */
+function cachingHost(options) {
+  const host = ts.createIncrementalCompilerHost(options);
+  const read = host.getSourceFile;
+  host.getSourceFile = (fileName, languageVersion, onError, shouldCreate) => {
+    const cached = parsedFiles.get(fileName);
+    // node_modules is a read-only mount for the process's life: read it once.
+    if (cached && fileName.includes('/node_modules/')) {
+      return cached.sourceFile;
+    }
+    const text = ts.sys.readFile(fileName);
+    if (cached && text !== undefined && cached.text === text) {
+      return cached.sourceFile;
+    }
+    const sourceFile = read(fileName, languageVersion, onError, shouldCreate);
+    if (sourceFile !== undefined && text !== undefined) {
+      parsedFiles.set(fileName, { text, sourceFile });
+    }
+    return sourceFile;
+  };
+  return host;
+}
+
+/** check.mjs's type pass: the same diagnostics, text and declarations; null when it failed. */
+function typePass(out) {
+  const parsed = parseConfig(out);
+  if (parsed === undefined) {
+    return false;
+  }
+  const host = cachingHost(parsed.options);
+  builder = ts.createEmitAndSemanticDiagnosticsBuilderProgram(
+    parsed.fileNames,
+    parsed.options,
+    host,
+    builder,
+  );
+  const diagnostics = [...parsed.errors, ...ts.getPreEmitDiagnostics(builder)];
+  out.push(format(diagnostics));
+  const errors = diagnostics.filter((d) => d.category === ts.DiagnosticCategory.Error).length;
+  if (errors > 0) {
+    out.push(`check: ${errors} type error${errors === 1 ? '' : 's'}\n`);
+    return false;
+  }
+  // Declarations of the sources only (tests are checked, not shipped); only the files
+  // whose declarations can have changed since the last round are emitted again.
+  const writeSources = (fileName, text, bom, onError, sourceFiles) => {
+    if (sourceFiles?.every((f) => f.fileName.includes('/src/'))) {
+      host.writeFile(fileName, text, bom, onError, sourceFiles);
+    }
+  };
+  while (builder.emitNextAffectedFile(writeSources, undefined, true)) {
+    // each call emits one affected file
+  }
+  writeFileSync(
+    'dist/index.d.ts',
+    "export * from './types/src/index';\nexport { default } from './types/src/index';\n",
+  );
+  return true;
+}
+
+// ---------------------------------------------------------------------------- bundle
+
+const bundler = await esbuild.context({
+  entryPoints: ['src/index.ts'],
+  outfile: 'dist/index.js',
+  bundle: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  sourcemap: true,
+  packages: 'external',
+  logLevel: 'silent',
+});
+
+async function bundle(out) {
+  try {
+    const result = await bundler.rebuild();
+    const warnings = await esbuild.formatMessages(result.warnings, { kind: 'warning' });
+    out.push(warnings.join(''));
+    return true;
+  } catch (error) {
+    const messages = await esbuild.formatMessages(error.errors ?? [], { kind: 'error' });
+    out.push(messages.join('') || String(error));
+    return false;
+  }
+}
+
+// ----------------------------------------------------------------------------- tests
+
+class Capture extends Writable {
+  chunks = [];
+  _write(chunk, _encoding, done) {
+    this.chunks.push(Buffer.from(chunk));
+    done();
+  }
+  end() {
+    // Vitest ends its output streams after a run; this one serves every round.
+    return this;
+  }
+  take() {
+    const text = Buffer.concat(this.chunks).toString('utf8');
+    this.chunks = [];
+    return text;
+  }
+}
+const testOutput = new Capture();
+let vitest;
+const seen = new Map(); // plugin file -> mtime and size at the last round
+
+function changedFiles() {
+  const now = new Map();
+  const walk = (dir) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      if (dir === root && ['node_modules', 'dist', '.plugin-bot', '.plugin-bot-config'].includes(entry.name)) {
+        continue;
+      }
+      if (entry.name.startsWith('.plugin-bot-')) {
+        continue;
+      }
+      const full = path.join(dir, entry.name);
+      if (entry.isDirectory()) {
+        walk(full);
+      } else if (entry.isFile()) {
+        const st = statSync(full);
+        now.set(full, `${st.mtimeMs}:${st.size}:${st.ino}`);
+      }
+    }
+  };
+  walk(root);
+  const changed = [];
+  for (const [file, stamp] of now) {
+    if (seen.get(file) !== stamp) changed.push(file);
+  }
+  for (const file of seen.keys()) {
+    if (!now.has(file)) changed.push(file);
+  }
+  seen.clear();
+  for (const [file, stamp] of now) seen.set(file, stamp);
+  return changed;
+}
+
+async function testPass() {
+  const changed = changedFiles();
+  if (vitest === undefined) {
+    vitest = await createVitest(
+      'test',
+      {
+        config: vitestConfig,
+        configLoader: 'runner',
+        watch: false,
+        isolate: false,
+        pool: 'threads',
+        reporters: ['default', 'json'],
+        outputFile: { json: reportFile },
+      },
+      {},
+      { stdout: testOutput, stderr: testOutput },
+    );
+    await vitest.standalone(); // reporters, no run yet
+  } else {
+    for (const file of changed) vitest.invalidateFile(file);
+    vitest.clearSpecificationsCache();
+  }
+  const specs = await vitest.globTestSpecifications();
+  const run = await vitest.runTestSpecifications(specs, true);
+  const failed =
+    run.testModules.some((m) => !m.ok()) || run.unhandledErrors.length > 0 || specs.length === 0;
+  return { exitCode: failed ? 1 : 0, output: testOutput.take() };
+}
+
+// ----------------------------------------------------------------------------- rounds
+
+async function round() {
+  const started = performance.now();
+  const out = [];
+  mkdirSync('dist', { recursive: true });
+  const built = typePass(out) && (await bundle(out));
+  if (built) out.push('check: types OK, dist/index.js and dist/index.d.ts written\n');
+  const buildS = (performance.now() - started) / 1000;
+  const answer = { build: { ok: built, output: out.join(''), wall_s: buildS } };
+  if (built) {
+    const testStarted = performance.now();
+    const test = await testPass();
+    answer.test = { ...test, wall_s: (performance.now() - testStarted) / 1000 };
+  }
+  return answer;
+}
+
+let busy = Promise.resolve();
+const server = net.createServer((socket) => {
+  let pending = '';
+  socket.on('data', (data) => {
+    pending += data.toString('utf8');
+    let newline;
+    while ((newline = pending.indexOf('\n')) >= 0) {
+      const line = pending.slice(0, newline);
+      pending = pending.slice(newline + 1);
+      const request = JSON.parse(line);
+      busy = busy.then(async () => {
+        let answer;
+        try {
+          answer = { id: request.id, ...(await round()) };
+        } catch (error) {
+          answer = { id: request.id, error: String(error?.stack ?? error) };
+        }
+        socket.write(JSON.stringify(answer) + '\n');
+      });
+    }
+  });
+  socket.on('error', () => undefined);
+});
+server.listen(socketPath, () => {
+  console.log(`warm checker listening on ${path.basename(socketPath)}`);
+});

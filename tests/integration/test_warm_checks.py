@@ -1,0 +1,255 @@
+"""Warm check rounds in the real sandbox: the same report as a cold round, edits seen
+between rounds, a dead process replaced by a cold round, and a cold final round."""
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.agent.loop import CheckReport, sandbox_checks
+from bot.llm import Meter
+from bot.pipeline import verify
+from bot.pipeline.context import JobContext, JobRequest
+from bot.pipeline.generate import ScaffoldGenerator
+from bot.pipeline.scaffold import scaffold_phase
+from bot.pipeline.verify import install_dependencies
+from bot.runner import Runner, SilentReporter, new_job_id
+from bot.spec.schema import validate_spec
+from bot.spec.writers import KeywordSpecWriter
+from tests.integration.conftest import exported
+
+SPEC = {
+    "name": "plugin-warm-weather",
+    "description": "Weather for a city.",
+    "actions": [
+        {
+            "name": "GetForecast",
+            "description": "Gets the forecast.",
+            "parameters": [{"name": "city", "description": "The city."}],
+        }
+    ],
+    "providers": [{"name": "CurrentTemperature", "description": "The temperature now."}],
+}
+BROKEN_LINE = "const broken: number = 'not a number';"
+
+
+async def scaffolded(jobs: Runner, *, warm: bool) -> JobContext:
+    tools = await jobs._tools(
+        meter=Meter(jobs.settings),
+        spec_writer=KeywordSpecWriter(jobs.settings.allowed_dependencies),
+        generator=ScaffoldGenerator(),
+        reporter=SilentReporter(),
+        publisher=None,
+        cancel=asyncio.Event(),
+    )
+    if not warm:
+        tools.warm = None
+    request = JobRequest(job_id=new_job_id(), description="")
+    ctx = JobContext(request, tools, jobs.workspace_for(request.job_id))
+    ctx.result.spec = validate_spec(SPEC)
+    await scaffold_phase(ctx)
+    await install_dependencies(ctx)
+    return ctx
+
+
+@pytest.fixture
+async def warm_ctx(jobs: Runner) -> AsyncIterator[JobContext]:
+    ctx = await scaffolded(jobs, warm=True)
+    yield ctx
+    if ctx.warm is not None:
+        await ctx.warm.close()
+
+
+@pytest.fixture
+async def cold_ctx(jobs: Runner) -> JobContext:
+    return await scaffolded(jobs, warm=False)
+
+
+def edit(ctx: JobContext, rel: str, change: str) -> int:
+    """Append (or, with ``change=''``, remove) the broken line; returns its line number."""
+    files = ctx.require_files()
+    lines = [line for line in files.get(rel).decode().splitlines() if line != BROKEN_LINE]  # type: ignore[union-attr]
+    if change:
+        lines.append(change)
+    files.write(rel, ("\n".join(lines) + "\n").encode())
+    return len(lines)
+
+
+async def both(warm: JobContext, cold: JobContext) -> tuple[CheckReport, CheckReport]:
+    served = warm.warm.served if warm.warm is not None else 0
+    warm_report = await sandbox_checks(warm, install=False)
+    assert warm.warm is not None and warm.warm.served == served + 1, warm.warm.fallbacks
+    cold_report = await sandbox_checks(cold, install=False)
+    return warm_report, cold_report
+
+
+async def test_warm_rounds_report_what_cold_rounds_report_and_see_every_edit(
+    warm_ctx: JobContext, cold_ctx: JobContext
+) -> None:
+    first, cold = await both(warm_ctx, cold_ctx)
+    assert first.passed and cold.passed
+    assert first.tests_total == cold.tests_total > 0
+    assert first.summary == cold.summary
+
+    # A type error introduced between rounds, in a test file: named by file:line.
+    for ctx in (warm_ctx, cold_ctx):
+        line = edit(ctx, "__tests__/plugin.test.ts", BROKEN_LINE)
+    broken, cold = await both(warm_ctx, cold_ctx)
+    assert not broken.passed
+    assert f"__tests__/plugin.test.ts:{line}:7 error TS2322" in broken.summary
+    assert broken.summary == cold.summary
+
+    # Fixed in the test file, a new one in a source file: only the new one is reported.
+    for ctx in (warm_ctx, cold_ctx):
+        edit(ctx, "__tests__/plugin.test.ts", "")
+        line = edit(ctx, "src/index.ts", BROKEN_LINE)
+    moved, cold = await both(warm_ctx, cold_ctx)
+    assert f"src/index.ts:{line}:7 error TS2322" in moved.summary
+    assert "__tests__/plugin.test.ts" not in moved.summary
+    assert moved.summary == cold.summary
+
+    # Fixed: the round passes again with every test, warm from the same process.
+    for ctx in (warm_ctx, cold_ctx):
+        edit(ctx, "src/index.ts", "")
+    fixed, cold = await both(warm_ctx, cold_ctx)
+    assert fixed.passed and fixed.tests_total == first.tests_total
+    assert fixed.summary == cold.summary
+    assert warm_ctx.warm is not None and warm_ctx.warm.fallbacks == []
+
+
+async def test_a_failing_test_is_reported_by_a_warm_round_like_a_cold_one(
+    warm_ctx: JobContext, cold_ctx: JobContext
+) -> None:
+    await sandbox_checks(warm_ctx, install=False)
+    for ctx in (warm_ctx, cold_ctx):
+        files = ctx.require_files()
+        text = files.get("__tests__/plugin.test.ts").decode()  # type: ignore[union-attr]
+        files.write(
+            "__tests__/plugin.test.ts",
+            text.replace(
+                "it('has its name and description'", "it.fails('has its name and description'", 1
+            ).encode(),
+        )
+    warm, cold = await both(warm_ctx, cold_ctx)
+    assert not warm.passed and "has its name and description" in warm.summary
+    assert warm.summary == cold.summary
+
+
+async def test_a_source_change_that_breaks_a_test_is_seen_by_the_next_warm_round(
+    warm_ctx: JobContext, cold_ctx: JobContext
+) -> None:
+    first = await sandbox_checks(warm_ctx, install=False)
+    assert first.passed
+    for ctx in (warm_ctx, cold_ctx):
+        files = ctx.require_files()
+        text = files.get("src/index.ts").decode()  # type: ignore[union-attr]
+        assert '"Weather for a city."' in text
+        files.write("src/index.ts", text.replace('"Weather for a city."', '"Changed."').encode())
+    warm, cold = await both(warm_ctx, cold_ctx)
+    assert not warm.passed and "has its name and description" in warm.summary
+    assert warm.summary == cold.summary
+
+
+async def test_a_killed_warm_process_gives_a_cold_round_and_the_next_round_a_new_process(
+    warm_ctx: JobContext,
+) -> None:
+    first = await sandbox_checks(warm_ctx, install=False)
+    checker = warm_ctx.warm
+    assert checker is not None and checker.process is not None and checker.served == 1
+    killed = checker.process.pid
+    checker.process.kill()
+    await asyncio.wait_for(checker.process.exited.wait(), 10)
+
+    fallback = await sandbox_checks(warm_ctx, install=False)
+    assert fallback.passed and fallback.summary == first.summary  # a cold round
+    assert checker.served == 1 and checker.failures == 1
+    assert "exited" in checker.fallbacks[0]
+
+    again = await sandbox_checks(warm_ctx, install=False)
+    assert again.summary == first.summary
+    assert checker.served == 2 and checker.process is not None
+    assert checker.process.pid != killed
+
+
+async def test_a_cancel_stops_the_warm_process_and_the_job(warm_ctx: JobContext) -> None:
+    await sandbox_checks(warm_ctx, install=False)
+    checker = warm_ctx.warm
+    assert checker is not None and checker.process is not None
+    process = checker.process
+    warm_ctx.tools.cancel.set()
+    await asyncio.wait_for(process.exited.wait(), 10)  # its watchdog killed it
+    assert not process.alive
+    result = await process.stop()
+    assert result.cancelled
+
+
+class CheckingGenerator:
+    """Runs two warm check rounds, as a model's run_checks would, and keeps what it saw."""
+
+    name = "checking"
+    model = None
+
+    def __init__(self) -> None:
+        self.seen: dict[str, object] = {}
+
+    async def generate(self, ctx: JobContext) -> None:
+        for _ in range(2):
+            report = await sandbox_checks(ctx, install=False)
+            assert report.passed, report.summary
+        assert ctx.warm is not None and ctx.warm.process is not None
+        self.seen.update(pid=ctx.warm.process.pid, served=ctx.warm.served, ctx=ctx)
+
+
+async def test_the_final_build_and_test_are_cold_after_the_warm_process_is_stopped(
+    jobs: Runner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    generator = CheckingGenerator()
+    monkeypatch.setattr("bot.runner.generator_for", lambda *args: generator)
+    made = await jobs.create("x", spec=validate_spec(SPEC), out=tmp_path)
+    assert made.ok and exported(made) is not None
+    assert generator.seen["served"] == 2
+    pid = generator.seen["pid"]
+    assert isinstance(pid, int)
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # stopped when generate ended, before install, build and test
+    ctx = made.ctx
+    assert ctx.warm is not None and ctx.warm.process is None
+    assert ctx.result.build is not None and ctx.result.build.argv == jobs.pack.build
+    results = ctx.result.test_results
+    assert results is not None and tuple(results.command) == verify.test_argv(ctx)
+    assert results.total > 0 and results.success
+
+
+ATTACK = """// @ts-nocheck
+import { it, expect } from 'vitest';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+// Refused either way: a read-only mount (EROFS) or a file the sandbox uid may not write.
+const refused = (e) => ['EROFS', 'EACCES'].includes(e.code);
+const code = (fn) => {
+  try { fn(); return 'done'; } catch (e) { return refused(e) ? 'refused' : e.code; }
+};
+it('cannot write the sources, the shared tree or the checker', () => {
+  expect(code(() => fs.appendFileSync('src/index.ts', '// changed\\n'))).toBe('refused');
+  expect(code(() => fs.writeFileSync('node_modules/planted.js', 'x'))).toBe('refused');
+  expect(code(() => fs.writeFileSync('.plugin-bot-warm/warm-checker.mjs', 'x'))).toBe('refused');
+});
+it('has no network', async () => {
+  const outcome = await new Promise((resolve) => {
+    const socket = net.connect({ host: '1.1.1.1', port: 53 });
+    socket.on('connect', () => { socket.destroy(); resolve('connected'); });
+    socket.on('error', (e) => resolve(e.code));
+  });
+  expect(outcome).toBe('ENETUNREACH');
+});
+"""
+
+
+async def test_a_warm_round_runs_in_the_same_sandbox_as_a_cold_one(warm_ctx: JobContext) -> None:
+    warm_ctx.require_files().write("__tests__/attack.test.ts", ATTACK.encode())
+    report = await sandbox_checks(warm_ctx, install=False)
+    assert warm_ctx.warm is not None and warm_ctx.warm.served == 1, warm_ctx.warm
+    assert report.passed, report.summary
+    assert b"// changed" not in (warm_ctx.require_plugin() / "src" / "index.ts").read_bytes()
