@@ -45,6 +45,13 @@ class CommandName(enum.Enum):
     UNKNOWN = "unknown"
     # Not typed by anyone: the app was installed on repositories (offer onboarding).
     ONBOARD = "onboard"
+    # A text with a line that may start a command, stored by the webhook request unread:
+    # Markdown is read by the dispatcher (``read_stored``), never inside the request, where
+    # a hostile 64 KB comment would hold the event loop for seconds. Its argument is the
+    # text's source, ``comment`` or ``review``.
+    UNREAD = "unread"
+    # What an unread text turned out to hold when it holds no command (it is dropped).
+    NOTHING = "nothing"
 
     @property
     def needs_write(self) -> bool:
@@ -234,6 +241,29 @@ def parse_command(text: str) -> Command | None:
     word = _WORD.match(text, offset)
     assert word is not None, "a command start is where a word starts"
     return _command(word.group(), text[word.end() :])
+
+
+def might_hold_command(text: str) -> bool:
+    """Whether a line of ``text`` starts with one of our words: a linear scan, no Markdown
+    (what the webhook request may afford). ``parse_command`` decides whether one counts."""
+    return _MAYBE.search(text) is not None
+
+
+def unread(source: str) -> Command:
+    """A text to read later (``source``: ``comment`` or ``review``)."""
+    return Command(CommandName.UNREAD, source)
+
+
+def read_stored(source: str, text: str) -> Command:
+    """The command an unread text holds, read as GitHub renders it: a comment's first
+    command, or :attr:`CommandName.NOTHING`; a review's ``/plugin-revise``, or else its
+    whole text as the revision request."""
+    command = parse_command(text)
+    if source == "review":
+        if command is not None and command.name is CommandName.REVISE:
+            return command
+        return Command(CommandName.REVISE, text.strip())
+    return command if command is not None else Command(CommandName.NOTHING, "")
 
 
 def stored_command(name: str, argument: str) -> Command:

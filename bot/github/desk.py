@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from typing import cast
 
-from bot.github.commands import CommandName, parse_command, stored_command
+from bot.github.commands import CommandName, read_stored, stored_command
 from bot.github.ports import Admission, JobState, JobView, NewJob, RepoJobLimits, StoredCommand
 from bot.github.webhooks import Trigger
 from bot.jobs.limits import JobLimits, RateLimited
@@ -79,9 +80,12 @@ class StoreDesk:
         row = await self.store.claim_command(self.owner)
         if row is None:
             return None
-        # The body as it was at trigger time is stored; parsing it again gives the command.
-        command = parse_command(row.body)
-        if command is None or command.name.value != row.name:
+        # The body is stored as it was at trigger time. The request stored it unread; its
+        # Markdown is read here, in a thread, so the loop (and the webhook server on it)
+        # keeps answering while a long hostile comment is read.
+        if row.name == CommandName.UNREAD.value:
+            command = await asyncio.to_thread(read_stored, row.argument, row.body)
+        else:
             command = stored_command(row.name, row.argument)
         trigger = Trigger(
             delivery_id=row.delivery_id,

@@ -90,6 +90,11 @@ class Dispatcher:
         if stored is None:
             return False
         trigger = stored.trigger
+        if trigger.command.name is CommandName.NOTHING:
+            # A line looked like a command, but GitHub shows none (in code, a quote, an
+            # HTML comment…): nothing is said or done on GitHub.
+            await self.inbox.finish_command(stored.id, "ignored:no command as rendered", None)
+            return True
         with structlog.contextvars.bound_contextvars(
             delivery_id=trigger.delivery_id,
             repository=trigger.repository,

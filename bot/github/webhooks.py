@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot.github.commands import Command, CommandName, parse_command
+from bot.github.commands import Command, CommandName, might_hold_command, unread
 from bot.github.validation.triggers import TriggerSource, ignore_reason
 
 SIGNATURE_PREFIX = "sha256="
@@ -155,9 +155,10 @@ def trigger_from(
     issue = payload["issue"]
     holder = payload["comment"] if source is TriggerSource.COMMENT else issue
     body = _text(holder.get("body"))
-    command = parse_command(body)
-    if command is None:
+    # Only a scan here: the dispatcher reads the Markdown (commands.read_stored).
+    if not might_hold_command(body):
         return "no command in the text"
+    command = unread("comment")
     sender = payload["sender"]
     installation = payload.get("installation") or {}
     return Trigger(
@@ -179,11 +180,14 @@ def review_trigger(headers: DeliveryHeaders, payload: Mapping[str, Any]) -> Trig
     """A review requesting changes: its ``/plugin-revise``, or its whole text as the request."""
     review, pull = payload["review"], payload["pull_request"]
     body = _text(review.get("body"))
-    command = parse_command(body)
-    if command is None or command.name is not CommandName.REVISE:
-        if not body.strip():
-            return "a review requesting changes without text"
-        command = Command(CommandName.REVISE, body.strip())
+    if not body.strip():
+        return "a review requesting changes without text"
+    # Its /plugin-revise, if it has one, is read by the dispatcher; else the whole text.
+    command = (
+        unread("review")
+        if might_hold_command(body)
+        else Command(CommandName.REVISE, body.strip())
+    )
     sender = payload["sender"]
     installation = payload.get("installation") or {}
     return Trigger(

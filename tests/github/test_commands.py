@@ -13,14 +13,20 @@ from __future__ import annotations
 import json
 import re
 
-import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot import status
-from bot.github.commands import Command, CommandName, parse_command, stored_command
-from bot.jobs.store import JobState, Store
+from bot.github.commands import (
+    Command,
+    CommandName,
+    might_hold_command,
+    parse_command,
+    stored_command,
+)
+from bot.github.webhooks import DeliveryHeaders, trigger_from
+from bot.jobs.store import JobState
 from bot.spec.writers import spec_from_description
 from tests.fakes.github import webhook_example
 from tests.github.test_end_to_end import Bot, bot  # noqa: F401  (bot is a fixture)
@@ -270,12 +276,31 @@ def test_a_found_command_starts_a_line_and_carries_the_payload_verbatim(text: st
     ],
     ids=["html-comment", "unclosable-fence", "lazy-quote", "table-row"],
 )
-async def test_a_command_github_does_not_show_as_one_starts_nothing(
-    client: httpx.AsyncClient, store: Store, body: str
-) -> None:
-    answer = await post(client, comment_payload(body))
-    assert (answer.status_code, answer.json()) == (200, {"ignored": "no command in the text"})
-    assert await stored(store) == []
+async def test_a_command_github_does_not_show_as_one_starts_nothing(bot: Bot, body: str) -> None:
+    # The request only scans lines (no Markdown inside it): a line starting with the word
+    # is stored unread. The dispatcher reads it as GitHub renders it and finds no command:
+    # no job, and nothing said or done on GitHub, not even the 👀.
+    answer = await bot.comment(body)
+    assert (answer.status_code, answer.json()) == (202, {"accepted": "unread"})
+    await bot.dispatch()
+    assert await bot.jobs() == []
+    assert bot.github.reactions == [] and bot.github.bot_comments() == []
+    assert [m for m, *_ in bot.github.requests if m != "GET"] == []
+    command = await bot.store.get_command(1)
+    assert command is not None and command.outcome == "ignored:no command as rendered"
+
+
+def test_the_webhook_request_reads_no_markdown() -> None:
+    # What the request may afford: a linear scan. A hostile 64 KB comment (unclosed image
+    # brackets, seconds for a CommonMark parser) is decided by it without a parse.
+    hostile = "/create-plugin x " + "![a" * 21_000
+    assert might_hold_command(hostile) and not might_hold_command("> /create-plugin x")
+    assert trigger_from(
+        DeliveryHeaders("issue_comment", "d-1", "sha256=x"),
+        comment_payload(hostile),
+        app_id="1",
+        app_slug="plugin-bot",
+    ).command == Command(CommandName.UNREAD, "comment")  # type: ignore[union-attr]
 
 
 async def test_a_browser_typed_comment_with_a_spec_becomes_a_pull_request_of_that_spec(

@@ -69,7 +69,8 @@ async def test_a_signed_command_is_stored_before_the_202_and_nothing_goes_out(
     client: httpx.AsyncClient, desk: StoreDesk, github: FakeGitHub
 ) -> None:
     answer = await post(client, comment_payload())
-    assert (answer.status_code, answer.json()) == (202, {"accepted": "/create-plugin"})
+    # Stored unread (the request reads no Markdown); the dispatcher's claim reads it.
+    assert (answer.status_code, answer.json()) == (202, {"accepted": "unread"})
     claimed = await desk.claim_command()
     assert claimed is not None and await desk.claim_command() is None
     trigger = claimed.trigger
@@ -217,6 +218,7 @@ async def test_ping_is_answered_200(client: httpx.AsyncClient) -> None:
         ("edited", "event issue_comment.edited is not handled"),
         ("plain", "no command in the text"),
         ("quoted", "no command in the text"),
+        ("indented-quote", "no command in the text"),
     ],
 )
 async def test_ignored_comments_start_nothing(
@@ -236,7 +238,9 @@ async def test_ignored_comments_start_nothing(
     elif edit == "plain":
         payload["comment"]["body"] = "Thanks, looks good"
     elif edit == "quoted":
-        payload["comment"]["body"] = "> " + COMMAND + "\n\n```\n" + COMMAND + "\n```"
+        payload["comment"]["body"] = "> " + COMMAND + "\n\n`" + COMMAND + "`"
+    elif edit == "indented-quote":
+        payload["comment"]["body"] = "  > " + COMMAND + "\n>> " + COMMAND
     answer = await post(client, payload)
     assert (answer.status_code, answer.json()) == (200, {"ignored": reason})
     assert await stored(store) == []
