@@ -51,8 +51,9 @@ class GroupCommit(Generic[T, R]):
         future.add_done_callback(_observe)
         self._pending.append((item, future))
         self._wakeup.set()
-        # A cancelled submitter (the client went away) does not cancel the write.
-        return await asyncio.shield(future)
+        # A cancelled submitter (the client went away) cancels only its own future: the
+        # item is written all the same.
+        return await future
 
     async def close(self) -> None:
         """Write what is pending, then stop the writer."""
