@@ -14,7 +14,6 @@ batch is tried again on its own, so one bad row does not fail its neighbours.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, TypeVar
 
@@ -40,6 +39,7 @@ class GroupCommit(Generic[T, R]):
         self._wakeup: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping = False
 
     async def submit(self, item: T) -> R:
         """``item`` written and committed together with whatever else is pending; its own
@@ -56,17 +56,15 @@ class GroupCommit(Generic[T, R]):
         return await future
 
     async def close(self) -> None:
-        """Write what is pending, then stop the writer."""
+        """Write what is pending (a batch being written finishes), then stop the writer."""
         task, self._task = self._task, None
-        if task is None or task.done():
+        if task is None or task.done() or self._wakeup is None:
             return
         if task.get_loop() is not asyncio.get_running_loop():
             return  # its loop is gone: so are the submitters waiting on it
-        while self._pending:
-            await self._commit(self._take())
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        self._stopping = True
+        self._wakeup.set()
+        await task
 
     def _ensure_writer(self, loop: asyncio.AbstractEventLoop) -> None:
         if self._task is not None and not self._task.done() and self._loop is loop:
@@ -76,6 +74,7 @@ class GroupCommit(Generic[T, R]):
             # on the old one is gone with it.
             self._pending = []
         self._loop = loop
+        self._stopping = False
         self._wakeup = asyncio.Event()
         self._task = loop.create_task(self._run(self._wakeup), name="group-commit")
 
@@ -90,6 +89,8 @@ class GroupCommit(Generic[T, R]):
             wakeup.clear()
             while self._pending:
                 await self._commit(self._take())
+            if self._stopping:
+                return
 
     async def _commit(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
         try:
