@@ -155,6 +155,9 @@ class Settings(BaseSettings):
     # Jobs (bot/jobs): the store, the queue, workers, limits and retention.
     # SQLite waits this long for another writer before giving up (all processes share it).
     database_busy_timeout_ms: int = Field(default=10_000, ge=0)
+    # full: every SQLite commit is fsynced (a 202 survives a power cut); normal: written to
+    # the WAL file only (it survives the bot being killed, not the machine losing power).
+    sqlite_synchronous: Literal["full", "normal"] = "full"
     # embedded: job rows in the database are the queue (SQLite or PostgreSQL, workers poll);
     # procrastinate: PostgreSQL only, procrastinate carries jobs to workers on any machine.
     # auto: procrastinate on PostgreSQL, embedded on SQLite.

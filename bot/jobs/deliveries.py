@@ -10,9 +10,9 @@ delivery has committed; a failed commit fails (5xx) exactly the requests that we
 On SQLite the transaction runs whole in one thread of its own over the standard library's
 driver (aiosqlite would hand every statement to its thread and back, each time waiting for
 the GIL the busy event loop holds); on PostgreSQL it is one transaction on the asyncio
-engine. Durability: SQLite in WAL mode with ``synchronous=FULL`` fsyncs the log in every
-commit (bot/jobs/engines.py); PostgreSQL's ``synchronous_commit`` (on by default) flushes
-the WAL before the commit returns.
+engine. Durability: SQLite in WAL mode with ``synchronous=FULL`` (the default) fsyncs the
+log in every commit (bot/jobs/engines.py); PostgreSQL's ``synchronous_commit`` (on by
+default) flushes the WAL before the commit returns.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.jobs.engines import sqlite_thread_engine
+from bot.jobs.engines import SQLiteOptions, sqlite_thread_engine
 from bot.jobs.group_commit import GroupCommit
 from bot.jobs.records import CommandIn, DeliveryIn
 from bot.jobs.tables import deliveries
@@ -38,11 +38,11 @@ class DeliveryWriter:
     """Stores deliveries for one store; :meth:`record` is safe to call concurrently."""
 
     def __init__(
-        self, engine: AsyncEngine, clock: Clock, *, max_batch: int, busy_timeout_ms: int
+        self, engine: AsyncEngine, clock: Clock, *, max_batch: int, sqlite: SQLiteOptions
     ) -> None:
         self.engine = engine
         self.clock = clock
-        self._busy_timeout_ms = busy_timeout_ms
+        self._sqlite = sqlite
         self._thread_engine: Engine | None = None
         self._thread: ThreadPoolExecutor | None = None
         self._group = GroupCommit(self.write, max_batch=max_batch)
@@ -88,9 +88,7 @@ class DeliveryWriter:
 
     def _write_sync(self, batch: list[DeliveryIn], now: dt.datetime) -> set[str]:
         if self._thread_engine is None:  # created (and only used) in the writer's thread
-            self._thread_engine = sqlite_thread_engine(
-                self.engine.url, busy_timeout_ms=self._busy_timeout_ms
-            )
+            self._thread_engine = sqlite_thread_engine(self.engine.url, self._sqlite)
         with self._thread_engine.begin() as conn:
             return store_deliveries(conn, batch, now)
 

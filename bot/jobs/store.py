@@ -38,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.jobs import limits as lim
 from bot.jobs.deliveries import DeliveryWriter
+from bot.jobs.engines import DEFAULT_SQLITE, SQLiteOptions
 from bot.jobs.engines import create_engine as create_engine
 from bot.jobs.limits import JobLimits, RateLimited, Scope, Slot
 from bot.jobs.records import Accepted as Accepted
@@ -92,28 +93,24 @@ class Store:
         *,
         clock: Clock = utcnow,
         delivery_batch: int = DEFAULT_WEBHOOK_COMMIT_BATCH,
-        busy_timeout_ms: int = 10_000,
+        sqlite: SQLiteOptions = DEFAULT_SQLITE,
     ) -> None:
         self.engine = engine
         self.clock = clock
-        self._deliveries = DeliveryWriter(
-            engine, clock, max_batch=delivery_batch, busy_timeout_ms=busy_timeout_ms
-        )
+        self._deliveries = DeliveryWriter(engine, clock, max_batch=delivery_batch, sqlite=sqlite)
 
     @classmethod
     def from_url(
         cls,
         url: str,
         *,
-        busy_timeout_ms: int = 10_000,
+        sqlite: SQLiteOptions = DEFAULT_SQLITE,
         pool_size: int = 5,
         clock: Clock = utcnow,
         delivery_batch: int = DEFAULT_WEBHOOK_COMMIT_BATCH,
     ) -> Store:
-        engine = create_engine(url, busy_timeout_ms=busy_timeout_ms, pool_size=pool_size)
-        return cls(
-            engine, clock=clock, delivery_batch=delivery_batch, busy_timeout_ms=busy_timeout_ms
-        )
+        engine = create_engine(url, sqlite=sqlite, pool_size=pool_size)
+        return cls(engine, clock=clock, delivery_batch=delivery_batch, sqlite=sqlite)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Clock = utcnow) -> Store:
@@ -121,7 +118,7 @@ class Store:
             Path(settings.bot_data_dir).mkdir(parents=True, exist_ok=True)
         return cls.from_url(
             settings.effective_database_url,
-            busy_timeout_ms=settings.database_busy_timeout_ms,
+            sqlite=SQLiteOptions(settings.database_busy_timeout_ms, settings.sqlite_synchronous),
             # Each running job writes its events; the watch loop and the queue need one more.
             pool_size=settings.worker_concurrency + 3,
             clock=clock,

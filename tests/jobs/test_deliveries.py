@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -141,3 +142,24 @@ async def test_closing_the_store_writes_what_is_pending(settings: Settings) -> N
         assert sorted(await stored(again)) == [f"d-{i}" for i in range(5)]
     finally:
         await again.close()
+
+
+@pytest.mark.parametrize(("setting", "pragma"), [("full", 2), ("normal", 1)])
+async def test_sqlite_commits_are_fsynced_unless_told_otherwise(
+    tmp_path: Path, setting: str, pragma: int
+) -> None:
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'jobs.db'}", sqlite_synchronous=setting
+    )
+    store = Store.from_settings(settings)
+    await upgrade(store)
+    try:
+        assert await record(store, "d-1")  # through the delivery writer's own connection
+        async with store.engine.begin() as conn:
+            assert (await conn.exec_driver_sql("PRAGMA synchronous")).scalar() == pragma
+        writer = store._deliveries._thread_engine
+        assert writer is not None
+        with writer.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == pragma
+    finally:
+        await store.close()
