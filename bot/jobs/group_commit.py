@@ -4,7 +4,7 @@ One writer task per event loop takes everything that was submitted since its las
 (at most ``max_batch`` at a time), hands it to ``write`` (one transaction), and only after
 that returns resolves each submitter's future with its own answer. Nothing waits on a
 timer: while one batch commits, the next one gathers, so a lone item commits at once and
-fifty concurrent ones share a commit (one fsync on SQLite, one round trip on PostgreSQL).
+fifty concurrent ones share one commit (one fsync on SQLite, one WAL flush on PostgreSQL).
 
 A batch whose write fails fails every submitter in it (the webhook then answers 5xx, never
 a 202). When the error could belong to one row rather than the database, each item of the
