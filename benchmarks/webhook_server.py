@@ -7,7 +7,6 @@ workers (they would talk to GitHub): what is measured is the ack with the comman
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sys
 from pathlib import Path
@@ -19,6 +18,7 @@ sys.path.insert(0, str(REPO))
 
 from bot import logs  # noqa: E402
 from bot.github.desk import StoreDesk  # noqa: E402
+from bot.github.service import run_event_loop  # noqa: E402
 from bot.jobs.migrations import upgrade  # noqa: E402
 from bot.jobs.store import Store  # noqa: E402
 from bot.server import create_app  # noqa: E402
@@ -40,4 +40,4 @@ async def main(port: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1])))
+    run_event_loop(main(int(sys.argv[1])))

@@ -11,6 +11,9 @@ plus the bot's memory and a warm scaffold → signed plugin and one check round.
   database; the row count is checked after the load (``stored``).
 * Probot 14 is installed from the npm registry into a temporary folder in the same run and
   serves an app whose ``issue_comment.created`` handler is empty.
+* SQLite twice: as configured by default (``synchronous=FULL``: every commit fsynced, a 202
+  survives a power cut) and with ``SQLITE_SYNCHRONOUS=normal`` (the commit is in the WAL
+  file when the 202 leaves: it survives the process being killed, not the machine).
 * PostgreSQL: the machine's server (``pg_ctlcluster 15 main start``), a fresh database.
 * RSS: VmRSS of the server process after start-up and a warm-up (idle) and its peak while
   under load, sampled every 20 ms.
@@ -213,15 +216,20 @@ def delivery_rows(url: str) -> int:
     return asyncio.run(count())
 
 
-def sqlite_target(tmp: Path) -> Target:
-    data = tmp / "sqlite"
+def sqlite_target(tmp: Path, synchronous: str = "full") -> Target:
+    """SQLite as configured by default (every commit fsynced), or with
+    ``SQLITE_SYNCHRONOUS=normal`` (commits survive the process, not a power cut)."""
+    data = tmp / f"sqlite-{synchronous}"
     data.mkdir()
     port = free_port()
     url = f"sqlite+aiosqlite:///{data / 'jobs.db'}"
+    env = bot_env(data, url)
+    env["SQLITE_SYNCHRONOUS"] = synchronous
+    name = "plugin-bot SQLite" if synchronous == "full" else f"plugin-bot SQLite {synchronous}"
     target = Target(
-        "plugin-bot SQLite",
+        name,
         [PYTHON, str(REPO / "benchmarks" / "webhook_server.py"), str(port)],
-        bot_env(data, url),
+        env,
         f"http://127.0.0.1:{port}/webhook",
         tmp,
         stored=lambda: delivery_rows(url),
@@ -370,7 +378,7 @@ def table(targets: list[Target], args: argparse.Namespace) -> str:
     probot = next((t for t in targets if t.name.startswith("Probot")), None)
     base = med(probot, "rps") if probot else float("nan")
     header = (
-        f"{'server':<22} {'req/s':>8} {'vs Probot':>9} {'p50 ms':>7} {'p99 ms':>7} "
+        f"{'server':<24} {'req/s':>8} {'vs Probot':>9} {'p50 ms':>7} {'p99 ms':>7} "
         f"{'errors':>6} {'RSS idle':>9} {'RSS load':>9} {'stored':>14}"
     )
     lines = [header, "-" * len(header)]
@@ -378,7 +386,7 @@ def table(targets: list[Target], args: argparse.Namespace) -> str:
         errors = sum(int(r["errors"]) + int(r["unsent"]) for r in t.rounds)  # type: ignore[call-overload]
         stored = "–" if t.stored_rows is None else f"{t.stored_rows}/{t.sent_unique + 200}"
         lines.append(
-            f"{t.name:<22} {med(t, 'rps'):>8.0f} {med(t, 'rps') / base:>8.2f}x "
+            f"{t.name:<24} {med(t, 'rps'):>8.0f} {med(t, 'rps') / base:>8.2f}x "
             f"{med(t, 'p50_ms'):>7.1f} {med(t, 'p99_ms'):>7.1f} {errors:>6} "
             f"{t.rss_idle_mb:>7.0f}MB {t.rss_peak_mb:>7.0f}MB {stored:>14}"
         )
@@ -406,7 +414,7 @@ def main() -> None:
                 print(f"{name:<26} {seconds:>8.1f} s")
             return
         body = payload_file(tmp)
-        targets = [sqlite_target(tmp)]
+        targets = [sqlite_target(tmp), sqlite_target(tmp, "normal")]
         pg = postgres_database()
         if pg is not None:
             targets.append(postgres_target(tmp, pg))

@@ -303,9 +303,9 @@ def _redeliver(args: argparse.Namespace, settings: Settings, console: Console) -
 
 
 def _serve(args: argparse.Namespace, settings: Settings, console: Console) -> int:
-    from bot.github.service import serve  # the GitHub front loads only for serve
+    from bot.github.service import run_event_loop, serve  # the GitHub front: serve only
 
-    asyncio.run(serve(settings, args.host, args.port))
+    run_event_loop(serve(settings, args.host, args.port))
     return 0
 
 

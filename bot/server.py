@@ -3,27 +3,31 @@
 ``POST /webhook`` is a short list of checks, each of which answers or passes on: size,
 headers, content type, signature over the raw body, JSON, ping, the trigger, the durable
 insert. Nothing in it talks to GitHub or to a model: the command is in the database before
-the 202, and the dispatcher does the rest. ``GET /healthz`` answers as soon as webhooks
-are accepted; ``GET /readyz`` says whether the database, the sandbox and the App's
-credentials work (503 with the reasons when not); ``GET /metrics`` is Prometheus' text;
-``GET /jobs/<id>`` is the job page (bot/jobpage.py).
+the 202 (a failed transaction answers 503), and the dispatcher does the rest.
+``GET /healthz`` answers as soon as webhooks are accepted; ``GET /readyz`` says whether the
+database, the sandbox and the App's credentials work (503 with the reasons when not);
+``GET /metrics`` is Prometheus' text; ``GET /jobs/<id>`` is the job page (bot/jobpage.py).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
+import orjson
 import structlog
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from bot.github.client import GitHubApp
 from bot.github.ports import CommandInbox
 from bot.github.webhooks import (
+    DeliveryHeaders,
     WebhookRefused,
     check_content_type,
     parse_json,
@@ -40,26 +44,60 @@ from bot.settings import Settings
 log = structlog.get_logger("bot.server")
 
 
-async def read_capped(request: Request, limit: int) -> bytes:
+class _Disconnected(Exception):
+    """The client went away before its body arrived: there is no one to answer."""
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    """The request's headers by (lower-case) name; the first of a repeated one counts."""
+    found: dict[str, str] = {}
+    for name, value in scope["headers"]:
+        found.setdefault(name.decode("latin-1"), value.decode("latin-1"))
+    return found
+
+
+async def read_capped(headers: Mapping[str, str], receive: Receive, limit: int) -> bytes:
     """The body, refused (413) as soon as it passes ``limit``: never read whole."""
-    declared = request.headers.get("content-length")
+    declared = headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise WebhookRefused(413, f"the body is larger than {limit} bytes")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _Disconnected
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise WebhookRefused(413, f"the body is larger than {limit} bytes")
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def _send_json(send: Send, status: int, fields: Mapping[str, Any]) -> None:
+    body = orjson.dumps(fields)
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _answer(status: int, **fields: Any) -> JSONResponse:
     return JSONResponse(fields, status_code=status)
 
 
+# The database did not take the delivery (its transaction failed): GitHub shows this in the
+# App's delivery log, and `plugin-bot redeliver` asks for it again.
+NOT_STORED = "the delivery could not be stored; redeliver it"
+
+Answer = tuple[int, dict[str, Any], str]  # status, JSON fields, outcome for the metrics
+
+
 class WebhookEndpoint:
+    """``POST /webhook`` as a plain ASGI app (no Request or Response objects on the hot
+    path): one log line per delivery, the command committed before the 202."""
+
     def __init__(
         self,
         settings: Settings,
@@ -74,32 +112,36 @@ class WebhookEndpoint:
         self.app_slug = github.slug if github is not None else settings.github_app_slug
         self.metrics = metrics
 
-    async def handle(self, request: Request) -> Response:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
-        event = request.headers.get("x-github-event", "")
+        headers = _headers(scope)
         try:
-            response, outcome = await self._handle(request)
+            status, fields, outcome = await self._handle(headers, receive)
         except WebhookRefused as refused:
-            response, outcome = _answer(refused.status, error=refused.reason), "refused"
-        self.metrics.webhook(event, outcome, time.perf_counter() - started)
-        return response
+            status, fields, outcome = refused.status, {"error": refused.reason}, "refused"
+        except _Disconnected:
+            return
+        self.metrics.webhook(
+            headers.get("x-github-event", ""), outcome, time.perf_counter() - started
+        )
+        await _send_json(send, status, fields)
 
-    async def _handle(self, request: Request) -> tuple[Response, str]:
+    async def _handle(self, headers: Mapping[str, str], receive: Receive) -> Answer:
         try:
-            headers = read_headers(request.headers)
+            delivery = read_headers(headers)
         except WebhookRefused as refused:  # no delivery id to bind: it is missing or bogus
             log.info("webhook.refused", status=refused.status, reason=refused.reason)
             raise
-        structlog.contextvars.bind_contextvars(delivery_id=headers.delivery_id)
+        structlog.contextvars.bind_contextvars(delivery_id=delivery.delivery_id)
         try:
-            check_content_type(request.headers.get("content-type"))
-            body = await read_capped(request, self.max_bytes)
-            verify_signature(self.secrets, body, headers.signature)
+            check_content_type(headers.get("content-type"))
+            body = await read_capped(headers, receive, self.max_bytes)
+            verify_signature(self.secrets, body, delivery.signature)
             payload = parse_json(body)
-            if headers.event == "ping":
-                return _answer(200, ok=True, zen=payload.get("zen")), "ping"
+            if delivery.event == "ping":
+                return 200, {"ok": True, "zen": payload.get("zen")}, "ping"
             try:
-                return await self._accept(headers, payload)
+                return await self._accept(delivery, payload)
             except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
                 # Signed, but not the shape of the event it names.
                 raise WebhookRefused(
@@ -111,21 +153,25 @@ class WebhookEndpoint:
         finally:
             structlog.contextvars.unbind_contextvars("delivery_id", "repository", "installation_id")
 
-    async def _accept(self, headers: Any, payload: dict[str, Any]) -> tuple[Response, str]:
+    async def _accept(self, delivery: DeliveryHeaders, payload: dict[str, Any]) -> Answer:
         repository = (payload.get("repository") or {}).get("full_name")
         installation = (payload.get("installation") or {}).get("id")
         structlog.contextvars.bind_contextvars(repository=repository, installation_id=installation)
-        log.debug("webhook.received", github_event=headers.event)
-        trigger = trigger_from(headers, payload, app_id=self.app_id, app_slug=self.app_slug)
+        trigger = trigger_from(delivery, payload, app_id=self.app_id, app_slug=self.app_slug)
         if isinstance(trigger, str):
-            log.info("webhook.ignored", github_event=headers.event, reason=trigger)
-            return _answer(200, ignored=trigger), "ignored"
-        stored = await self.store.record_command(trigger)
+            log.info("webhook.ignored", github_event=delivery.event, reason=trigger)
+            return 200, {"ignored": trigger}, "ignored"
+        command = trigger.command.name.value
+        try:
+            stored = await self.store.record_command(trigger)
+        except Exception as exc:  # its transaction failed: no 202 for what is not stored
+            log.error("webhook.not_stored", command=command, error=type(exc).__name__)
+            return 503, {"error": NOT_STORED}, "not_stored"
         if not stored:
-            log.info("webhook.duplicate", command=trigger.command.name.value)
-            return _answer(200, duplicate=True), "duplicate"
-        log.info("webhook.accepted", command=trigger.command.name.value)
-        return _answer(202, accepted=trigger.command.name.value), "accepted"
+            log.info("webhook.duplicate", github_event=delivery.event, command=command)
+            return 200, {"duplicate": True}, "duplicate"
+        log.info("webhook.accepted", github_event=delivery.event, command=command)
+        return 202, {"accepted": command}, "accepted"
 
 
 async def healthz(request: Request) -> Response:
@@ -200,7 +246,7 @@ def create_app(
         raise ValueError("a webhook server needs at least one webhook secret")
     webhook = WebhookEndpoint(settings, store, github, metrics)
     routes = [
-        Route("/webhook", webhook.handle, methods=["POST"]),
+        Route("/webhook", webhook, methods=["POST"]),  # an ASGI app, not a function
         Route("/healthz", healthz, methods=["GET"]),
     ]
     if jobs is None:

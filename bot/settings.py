@@ -36,6 +36,9 @@ DEFAULT_ALLOWED_DEPENDENCIES: dict[str, str] = {
 }
 
 
+# Webhook deliveries stored per transaction at most (group commit; bot/jobs/group_commit.py).
+DEFAULT_WEBHOOK_COMMIT_BATCH = 256
+
 # The model used when ANTHROPIC_MODEL is not set: the newest Sonnet in the SDK's model list
 # (anthropic.types.Model), the balance of speed, price and coding strength an agent loop wants.
 DEFAULT_ANTHROPIC_MODEL = "claude-sonnet-5-5"
@@ -101,6 +104,9 @@ class Settings(BaseSettings):
     github_app_slug: str | None = None
     # GitHub's own cap on a delivery's payload; a larger body is refused unread (413).
     webhook_max_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
+    # Deliveries arriving together are stored in one transaction (group commit), at most
+    # this many per transaction; each is answered once its transaction has committed.
+    webhook_commit_batch: int = Field(default=DEFAULT_WEBHOOK_COMMIT_BATCH, ge=1, le=1000)
     # Requests that create content (comments, pull requests, refs) per installation are
     # spaced this far apart, as GitHub asks of integrations.
     github_write_spacing_s: float = Field(default=1.0, ge=0)
@@ -149,6 +155,9 @@ class Settings(BaseSettings):
     # Jobs (bot/jobs): the store, the queue, workers, limits and retention.
     # SQLite waits this long for another writer before giving up (all processes share it).
     database_busy_timeout_ms: int = Field(default=10_000, ge=0)
+    # full: every SQLite commit is fsynced (a 202 survives a power cut); normal: written to
+    # the WAL file only (it survives the bot being killed, not the machine losing power).
+    sqlite_synchronous: Literal["full", "normal"] = "full"
     # embedded: job rows in the database are the queue (SQLite or PostgreSQL, workers poll);
     # procrastinate: PostgreSQL only, procrastinate carries jobs to workers on any machine.
     # auto: procrastinate on PostgreSQL, embedded on SQLite.

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+from collections.abc import Coroutine
+from typing import Any
 
 import structlog
 import uvicorn
@@ -84,6 +86,17 @@ async def dispatch_forever(dispatcher: Dispatcher, stop: asyncio.Event, poll_s: 
         if not handled:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), poll_s)
+
+
+def run_event_loop(main: Coroutine[Any, Any, None]) -> None:
+    """``main`` on uvloop (libuv's event loop, less CPU per webhook than asyncio's selector
+    loop; benchmarks/webhooks.py) where it is installed, else on asyncio's own."""
+    try:
+        import uvloop
+    except ImportError:  # not built for this platform (pyproject.toml)
+        asyncio.run(main)
+        return
+    uvloop.run(main)
 
 
 async def serve(settings: Settings, host: str, port: int) -> None:

@@ -28,6 +28,18 @@ class CommandIn:
 
 
 @dataclass(frozen=True)
+class DeliveryIn:
+    """A webhook delivery to store, with the command it carried (if any)."""
+
+    delivery_id: str
+    event: str
+    action: str | None = None
+    installation_id: int | None = None
+    repository: str | None = None
+    command: CommandIn | None = None
+
+
+@dataclass(frozen=True)
 class Command:
     id: int
     delivery_id: str

@@ -10,7 +10,8 @@ a transaction-scoped advisory lock.
 The API, by who calls it:
 
 * the GitHub front: :meth:`Store.record_delivery` (False on a duplicate delivery, stored
-  atomically with its command), :meth:`Store.claim_command` / :meth:`Store.finish_command`
+  atomically with its command; concurrent deliveries share one transaction, see
+  ``bot.jobs.deliveries``), :meth:`Store.claim_command` / :meth:`Store.finish_command`
   (the dispatcher), :meth:`Store.submit` (→ :class:`Accepted` with its queue position, or
   :class:`~bot.jobs.limits.RateLimited` with the time the next slot frees),
   :meth:`Store.set_tracking_comment`, :meth:`Store.set_published`, :meth:`Store.events`;
@@ -31,18 +32,20 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, delete, event, func, insert, or_, select, text, update
-from sqlalchemy.engine import Connection as SyncConnection
+from sqlalchemy import and_, delete, func, insert, or_, select, text, update
 from sqlalchemy.engine import Row
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.jobs import limits as lim
+from bot.jobs.deliveries import DeliveryWriter
+from bot.jobs.engines import DEFAULT_SQLITE, SQLiteOptions
+from bot.jobs.engines import create_engine as create_engine
 from bot.jobs.limits import JobLimits, RateLimited, Scope, Slot
 from bot.jobs.records import Accepted as Accepted
 from bot.jobs.records import Blocked as Blocked
 from bot.jobs.records import Command as Command
 from bot.jobs.records import CommandIn as CommandIn
+from bot.jobs.records import DeliveryIn as DeliveryIn
 from bot.jobs.records import Gone as Gone
 from bot.jobs.records import Job as Job
 from bot.jobs.records import JobEvent as JobEvent
@@ -53,8 +56,8 @@ from bot.jobs.states import FINISHED_STATES as FINISHED_STATES
 from bot.jobs.states import ErrorKind as ErrorKind
 from bot.jobs.states import EventKind as EventKind
 from bot.jobs.states import JobState as JobState
-from bot.jobs.tables import commands, deliveries, job_events, jobs
-from bot.settings import Settings
+from bot.jobs.tables import commands, job_events, jobs
+from bot.settings import DEFAULT_WEBHOOK_COMMIT_BATCH, Settings
 
 Clock = Callable[[], dt.datetime]
 
@@ -81,50 +84,33 @@ def _event(row: Row[Any]) -> JobEvent:
     return JobEvent(**data)
 
 
-def _sqlite_pragmas(busy_timeout_ms: int) -> Callable[[Any, Any], None]:
-    def on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Our own BEGIN (below) instead of the driver's deferred one.
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
-
-    return on_connect
-
-
-def _begin_immediate(conn: SyncConnection) -> None:
-    # Take the write lock at the start: a read-then-write transaction can then never fail
-    # with "database is locked" half-way, and limit checks see no concurrent writer.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-
-def create_engine(url: str, *, busy_timeout_ms: int = 10_000, pool_size: int = 5) -> AsyncEngine:
-    """An engine for ``url``; SQLite gets WAL, a busy timeout and immediate transactions."""
-    if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": busy_timeout_ms / 1000})
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas(busy_timeout_ms))
-        event.listen(engine.sync_engine, "begin", _begin_immediate)
-        return engine
-    return create_async_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=5)
-
-
 class Store:
     """The job store over one database. Create with :meth:`from_settings` or a URL."""
 
-    def __init__(self, engine: AsyncEngine, *, clock: Clock = utcnow) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        clock: Clock = utcnow,
+        delivery_batch: int = DEFAULT_WEBHOOK_COMMIT_BATCH,
+        sqlite: SQLiteOptions = DEFAULT_SQLITE,
+    ) -> None:
         self.engine = engine
         self.clock = clock
+        self._deliveries = DeliveryWriter(engine, clock, max_batch=delivery_batch, sqlite=sqlite)
 
     @classmethod
     def from_url(
-        cls, url: str, *, busy_timeout_ms: int = 10_000, pool_size: int = 5, clock: Clock = utcnow
+        cls,
+        url: str,
+        *,
+        sqlite: SQLiteOptions = DEFAULT_SQLITE,
+        pool_size: int = 5,
+        clock: Clock = utcnow,
+        delivery_batch: int = DEFAULT_WEBHOOK_COMMIT_BATCH,
     ) -> Store:
-        return cls(
-            create_engine(url, busy_timeout_ms=busy_timeout_ms, pool_size=pool_size), clock=clock
-        )
+        engine = create_engine(url, sqlite=sqlite, pool_size=pool_size)
+        return cls(engine, clock=clock, delivery_batch=delivery_batch, sqlite=sqlite)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Clock = utcnow) -> Store:
@@ -132,10 +118,11 @@ class Store:
             Path(settings.bot_data_dir).mkdir(parents=True, exist_ok=True)
         return cls.from_url(
             settings.effective_database_url,
-            busy_timeout_ms=settings.database_busy_timeout_ms,
+            sqlite=SQLiteOptions(settings.database_busy_timeout_ms, settings.sqlite_synchronous),
             # Each running job writes its events; the watch loop and the queue need one more.
             pool_size=settings.worker_concurrency + 3,
             clock=clock,
+            delivery_batch=settings.webhook_commit_batch,
         )
 
     @property
@@ -147,6 +134,7 @@ class Store:
         return self.engine.url.render_as_string(hide_password=False)
 
     async def close(self) -> None:
+        await self._deliveries.close()  # what is pending is written first
         await self.engine.dispose()
 
     async def _lock(self, conn: AsyncConnection, key: int) -> None:
@@ -186,40 +174,25 @@ class Store:
         repository: str | None = None,
         command: CommandIn | None = None,
     ) -> bool:
-        """Store a delivery and its command in one transaction. False: a duplicate delivery
-        id, nothing stored (the first one's command stands)."""
-        now = self.clock()
-        try:
-            async with self.engine.begin() as conn:
-                await conn.execute(
-                    insert(deliveries).values(
-                        delivery_id=delivery_id,
-                        event=event,
-                        action=action,
-                        installation_id=installation_id,
-                        repository=repository,
-                        received_at=now,
-                    )
-                )
-                if command is not None:
-                    await conn.execute(
-                        insert(commands).values(
-                            delivery_id=delivery_id,
-                            name=command.name,
-                            argument=command.argument,
-                            body=command.body,
-                            requester=command.requester,
-                            installation_id=command.installation_id,
-                            repository=command.repository,
-                            issue=command.issue,
-                            comment_id=command.comment_id,
-                            created_at=now,
-                            state="pending",
-                        )
-                    )
-        except IntegrityError:
-            return False
-        return True
+        """Store a delivery and its command, committed before this returns. False: a
+        duplicate delivery id, nothing stored (the first one's command stands).
+
+        Concurrent calls share a transaction (group commit): each waits for the commit of
+        its own batch, and a failed commit raises here."""
+        delivery = DeliveryIn(
+            delivery_id,
+            event,
+            action=action,
+            installation_id=installation_id,
+            repository=repository,
+            command=command,
+        )
+        return await self._deliveries.record(delivery)
+
+    async def record_deliveries(self, batch: Sequence[DeliveryIn]) -> list[bool]:
+        """One transaction for ``batch`` (what a group commit of record_delivery writes);
+        per delivery, True if it is new (see :meth:`DeliveryWriter.write`)."""
+        return await self._deliveries.write(batch)
 
     async def claim_command(self, owner: str, *, lease_s: float = 60.0) -> Command | None:
         """The oldest pending command (or one whose dispatcher's claim expired), now claimed

@@ -3,23 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from bot.cli import main
 from bot.github.webhooks import signature_of
 from bot.jobs.migrations import upgrade
 from bot.jobs.store import Store
+from bot.jobs.tables import commands
 from tests.fakes.github import webhook_example
 
 
@@ -65,7 +72,10 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def test_serve_answers_healthz_and_a_signed_ping(app_key: tuple[str, bytes]) -> None:
+@contextlib.asynccontextmanager
+async def serving(app_key: tuple[str, bytes]) -> AsyncIterator[tuple[httpx.AsyncClient, Served]]:
+    """``plugin-bot serve`` on a loopback port over a fresh SQLite database, once it
+    answers /healthz; its output goes to a file (a pipe nobody drains would stall it)."""
     # Under /tmp, mode 0755: the sandbox uid must reach the data dir (pytest's is 0700).
     data = Path(tempfile.mkdtemp(prefix="plugin-bot-serve-", dir="/tmp"))
     data.chmod(0o755)
@@ -80,16 +90,18 @@ async def test_serve_answers_healthz_and_a_signed_ping(app_key: tuple[str, bytes
         "DATABASE_URL": url,
         "GITHUB_APP_ID": "4242",
         "GITHUB_APP_PRIVATE_KEY": app_key[0],
-        "GITHUB_WEBHOOK_SECRET": "s3cret",
+        "GITHUB_WEBHOOK_SECRET": SERVE_SECRET,
         # Nothing may leave the machine: the API is a closed loopback port.
         "GITHUB_API_URL": f"http://127.0.0.1:{_free_port()}/api/v3",
     }
+    output = (data / "serve.log").open("wb")
     process = subprocess.Popen(  # noqa: ASYNC220 - the server lives for the whole test
         [sys.executable, "-m", "bot", "serve", "--port", str(port)],
         env=env,
-        stdout=subprocess.PIPE,
+        stdout=output,
         stderr=subprocess.STDOUT,
     )
+    served = Served(process, url, data / "serve.log")
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
             deadline = time.monotonic() + 30
@@ -98,23 +110,72 @@ async def test_serve_answers_healthz_and_a_signed_ping(app_key: tuple[str, bytes
                     health = await http.get("/healthz")
                     break
                 except httpx.TransportError:
-                    assert process.poll() is None, process.stdout.read() if process.stdout else ""
+                    assert process.poll() is None, served.log.read_text()
                     assert time.monotonic() < deadline, "serve did not start"
                     await asyncio.sleep(0.2)
             assert (health.status_code, health.json()) == (200, {"ok": True})
-            body = json.dumps(webhook_example("ping", None, with_installation=False)).encode()  # type: ignore[arg-type]
-            ping = await http.post(
-                "/webhook",
-                content=body,
-                headers={
-                    "content-type": "application/json",
-                    "x-github-event": "ping",
-                    "x-github-delivery": "d-ping",
-                    "x-hub-signature-256": signature_of("s3cret", body),
-                },
-            )
-            assert ping.status_code == 200
+            yield http, served
     finally:
-        process.terminate()
-        process.wait(timeout=20)
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=20)
+        output.close()
         shutil.rmtree(data, ignore_errors=True)
+
+
+@dataclass
+class Served:
+    process: subprocess.Popen[bytes]
+    database_url: str
+    log: Path
+
+
+SERVE_SECRET = "s3cret"
+
+
+def signed(event: str, delivery: str, payload: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
+    body = json.dumps(payload).encode()
+    return body, {
+        "content-type": "application/json",
+        "x-github-event": event,
+        "x-github-delivery": delivery,
+        "x-hub-signature-256": signature_of(SERVE_SECRET, body),
+    }
+
+
+async def test_serve_answers_healthz_and_a_signed_ping(app_key: tuple[str, bytes]) -> None:
+    async with serving(app_key) as (http, _):
+        ping = webhook_example("ping", None, with_installation=False)  # type: ignore[arg-type]
+        body, headers = signed("ping", "d-ping", ping)
+        answer = await http.post("/webhook", content=body, headers=headers)
+        assert answer.status_code == 200
+
+
+async def test_every_acknowledged_delivery_survives_the_server_being_killed(
+    app_key: tuple[str, bytes],
+) -> None:
+    async with serving(app_key) as (http, served):
+        payload = webhook_example("issue_comment", "created")
+        payload["comment"]["body"] = "/create-plugin a weather plugin"
+        deliveries = [f"d-kill-{i}" for i in range(40)]
+
+        async def send(delivery: str) -> tuple[str, int]:
+            body, headers = signed("issue_comment", delivery, payload)
+            answer = await http.post("/webhook", content=body, headers=headers)
+            return delivery, answer.status_code
+
+        answers = await asyncio.gather(*(send(d) for d in deliveries))
+        # Killed the moment the last answer is in: no shutdown, no flush, no goodbye.
+        served.process.send_signal(signal.SIGKILL)
+        served.process.wait(timeout=20)
+        acknowledged = sorted(d for d, status in answers if status == 202)
+        assert acknowledged == sorted(deliveries)
+        store = Store.from_url(served.database_url)
+        try:
+            async with store.engine.begin() as conn:
+                rows = await conn.execute(
+                    select(commands.c.delivery_id).where(commands.c.delivery_id.in_(deliveries))
+                )
+                assert sorted(rows.scalars()) == acknowledged
+        finally:
+            await store.close()
