@@ -52,7 +52,7 @@ async def test_concurrent_deliveries_are_each_stored_once_and_answered_after_the
     assert (len(firsts), len(sent)) == (30, 36)
     for i, ((d, _), answer) in enumerate(zip(sent, answers, strict=True)):
         if firsts[d] == i:
-            assert (answer.status_code, answer.json()) == (202, {"accepted": "/create-plugin"})
+            assert (answer.status_code, answer.json()) == (202, {"accepted": "unread"})
         else:
             assert (answer.status_code, answer.json()) == (200, {"duplicate": True})
     commands = await stored(store)
