@@ -12,6 +12,7 @@ import asyncio
 import shutil
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -112,17 +113,25 @@ def generator_for(name: str, settings: Settings, provider: ModelProvider | None)
     )
 
 
+def allowed_dependencies_for(request: JobRequest, settings: Settings) -> Mapping[str, str]:
+    """What the job's plugin may depend on: its repository's list, else the bot's."""
+    if request.allowed_dependencies is not None:
+        return request.allowed_dependencies
+    return settings.allowed_dependencies
+
+
 def spec_writer_for_job(
     request: JobRequest, settings: Settings, provider: ModelProvider | None
 ) -> SpecWriter:
     """A given spec as it is; else the model (for a model job), else the keyword parser."""
+    allowed = allowed_dependencies_for(request, settings)
     if request.spec is not None:
         return GivenSpecWriter(request.spec)
     if provider is None:
-        return KeywordSpecWriter(settings.allowed_dependencies)
+        return KeywordSpecWriter(allowed)
     from bot.spec.model_writer import ModelSpecWriter
 
-    return ModelSpecWriter(provider, settings.allowed_dependencies)
+    return ModelSpecWriter(provider, allowed)
 
 
 def signing_key_from(settings: Settings) -> Ed25519PrivateKey | None:
@@ -175,6 +184,7 @@ class Runner:
         reporter: Reporter,
         publisher: Publisher | None,
         cancel: asyncio.Event,
+        allowed_dependencies: Mapping[str, str],
     ) -> JobTools:
         return JobTools(
             sandbox=self.sandbox,
@@ -185,7 +195,7 @@ class Runner:
             generator=generator,
             reporter=reporter,
             meter=meter,
-            allowed_dependencies=self.settings.allowed_dependencies,
+            allowed_dependencies=allowed_dependencies,
             job_timeout_s=self.settings.job_timeout_s,
             publisher=publisher,
             signing_key=self.signing_key,
@@ -230,6 +240,7 @@ class Runner:
             reporter=reporter or SilentReporter(),
             publisher=publisher,
             cancel=cancel or asyncio.Event(),
+            allowed_dependencies=allowed_dependencies_for(request, self.settings),
         )
         ctx = JobContext(request, tools, self.workspace_for(request.job_id))
         keep = False
@@ -282,6 +293,7 @@ class Runner:
             reporter=reporter or SilentReporter(),
             publisher=None,
             cancel=cancel or asyncio.Event(),
+            allowed_dependencies=self.settings.allowed_dependencies,
         )
         request = JobRequest(job_id=new_job_id(), description="")
         ctx = JobContext(request, tools, self.workspace_for(request.job_id))

@@ -14,13 +14,14 @@ import structlog
 
 from bot import jobpage, status
 from bot.github.client import GitHubApp
-from bot.github.data.repository import RepoRef
+from bot.github.data.repository import RepoRef, default_branch_head, read_text
 from bot.github.desk import job_view
 from bot.github.operations import comments
 from bot.github.ports import JobView
 from bot.github.publisher import PullRequestPublisher
 from bot.github.revision import RevisionPublisher
 from bot.github.tracking import TrackingReporter
+from bot.github.validation.config import RepoConfigError, parse_repo_config
 from bot.jobs.store import Job, Store
 from bot.jobs.worker import local_publisher_for
 from bot.pipeline import PHASES, REVISE_PHASES
@@ -34,7 +35,7 @@ from bot.pipeline.context import (
     Reporter,
 )
 from bot.runner import Outcome, Runner
-from bot.settings import Settings
+from bot.settings import REPO_CONFIG_PATH, Settings
 
 if TYPE_CHECKING:
     import httpx2
@@ -147,6 +148,21 @@ class GitHubJobs:
         self.phases = phases
         self.revise_phases = revise_phases
 
+    async def with_repo_dependencies(self, job: JobView, request: JobRequest) -> JobRequest:
+        """``request`` with the dependencies its repository's config allows (the bot's,
+        plus those of the bot's optional ones the config adds), read from the default
+        branch as the job starts. An invalid config leaves the bot's list: the publisher's
+        preflight refuses the job with the config's problems."""
+        repo = RepoRef.parse(job.repository)
+        async with self.app.installation(job.installation_id) as inst:
+            head = await default_branch_head(inst, repo)
+            text = await read_text(inst, repo, REPO_CONFIG_PATH, head.sha)
+        try:
+            config = parse_repo_config(text, self.settings)
+        except RepoConfigError:
+            return request
+        return replace(request, allowed_dependencies=config.allowed_dependencies(self.settings))
+
     async def _tracking_comment(self, job: JobView, body: str) -> int:
         if job.tracking_comment_id is not None:
             return job.tracking_comment_id
@@ -207,7 +223,7 @@ class GitHubJobs:
 
         async def run(reporter: Reporter) -> Outcome:
             return await self.runner.run(
-                request_of(job),
+                await self.with_repo_dependencies(job, request_of(job)),
                 publisher=publisher,
                 generator=self.generator,
                 reporter=reporter,
@@ -283,7 +299,7 @@ class GitHubRunner(Runner):
 
         async def run(tracked: Reporter) -> Outcome:
             return await base(
-                request,
+                await self.jobs.with_repo_dependencies(job_view(row), request),
                 publisher=publisher,
                 generator=generator,
                 reporter=tracked,

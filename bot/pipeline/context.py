@@ -158,6 +158,9 @@ class JobRequest:
     description: str
     spec: PluginSpec | None = None  # a spec given as it is (``create --spec FILE``)
     origin: Origin = field(default_factory=Origin)
+    # The dependencies the plugin may use; None: the bot's settings. A repository's config
+    # may add some of those the bot offers (``RepoConfig.allowed_dependencies``).
+    allowed_dependencies: Mapping[str, str] | None = None
 
 
 @dataclass
