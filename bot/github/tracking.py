@@ -1,8 +1,9 @@
 """The tracking comment of a running job: a pipeline Reporter that edits one comment.
 
 Phase changes arrive synchronously from the pipeline; edits go out from one background
-task, at most one per ``interval_s``, and ``close`` always writes the last state, so the
-comment never stays behind the job.
+task, at most one per ``interval_s``, and ``close`` always writes the last state (waiting
+out what is left of the interval after the previous edit), so the comment never stays
+behind the job and never changes faster than GitHub is asked to bear.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ class TrackingReporter:
         self._dirty = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.edits = 0
+        self._last_edit: float | None = None  # time.monotonic() of the last edit sent
 
     # ------------------------------------------------------------ Reporter
 
@@ -113,14 +115,20 @@ class TrackingReporter:
 
     async def _write(self) -> None:
         self.edits += 1
+        self._last_edit = time.monotonic()
         await self._edit(self.render())
 
     async def close(self, **final: object) -> str:
-        """Stop the flusher and write the final state (whatever the throttle)."""
+        """Stop the flusher and write the final state, once the interval since the
+        previous edit has passed."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         self.view = replace(self.view, **final)  # type: ignore[arg-type]
+        if self._last_edit is not None:
+            wait = self.interval_s - (time.monotonic() - self._last_edit)
+            if wait > 0:
+                await asyncio.sleep(wait)
         await self._write()
         return self.render()

@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 
 from bot.jobs.store import JobState
-from tests.github.test_end_to_end import Bot, bot  # noqa: F401  (bot is a fixture)
+from tests.github.test_end_to_end import Bot
+from tests.github.test_end_to_end import bot as bot  # the fixture
 
 SPEC = {
     "name": "plugin-weather",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 
 from bot import status
 from bot.github.tracking import TrackingReporter
@@ -38,14 +39,14 @@ async def test_every_phase_is_shown_when_the_job_pauses_between_them() -> None:
 
 async def test_changes_faster_than_the_interval_are_coalesced_and_the_last_is_written() -> None:
     edits: list[str] = []
-    tracking = reporter(edits, interval_s=3600.0)
+    tracking = reporter(edits, interval_s=1.5)
     for name in PHASES:
         tracking.phase_started(name)
         await asyncio.sleep(0)
         tracking.phase_finished(name, PhaseRecord(name, "passed", 0.1))
         await asyncio.sleep(0)
     await tracking.close(state="failed", failed_phase="test", error="2 tests failed")
-    assert len(edits) == 2  # the first change, then (within the hour) only the final state
+    assert len(edits) == 2  # the first change, then (1.5 s on) only the final state
     assert "- ✅ test" in edits[-1]
     assert "**Failed in `test`:** 2 tests failed" in edits[-1]
     assert "`/plugin-retry abc123`" in edits[-1]
@@ -79,3 +80,23 @@ def test_the_comment_shows_facts_and_neutralises_outside_text() -> None:
     assert "@team" not in body and "@everyone" not in body
     # The log tail sits in a fence that its own backticks cannot close.
     assert "````text\nFAIL x\n```\n@octocat\n````" in body
+
+
+async def test_the_final_write_waits_out_the_interval_after_the_previous_edit() -> None:
+    # A job that fails right after a phase change: the flusher has just edited the comment;
+    # the final state still goes out, but not sooner than the interval allows.
+    stamps: list[float] = []
+
+    async def edit(body: str) -> None:
+        stamps.append(time.monotonic())
+
+    tracking = TrackingReporter(
+        edit, job_id="abc123", requester="octocat", phases=("spec",), interval_s=0.4
+    )
+    tracking.phase_started("spec")
+    await asyncio.sleep(0.05)  # the flusher writes the first edit
+    tracking.phase_finished("spec", PhaseRecord("spec", "failed", 0.1, error="bad spec"))
+    final = await tracking.close(state="failed", failed_phase="spec", error="bad spec")
+    assert len(stamps) == 2
+    assert stamps[1] - stamps[0] >= 0.4, stamps
+    assert "bad spec" in final

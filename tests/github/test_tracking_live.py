@@ -93,7 +93,7 @@ def tracking(edits: list[str], interval_s: float) -> TrackingReporter:
 
 async def test_live_counters_are_throttled_and_the_last_ones_are_written() -> None:
     edits: list[str] = []
-    reporter = tracking(edits, interval_s=3600.0)
+    reporter = tracking(edits, interval_s=1.5)
     reporter.phase_started("generate")
     await asyncio.sleep(0)
     for turn in range(1, 21):
