@@ -67,8 +67,10 @@ class CommandName(enum.Enum):
 KNOWN = [c.value for c in CommandName if c.value.startswith("/")]
 # Commands whose argument is the rest of the comment.
 _TAKES_TEXT = frozenset({CommandName.CREATE, CommandName.REVISE})
-# A word that looks like one of ours: /plugin-anything or /create-anything.
-_OURS = re.compile(r"/(?:plugin-|create-)[\w-]*", re.IGNORECASE)
+# A word that looks like one of ours (see _is_ours): /plugin-anything, or /create-… that is
+# /create-plugin give or take a typo; /create-user or /create-react-app are someone else's.
+_PLUGIN_WORD = re.compile(r"/plugin-[\w-]*", re.IGNORECASE)
+_CREATE_WORD = re.compile(r"/create-([\w-]*)", re.IGNORECASE)
 _WORD = re.compile(r"\S+")
 _JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # CommonMark's line endings (what markdown-it normalises to "\n"; str.splitlines knows more).
@@ -107,6 +109,38 @@ class Command:
 
 # ----------------------------------------------------------------- where commands count
 
+def _one_typo(typed: str, word: str) -> bool:
+    """Whether ``typed`` is ``word`` or one typo away: a letter left out, added, changed,
+    or two neighbours swapped."""
+    if typed == word:
+        return True
+    if len(typed) == len(word):
+        diff = [i for i, (a, b) in enumerate(zip(typed, word, strict=True)) if a != b]
+        swapped = (
+            len(diff) == 2
+            and diff[1] == diff[0] + 1
+            and typed[diff[0]] == word[diff[1]]
+            and typed[diff[1]] == word[diff[0]]
+        )
+        return len(diff) == 1 or swapped
+    short, long = sorted((typed, word), key=len)
+    return len(long) - len(short) == 1 and any(
+        long[:i] + long[i + 1 :] == short for i in range(len(long))
+    )
+
+
+def _is_ours(word: str) -> bool:
+    """``/plugin-…`` (an unknown one gets the closest command), or ``/create-plugin`` and
+    what starts with it or is one typo from it (``/create-plugn``); not ``/create-user``."""
+    if _PLUGIN_WORD.fullmatch(word):
+        return True
+    create = _CREATE_WORD.fullmatch(word)
+    if create is None:
+        return False
+    rest = create.group(1).lower()
+    return rest.startswith("plugin") or _one_typo(rest, "plugin")
+
+
 _STATE = "plugin_bot.commands.state"
 _STARTS = "plugin_bot.commands.starts"
 
@@ -123,7 +157,7 @@ def _note_command_start(state: StateInline, silent: bool) -> bool:
     if begin and src[begin - 1] != "\n":
         return False
     word = _WORD.match(src, pos)
-    if word is not None and _OURS.fullmatch(word.group()):
+    if word is not None and _is_ours(word.group()):
         state.env[_STARTS].append(pos)  # "/label" or "/create-plugin:" is not ours
     return False
 

@@ -1,0 +1,54 @@
+"""Review 2: .github/plugin-bot.yml values that must be refused with the field named, and
+words that are not ours."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.github.commands import parse_command
+from bot.github.validation.config import RepoConfigError, parse_repo_config
+from bot.settings import Settings
+
+
+def test_a_plugins_folder_with_a_trailing_newline_is_refused() -> None:
+    # RepoConfig._plain_folder uses re.match with `$`, which also matches before a final
+    # "\n": "plugins\n" is accepted and becomes "plugins\n/<name>/…" paths, a broken
+    # code span in the PR body and a newline in the offered workflow's paths.
+    with pytest.raises(RepoConfigError) as info:
+        parse_repo_config('plugins_folder: "plugins\\n"\n', Settings())
+    assert info.value.problems[0].startswith("plugins_folder: ")
+
+
+def test_a_line_starting_with_another_create_word_is_not_a_command() -> None:
+    # Issue 11 point 3: "An unknown `/plugin-…` gets the closest command." A bug report
+    # whose line starts with an endpoint or a tool (/create-user, /create-react-app) is
+    # not addressed to the bot, yet it gets an "unknown command" reply.
+    assert parse_command("/create-user returns 500 since v2") is None
+    assert parse_command("Steps:\n/create-react-app my-app fails") is None
+
+
+def test_a_command_right_below_a_pasted_image_is_found() -> None:
+    # GitHub's editor inserts an uploaded screenshot as an <img> tag on its own line. That
+    # line opens an HTML block (CommonMark type 7) that runs to the next blank line, and
+    # the lines in it are written out as they are: the browser shows the command as text
+    # at the start of a line, below the image, yet it does not count.
+    body = (
+        '<img width="320" alt="mockup" src="https://github.com/user-attachments/assets/'
+        'a1b2c3d4-0000-4000-8000-000000000000" />\n'
+        "/create-plugin a weather plugin like in the picture"
+    )
+    command = parse_command(body)
+    assert command is not None and command.argument.startswith("a weather plugin")
+
+
+def test_the_reply_to_a_config_with_many_problems_fits_in_a_github_comment() -> None:
+    # A config (32 KB, under REPO_CONFIG_MAX_BYTES) with thousands of wrong entries: every
+    # problem becomes a line of the reply, ~380 KB; GitHub refuses comments over 65536
+    # characters (422), so the requester never learns why nothing ran.
+    from bot import status
+
+    text = "labels: [" + ",".join(["[1]"] * 8000) + "]\n"
+    with pytest.raises(RepoConfigError) as info:
+        parse_repo_config(text, Settings())
+    reply = status.refused_config(".github/plugin-bot.yml", info.value.problems)
+    assert len(reply) <= 65536, len(reply)
