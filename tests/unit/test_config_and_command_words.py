@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.github.commands import parse_command
+from bot.github.commands import Command, CommandName, parse_command
 from bot.github.validation.config import RepoConfigError, parse_repo_config
 from bot.settings import Settings
 
@@ -52,3 +52,44 @@ def test_the_reply_to_a_config_with_many_problems_fits_in_a_github_comment() -> 
         parse_repo_config(text, Settings())
     reply = status.refused_config(".github/plugin-bot.yml", info.value.problems)
     assert len(reply) <= 65536, len(reply)
+
+
+IMAGE = '<img width="320" alt="mockup" src="https://github.com/user-attachments/assets/a1b2" />'
+
+
+@pytest.mark.parametrize(
+    ("body", "why"),
+    [
+        (f"{IMAGE}\n<del>/create-plugin x</del>", "the line below starts with a tag"),
+        (f"{IMAGE}\nsee the picture\n/create-plugin x", "only the line right below the images"),
+        ("<code>\n/create-plugin x\n</code>", "an HTML block of another tag than <img>"),
+        ("<span>\n/create-plugin x\n</span>", "inside an element that wraps it"),
+        ('<img src="x" alt="\n/create-plugin x">', "inside an attribute, not below a tag"),
+        (f"> {IMAGE}\n> /create-plugin x", "an image in a quote"),
+    ],
+)
+def test_only_the_line_right_below_pasted_images_counts_in_their_html_block(
+    body: str, why: str
+) -> None:
+    assert parse_command(body) is None, why
+
+
+def test_a_command_below_several_pasted_images_is_found() -> None:
+    command = parse_command(f"{IMAGE}\n  {IMAGE}\n/plugin-status abc123\n\nthanks")
+    assert command == Command(CommandName.STATUS, "abc123")
+
+
+@pytest.mark.parametrize(
+    "typed",
+    ["/create-plugn", "/create-plgin", "/create-pulgin", "/create-plugins", "/create-pluginx"],
+)
+def test_a_typo_of_create_plugin_gets_the_closest_command(typed: str) -> None:
+    command = parse_command(f"{typed} a weather plugin")
+    assert command == Command(CommandName.UNKNOWN, "", typed=typed, suggestion="/create-plugin")
+
+
+@pytest.mark.parametrize(
+    "line", ["/create-login page is blank", "/create-playlist", "/create-pr", "/create-user x"]
+)
+def test_another_create_word_gets_no_reply(line: str) -> None:
+    assert parse_command(line) is None
