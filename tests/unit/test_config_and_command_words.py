@@ -93,3 +93,26 @@ def test_a_typo_of_create_plugin_gets_the_closest_command(typed: str) -> None:
 )
 def test_another_create_word_gets_no_reply(line: str) -> None:
     assert parse_command(line) is None
+
+
+def test_the_cut_refusal_counts_the_problems_it_leaves_out() -> None:
+    from bot import status
+
+    problems = [f"labels.{i}: Input should be a valid string" for i in range(5000)]
+    reply = status.refused_config(".github/plugin-bot.yml", problems)
+    shown = reply.count("\n- ")
+    assert 0 < shown < 5000 and f"… and {5000 - shown} more problems" in reply
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'reviewers: ["octocat\\n"]\n',
+        'trigger: {users: ["octocat\\n"]}\n',
+        'trigger: {teams: ["core\\n"]}\n',
+    ],
+)
+def test_a_login_or_team_with_a_trailing_newline_is_refused(text: str) -> None:
+    with pytest.raises(RepoConfigError) as info:
+        parse_repo_config(text, Settings())
+    assert "should match pattern" in info.value.problems[0]

@@ -76,3 +76,27 @@ def test_a_description_saying_fixes_another_issue_cannot_close_it() -> None:
     )
     text = re.sub(r"<[^>]+>", "", GFM.render(status.pull_request_body(view)))
     assert not re.search(r"(?i)(fix|fixes|close|closes)\s+\S*#\d", text), text
+
+
+def test_a_component_name_with_pipes_cannot_split_the_components_table() -> None:
+    table = status._components_table([status.Component("action", HOSTILE_FILE, "a | b @x")])
+    _assert_inert_table(table)
+
+
+def test_a_pipe_in_a_table_cell_reads_as_written() -> None:
+    # The cell's code span shows the name exactly, a backslash before a pipe included.
+    name = "__tests__/a|b\\|c.test.ts"
+    html = GFM.render(status._tests_table([status.TestRow(name, "x | y", "passed")]))
+    [_, [mark, file, test]] = _cells(html)
+    assert (file, test) == (f"<code>{name}</code>", "x | y"), html
+
+
+def test_a_code_span_outside_a_table_keeps_its_pipe_unescaped() -> None:
+    assert GFM.render(status.code("a|b")) == "<p><code>a|b</code></p>\n"
+
+
+def test_broken_references_still_read_as_the_same_characters() -> None:
+    said = "fixes #1, see octo/repo#2, gh-3 and GH-4; # 5 and x#y stay"
+    rendered = GFM.render(status.md(said)).replace("\u200b", "")
+    assert rendered == f"<p>{said}</p>\n"
+    assert not re.search(r"(?i)#\d|gh-\d", GFM.render(status.md(said)))
