@@ -88,7 +88,7 @@ def test_a_pipe_in_a_table_cell_reads_as_written() -> None:
     name = "__tests__/a|b\\|c.test.ts"
     html = GFM.render(status._tests_table([status.TestRow(name, "x | y", "passed")]))
     [_, [mark, file, test]] = _cells(html)
-    assert (file, test) == (f"<code>{name}</code>", "x | y"), html
+    assert (mark, file, test) == ("✅", f"<code>{name}</code>", "x | y"), html
 
 
 def test_a_code_span_outside_a_table_keeps_its_pipe_unescaped() -> None:
