@@ -8,9 +8,13 @@
 * :func:`md_text` — for a GitHub comment or PR body as prose: :func:`plain`, then every
   Markdown punctuation mark escaped, HTML impossible, ``@`` and bare URLs broken with a
   zero-width space so GitHub neither notifies nor links; inline text is one line.
+  Issue references (``#12``, ``owner/repo#12``, ``GH-12``) are broken the same way: a
+  backslash before ``#`` disappears on rendering and GitHub would still cross-reference
+  the issue, or close it after "fixes".
 * :func:`md_code` / :func:`md_block` — the same text shown verbatim in a code span or a
   fenced block whose fence is longer than any backtick run inside (code is never linked,
-  mentioned or rendered).
+  mentioned or rendered). In a table cell a code span needs ``table_cell=True``: GFM splits
+  cells at every ``|`` before it reads code spans, and honours ``\\|`` inside them.
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ _KEEP = frozenset("\n\t")
 ZWSP = "&#8203;"
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~=^\"'$:&])")
 _URL_SCHEME = re.compile(r"(?i)\b(https?|ftp|mailto|www)(?=\\[:.])")
+# After escaping: "\#12" (also the end of "owner/repo\#12") and "GH\-12".
+_ISSUE_REF = re.compile(r"(?i)(\\#|\bgh\\-)(?=\d)")
 
 
 def _visible(ch: str) -> str:
@@ -75,6 +81,7 @@ def md_text(text: str, *, inline: bool = True, limit: int | None = None) -> str:
     text = _MD_SPECIAL.sub(r"\\\1", text)
     text = text.replace("@", "@" + ZWSP)
     text = _URL_SCHEME.sub(lambda m: m.group(1)[0] + ZWSP + m.group(1)[1:], text)
+    text = _ISSUE_REF.sub(lambda m: m.group(1) + ZWSP, text)
     if not inline:
         text = text.replace("\n", "  \n")
     return text
@@ -85,8 +92,10 @@ def _longest_run(text: str, char: str) -> int:
     return max((len(r) for r in runs), default=0)
 
 
-def md_code(text: str, *, limit: int | None = None) -> str:
-    """``text`` on one line as an inline code span."""
+def md_code(text: str, *, limit: int | None = None, table_cell: bool = False) -> str:
+    """``text`` on one line as an inline code span; ``table_cell``: for a GFM table cell,
+    every ``|`` escaped (the table reads ``\\|`` as ``|`` even in a code span; a bare one
+    would end the cell)."""
     text = " ".join(plain(text).split())
     if limit is not None and len(text) > limit:
         text = text[: max(0, limit - 1)].rstrip() + "…"
@@ -94,6 +103,8 @@ def md_code(text: str, *, limit: int | None = None) -> str:
         return "` `"
     fence = "`" * (_longest_run(text, "`") + 1)
     pad = " " if text.startswith("`") or text.endswith("`") else ""
+    if table_cell:
+        text = text.replace("|", "\\|")
     return f"{fence}{pad}{text}{pad}{fence}"
 
 

@@ -354,6 +354,13 @@ REVIEW_COMMENTS_PAGE_SIZE = 50
 REVIEW_MAX_THREADS = 500
 REVIEW_MAX_COMMENTS_PER_THREAD = 200
 
+# ------------------------------------------------------------------ GitHub's size caps
+# Characters GitHub takes in an issue or PR comment, a PR body, and a check run's summary;
+# past them it answers 422 (after the branch or the pull request may already exist).
+GITHUB_COMMENT_MAX = 65536
+GITHUB_PR_BODY_MAX = 65536
+GITHUB_CHECK_SUMMARY_MAX = 65535
+
 # ------------------------------------------------------------------ repository config
 
 REPO_CONFIG_PATH = ".github/plugin-bot.yml"
@@ -410,7 +417,7 @@ class RepoConfig(_RepoSection):
     @field_validator("plugins_folder")
     @classmethod
     def _plain_folder(cls, value: str) -> str:
-        if not re.match(_FOLDER, value):
+        if not re.fullmatch(_FOLDER, value):
             raise ValueError("must be a relative folder: letters, digits, _ . - and /")
         parts = value.split("/")
         if ".github" in parts or ".." in parts or "." in parts:

@@ -17,6 +17,7 @@ from typing import Any, Literal
 from bot.jobs.limits import RateLimited
 from bot.jobs.store import Accepted, Job, JobEvent, JobState
 from bot.neutralise import md_block, md_code, md_text, plain
+from bot.settings import GITHUB_CHECK_SUMMARY_MAX, GITHUB_COMMENT_MAX, GITHUB_PR_BODY_MAX
 
 # ---------------------------------------------------------------- jobs (CLI): what
 # plugin-bot submit, jobs, job, cancel, worker and db print.
@@ -142,6 +143,33 @@ def code(text: str, limit: int = 200) -> str:
     return md_code(text, limit=limit)
 
 
+def cell_code(text: str, limit: int = 200) -> str:
+    """:func:`code` for a GFM table cell: its ``|`` cannot end the cell."""
+    return md_code(text, limit=limit, table_cell=True)
+
+
+def plain_text(text: str, limit: int) -> str:
+    """Outside text where GitHub shows plain text (a check annotation's message): not
+    Markdown-escaped, control and bidi characters made visible (bot.neutralise.plain)."""
+    return plain(text)[:limit]
+
+
+def _more_line(count: int, noun: str) -> str:
+    return f"\n\n… and {count} more {noun}, not listed (GitHub caps the size of this text)."
+
+
+def _fitted(head: str, items: Sequence[str], budget: int, noun: str, sep: str = "\n") -> str:
+    """``head`` and as many ``items`` (joined by ``sep``) as fit in ``budget`` characters;
+    a line after them counts the ones left out."""
+    text = head
+    for shown, item in enumerate(items):
+        more = _more_line(len(items) - shown, noun)
+        if len(text) + len(sep) + len(item) + len(more) > budget:
+            return (text + more) if len(text + more) <= budget else more.strip()
+        text += sep + item
+    return text
+
+
 def quote(text: str, limit: int = 2000) -> str:
     """A commenter's request as a Markdown quote, each line neutralised."""
     lines = text[:limit].splitlines() or [""]
@@ -174,8 +202,9 @@ def refused_permission(
 
 
 def refused_config(path: str, problems: Sequence[str]) -> str:
-    listed = "\n".join(f"- {md(p, 300)}" for p in problems)
-    return f"⚠️ `{path}` is not valid, so nothing was started:\n\n{listed}"
+    head = f"⚠️ `{path}` is not valid, so nothing was started:\n"
+    items = [f"- {md(p, 300)}" for p in problems]
+    return _fitted(head, items, GITHUB_COMMENT_MAX, "problems")
 
 
 def refused_rate(scope: str, limit: int, next_slot: dt.datetime) -> str:
@@ -242,7 +271,8 @@ def reply_job_line(
 def jobs_list(lines: Sequence[str]) -> str:
     if not lines:
         return "No plugin-bot jobs on this issue yet."
-    return "Jobs on this issue:\n\n" + "\n".join(f"- {line}" for line in lines)
+    items = [f"- {line}" for line in lines]
+    return _fitted("Jobs on this issue:\n", items, GITHUB_COMMENT_MAX, "jobs")
 
 
 def help_text(onboarding_offered: bool) -> str:
@@ -596,14 +626,13 @@ def check_title(passed: int, failed: int, reason: str | None) -> str:
 
 
 def check_summary(rows: Sequence[tuple[str, str, str]], reason: str | None) -> str:
-    parts = []
-    if reason is not None:
-        parts += [f"**Failed:** {md(reason, 1000)}", ""]
-    if rows:
-        parts.append(_tests_table([TestRow(f, n, s) for f, n, s in rows]))
-    else:
-        parts.append("No test results.")
-    return "\n".join(parts)
+    """The check run's summary: the reason it failed, and the tests' table, cut to fit
+    GitHub's cap (the title carries the counts)."""
+    head = f"**Failed:** {md(reason, 1000)}\n\n" if reason is not None else ""
+    if not rows:
+        return head + "No test results."
+    budget = GITHUB_CHECK_SUMMARY_MAX - len(head)
+    return head + _tests_table([TestRow(f, n, s) for f, n, s in rows], budget)
 
 
 def check_failed_test_title(name: str) -> str:
@@ -614,20 +643,22 @@ def pull_request_title(name: str) -> str:
     return f"Add plugin {name}"
 
 
-def _components_table(components: Sequence[Component]) -> str:
-    rows = "\n".join(
-        f"| {c.kind} | {code(c.name, 64)} | {md(c.description, 200)} |" for c in components
-    )
-    return "| kind | name | what it does |\n|---|---|---|\n" + rows
+def _components_table(components: Sequence[Component], budget: int = GITHUB_PR_BODY_MAX) -> str:
+    rows = [
+        f"| {md(c.kind, 40)} | {cell_code(c.name, 64)} | {md(c.description, 200)} |"
+        for c in components
+    ]
+    return _fitted("| kind | name | what it does |\n|---|---|---|", rows, budget, "components")
 
 
-def _tests_table(tests: Sequence[TestRow]) -> str:
+def _tests_table(tests: Sequence[TestRow], budget: int = GITHUB_PR_BODY_MAX) -> str:
     marks = {"passed": "✅", "failed": "❌", "skipped": "➖", "todo": "📝"}
-    rows = "\n".join(
-        f"| {marks.get(t.state, t.state)} | {code(t.file, 120)} | {md(t.name, 200)} |"
+    rows = [
+        f"| {marks.get(t.state) or md(t.state, 20)} | {cell_code(t.file, 120)} "
+        f"| {md(t.name, 200)} |"
         for t in tests
-    )
-    return "| | file | test |\n|---|---|---|\n" + rows
+    ]
+    return _fitted("| | file | test |\n|---|---|---|", rows, budget, "tests")
 
 
 def verified_lines(view: PullRequestView) -> str:
@@ -676,6 +707,15 @@ def _verification(view: PullRequestView) -> str:
 
 
 def pull_request_body(view: PullRequestView) -> str:
+    """The pull request's body, its tables cut to fit GitHub's cap (the rest is bounded:
+    the quoted texts are cut, the headings carry the counts)."""
+    room = GITHUB_PR_BODY_MAX - len(_pull_request_body(view, "", ""))
+    components = _components_table(view.components, room // 3)
+    tests = _tests_table(view.tests, room - len(components))
+    return _pull_request_body(view, components, tests)
+
+
+def _pull_request_body(view: PullRequestView, components: str, tests: str) -> str:
     usage = []
     if view.model:
         usage.append(f"model {code(view.model, 80)}")
@@ -694,11 +734,11 @@ def pull_request_body(view: PullRequestView) -> str:
         *_revision_section(view.revision),
         "### Components",
         "",
-        _components_table(view.components),
+        components,
         "",
         f"### Tests: {view.tests_passed} passed, {view.tests_failed} failed",
         "",
-        _tests_table(view.tests),
+        tests,
         "",
         "### Verification",
         "",

@@ -6,7 +6,10 @@ with the command word, after at most spaces or tabs, in plain text. So nothing c
 inside fenced or indented code (a fence left open by a "```js" line runs to the end),
 HTML blocks and comments (``<!-- … -->``, ``<pre>``, ``<details>`` without a blank line),
 block quotes (lazy continuation lines included), list items, tables, code spans and
-inline HTML that run over a line break, link texts, or after a backslash. A command in
+inline HTML that run over a line break, link texts, or after a backslash. One exception to
+HTML blocks: the line right below pasted images (lines holding only an ``<img …>`` tag,
+as GitHub's editor inserts a screenshot) belongs to their HTML block, yet shows as plain
+text after the image, where its writer typed it: a command there counts. A command in
 a list item does not count either: commands are typed at the start of a line, as
 ``/label``-style bots expect. markdown-it stops reading at its nesting limit (20 levels,
 about ten nested lists) and skips what follows such a list: a command after one is missed,
@@ -67,10 +70,21 @@ class CommandName(enum.Enum):
 KNOWN = [c.value for c in CommandName if c.value.startswith("/")]
 # Commands whose argument is the rest of the comment.
 _TAKES_TEXT = frozenset({CommandName.CREATE, CommandName.REVISE})
-# A word that looks like one of ours: /plugin-anything or /create-anything.
-_OURS = re.compile(r"/(?:plugin-|create-)[\w-]*", re.IGNORECASE)
+# A word that looks like one of ours (see _is_ours): /plugin-anything, or /create-… that is
+# /create-plugin give or take a typo; /create-user or /create-react-app are someone else's.
+_PLUGIN_WORD = re.compile(r"/plugin-[\w-]*", re.IGNORECASE)
+_CREATE_WORD = re.compile(r"/create-([\w-]*)", re.IGNORECASE)
 _WORD = re.compile(r"\S+")
 _JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# A line holding only an <img> tag (CommonMark's open-tag grammar): how GitHub's editor
+# inserts a pasted screenshot. Such a line opens an HTML block (type 7) that runs to the
+# next blank line and is written out as it is, so the line below it shows as plain text
+# right after the image (an <img> is void: it wraps nothing).
+_ATTRIBUTE = (
+    r"""[ \t]+[A-Za-z_:][A-Za-z0-9_.:-]*"""
+    r"""(?:[ \t]*=[ \t]*(?:"[^"]*"|'[^']*'|[^\s"'=<>`]+))?"""
+)
+_IMAGE_LINE = re.compile(rf" {{0,3}}<img(?:{_ATTRIBUTE})*[ \t]*/?>[ \t]*", re.IGNORECASE)
 # CommonMark's line endings (what markdown-it normalises to "\n"; str.splitlines knows more).
 _LINE_END = re.compile(r"\r\n?|\n")
 # A line that may hold a command, whatever its block: the text is parsed only if one does.
@@ -107,6 +121,38 @@ class Command:
 
 # ----------------------------------------------------------------- where commands count
 
+def _one_typo(typed: str, word: str) -> bool:
+    """Whether ``typed`` is ``word`` or one typo away: a letter left out, added, changed,
+    or two neighbours swapped."""
+    if typed == word:
+        return True
+    if len(typed) == len(word):
+        diff = [i for i, (a, b) in enumerate(zip(typed, word, strict=True)) if a != b]
+        swapped = (
+            len(diff) == 2
+            and diff[1] == diff[0] + 1
+            and typed[diff[0]] == word[diff[1]]
+            and typed[diff[1]] == word[diff[0]]
+        )
+        return len(diff) == 1 or swapped
+    short, long = sorted((typed, word), key=len)
+    return len(long) - len(short) == 1 and any(
+        long[:i] + long[i + 1 :] == short for i in range(len(long))
+    )
+
+
+def _is_ours(word: str) -> bool:
+    """``/plugin-…`` (an unknown one gets the closest command), or ``/create-plugin`` and
+    what starts with it or is one typo from it (``/create-plugn``); not ``/create-user``."""
+    if _PLUGIN_WORD.fullmatch(word):
+        return True
+    create = _CREATE_WORD.fullmatch(word)
+    if create is None:
+        return False
+    rest = create.group(1).lower()
+    return rest.startswith("plugin") or _one_typo(rest, "plugin")
+
+
 _STATE = "plugin_bot.commands.state"
 _STARTS = "plugin_bot.commands.starts"
 
@@ -123,7 +169,7 @@ def _note_command_start(state: StateInline, silent: bool) -> bool:
     if begin and src[begin - 1] != "\n":
         return False
     word = _WORD.match(src, pos)
-    if word is not None and _OURS.fullmatch(word.group()):
+    if word is not None and _is_ours(word.group()):
         state.env[_STARTS].append(pos)  # "/label" or "/create-plugin:" is not ours
     return False
 
@@ -142,8 +188,14 @@ _MARKDOWN = _parser()
 
 
 def _top_level_text(tokens: list[Token]) -> Iterator[Token]:
-    """The inline tokens of top-level paragraphs and setext headings, in order."""
+    """The inline tokens of top-level paragraphs and setext headings, and the top-level
+    HTML blocks, in order."""
+    if tokens and tokens[0].type == "html_block":
+        yield tokens[0]
     for opening, inline in itertools.pairwise(tokens):
+        if inline.type == "html_block" and inline.level == 0:
+            yield inline
+            continue
         if inline.type != "inline" or opening.level != 0 or inline.map is None:
             continue
         setext = opening.type == "heading_open" and opening.markup in ("=", "-")
@@ -172,6 +224,22 @@ class _Source:
     def line(self, index: int) -> str:
         """Line ``index`` as markdown-it read it (NUL is U+FFFD there, same length)."""
         return self.text[self.line_starts[index] : self.line_ends[index]].replace("\0", "\ufffd")
+
+    def below_images(self, block: Token) -> int | None:
+        """Where a command starts in a top-level HTML block that opens with pasted images:
+        at the start of the first line after them (not a tag: shown as text), or None."""
+        assert block.map is not None
+        first, end = block.map
+        index = first
+        while index < end and _IMAGE_LINE.fullmatch(self.line(index)):
+            index += 1
+        if index in (first, end):
+            return None
+        line = self.line(index)
+        word = _WORD.match(line, len(line) - len(line.lstrip(" \t")))
+        if word is None or not _is_ours(word.group()):
+            return None
+        return self.line_starts[index] + word.start()
 
     def offsets(self, inline: Token, starts: list[int]) -> Iterator[int]:
         """Where the ``starts`` in a top-level paragraph's content lie in the payload, for
@@ -203,6 +271,12 @@ def _command_offset(text: str) -> int | None:
     tokens = _MARKDOWN.parse(text, env)
     source: _Source | None = None
     for inline in _top_level_text(tokens):
+        if inline.type == "html_block":
+            source = source or _Source(text)
+            below = source.below_images(inline)
+            if below is not None:
+                return below
+            continue
         # Inline parsing costs most: only where a line may hold a command.
         starts = _starts_in(inline, env) if _MAYBE.search(inline.content) else []
         if starts:

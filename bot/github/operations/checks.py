@@ -60,7 +60,7 @@ def compiler_annotations(output: str, folder: str) -> list[Annotation]:
             f"{folder}/{m.group('file').strip()}",
             int(m.group("l1") or m.group("l2")),
             f"{m.group('code')}",
-            status.md(m.group("message").strip(), 1000),
+            status.plain_text(m.group("message").strip(), 1000),
         )
         for m in _TSC.finditer(output)
     ]
@@ -80,7 +80,7 @@ def test_annotations(ctx: JobContext, folder: str) -> list[Annotation]:
             f"{folder}/{t.file}",
             _failure_line(t.file, t.failure),
             status.check_failed_test_title(t.name),
-            status.md(t.failure or "", 3000),
+            status.plain_text(t.failure or "", 3000),
         )
         for t in results.tests
         if t.state == "failed"
