@@ -219,6 +219,19 @@ def retried(old_id: str, new_id: str) -> str:
     return f"🔁 Retrying job `{old_id}` as job `{new_id}`."
 
 
+def pull_request_step_refused(step: str, http_status: int) -> str:
+    """A step after the pull request opened (labels, reviewers, the check run) GitHub
+    refused: the pull request stands, the step is left out."""
+    return f"{step}: GitHub refused (HTTP {http_status}); the pull request stands"
+
+
+def plugin_pull_request_open(folder: str, url: str) -> str:
+    return (
+        f"`{folder}/` already has an open pull request from plugin-bot: {url}. "
+        "Review or revise it there (`/plugin-revise …` on it), or close it first."
+    )
+
+
 def plugin_exists(folder: str, branch: str) -> str:
     return (
         f"`{folder}/` already exists on `{branch}`; plugin-bot never overwrites a plugin. "

@@ -35,7 +35,7 @@ from bot.github.data.review_threads import (
 from bot.github.operations.checks import post_check_run, report_for
 from bot.github.operations.pull_request import FILE_MODE, git_blob_sha
 from bot.github.ports import JobView
-from bot.github.publisher import _components, signed_files
+from bot.github.publisher import _components, check_run_after_opening, signed_files
 from bot.github.validation.config import RepoConfigError, parse_repo_config
 from bot.manifest import (
     MANIFEST_FILE,
@@ -387,9 +387,14 @@ class RevisionPublisher:
             pull = await inst.create(
                 "PATCH", f"{self.repo.path}/pulls/{revision.pull_number}", {"body": body}
             )
-            await post_check_run(inst, self.repo, report_for(ctx, sha, revision.folder, None))
+            report = report_for(ctx, sha, revision.folder, None)
+            notes = await check_run_after_opening(inst, self.repo, report)
         return Published(
-            location=revision.folder, url=str(pull["html_url"]), branch=revision.branch, commit=sha
+            location=revision.folder,
+            url=str(pull["html_url"]),
+            branch=revision.branch,
+            commit=sha,
+            notes=notes,
         )
 
     async def report_failure(self, ctx: JobContext, reason: str) -> None:

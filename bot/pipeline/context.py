@@ -123,6 +123,7 @@ class Published:
     url: str | None = None
     branch: str | None = None
     commit: str | None = None
+    notes: tuple[str, ...] = ()  # steps past the delivery that did not take (a check run)
 
 
 class Publisher(Protocol):
