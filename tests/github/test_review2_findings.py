@@ -166,11 +166,16 @@ async def test_a_revision_recovered_after_its_push_adds_no_second_commit(
     pushed = bot.github.refs[branch]
     assert bot.github.commits[pushed]["parents"] == [first_head]
 
+    model_calls = len(api.bodies)
     bot.clock.now += dt.timedelta(minutes=5)
     await bot.store.recover_expired()
     finished = await work_revision(bot, revise_phases(api, tmp_path))
     assert finished.state == JobState.SUCCEEDED, finished.error
     assert bot.github.refs[branch] == pushed  # the one revision commit, not a second
+    # Only the steps left were done: no second model run; the body and the check run.
+    assert len(api.bodies) == model_calls
+    assert "Fahrenheit" in bot.github.pulls[0].body
+    assert [r["head_sha"] for r in bot.github.check_runs][-1] == pushed
 
 
 async def test_a_readers_review_comment_does_not_reach_the_model_as_a_request(
