@@ -489,6 +489,14 @@ def revision_commit_message(name: str, job_id: str, requester: str, request: str
 REVISE_PREFIX = "/plugin-revise "
 
 
+def revise_tree_truncated(commit: str) -> str:
+    return (
+        f"GitHub listed the files of commit `{commit[:12]}` only in part (the repository is "
+        "past its tree listing limit), so changes outside the plugin cannot be ruled out; "
+        "plugin-bot does not build on it. Edit the plugin yourself on this branch."
+    )
+
+
 def revision_description(request: str) -> str:
     """A revision job's stored description: the command as typed (the job's kind)."""
     return REVISE_PREFIX + request

@@ -97,6 +97,8 @@ async def tree_entries(inst: Installation, repo: RepoRef, commit_sha: str) -> di
     tree = await inst.request(
         "GET", f"{repo.path}/git/trees/{commit['tree']['sha']}", params={"recursive": "1"}
     )
+    if tree.get("truncated"):  # past GitHub's cut: a change may hide in what is left out
+        raise PhaseFailed(status.revise_tree_truncated(commit_sha))
     return {
         str(e["path"]): f"{e.get('mode', '')} {e['sha']}"
         for e in tree.get("tree", [])

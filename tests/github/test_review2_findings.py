@@ -269,4 +269,5 @@ async def test_a_truncated_tree_answer_cannot_hide_a_change_outside_the_plugin(
     )
     finished = await work_revision(bot, revise_phases(api, tmp_path))
     assert finished.state == JobState.FAILED
+    assert "listed the files of commit" in (finished.error or "")  # the reason
     assert bot.github.refs[branch] == theirs  # nothing pushed on top of it

@@ -77,6 +77,8 @@ async def _branch_holds(inst: Installation, plan: PullRequestPlan, head: str) ->
     tree = await inst.request(
         "GET", f"{plan.repo.path}/git/trees/{commit['tree']['sha']}", params={"recursive": "1"}
     )
+    if tree.get("truncated"):  # not the whole listing: not known to hold them; commit anew
+        return False
     prefix = plan.folder + "/"
     present = {
         entry["path"]: entry["sha"]
