@@ -489,6 +489,11 @@ def revision_commit_message(name: str, job_id: str, requester: str, request: str
 REVISE_PREFIX = "/plugin-revise "
 
 
+def revise_review_comments_request() -> str:
+    """The request of a review made of line comments only (its summary left empty)."""
+    return "Address the unresolved review comments."
+
+
 def revise_tree_truncated(commit: str) -> str:
     return (
         f"GitHub listed the files of commit `{commit[:12]}` only in part (the repository is "

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from bot import status
 from bot.jobs.store import JobState
 from tests.fakes.github import webhook_example
 from tests.fakes.messages_api import ScriptedMessagesAPI, tool_use_reply
@@ -33,12 +34,13 @@ from tests.github.test_revise import (
 from tests.unit.test_agent_loop import CHECK, FINISH, write
 
 
-def changes_requested(body: str, login: str = "Codertocat") -> dict[str, object]:
+def changes_requested(body: str, head: str, login: str = "Codertocat") -> dict[str, object]:
     payload = webhook_example("pull_request_review", "submitted")
     payload["review"]["state"] = "changes_requested"
     payload["review"]["body"] = body
     payload["review"]["user"]["login"] = login
     payload["pull_request"]["number"] = PULL
+    payload["pull_request"]["head"]["ref"] = head  # as GitHub sends it
     payload["sender"]["login"] = login
     return payload
 
@@ -55,12 +57,28 @@ async def test_a_changes_requested_review_on_a_persons_pull_request_gets_no_answ
     bot.github.refs["feature/colleague"] = bot.github.refs["master"]
     reactions_before = list(bot.github.reactions)
     answer = await bot.send(
-        changes_requested("Please rename this variable."), event="pull_request_review"
+        changes_requested("Please rename this variable.", pull.head), event="pull_request_review"
     )
     assert answer.status_code in {200, 202}
     await bot.dispatch()
     assert bot.github.bot_comments(PULL) == []
     assert bot.github.reactions == reactions_before
+
+
+async def test_an_explicit_revise_in_a_review_on_a_persons_pull_request_is_told_why_not(
+    bot: Bot,
+) -> None:
+    await opened_with_model(bot)
+    pull = bot.github.pulls[0]
+    pull.head = "feature/colleague"
+    bot.github.refs["feature/colleague"] = bot.github.refs["master"]
+    review = changes_requested("Looks off.\n\n/plugin-revise use Fahrenheit", pull.head)
+    answer = await bot.send(review, event="pull_request_review")
+    assert answer.status_code in {200, 202}
+    await bot.dispatch()
+    [reply] = bot.github.bot_comments(PULL)
+    assert reply.body == status.revise_not_ours("feature/colleague")
+    assert [j for j in await bot.jobs() if j.issue == PULL] == []
 
 
 REVIEWERS = "/repos/{owner}/{repo}/pulls/{pull_number}/requested_reviewers"
@@ -212,18 +230,18 @@ async def test_a_changes_requested_review_made_of_line_comments_only_starts_a_re
     # box left empty. Issue 13 point 1: a review that requests changes starts a revision
     # and the model gets every unresolved review comment. Today: "a review requesting
     # changes without text", ignored, no reply.
-    await opened_with_model(bot)
+    branch = await opened_with_model(bot)
     bot.github.review_thread(
         PULL, "plugins/plugin-weather/src/index.ts", 3, "Report °F, not °C", author="Codertocat"
     )
-    payload = changes_requested("")
+    payload = changes_requested("", branch)
     payload["review"]["body"] = None
     answer = await bot.send(payload, event="pull_request_review")
     assert answer.status_code in {200, 202}
     await bot.dispatch()
-    assert len([j for j in await bot.jobs() if j.issue == PULL]) == 1, bot.github.bot_comments(
-        PULL
-    )
+    jobs = [j for j in await bot.jobs() if j.issue == PULL]
+    assert len(jobs) == 1, bot.github.bot_comments(PULL)
+    assert status.revision_request(jobs[0].description) == status.revise_review_comments_request()
 
 
 async def test_a_create_whose_description_starts_like_a_revise_is_still_a_create(

@@ -369,11 +369,12 @@ async def test_revise_on_a_forks_branch_named_like_the_bots_is_refused(bot: Bot)
 
 
 async def test_a_review_requesting_changes_starts_a_revision(bot: Bot) -> None:
-    await opened_with_model(bot)
+    branch = await opened_with_model(bot)
     payload = webhook_example("pull_request_review", "submitted")
     payload["review"]["state"] = "changes_requested"
     payload["review"]["body"] = "Please report temperatures in Fahrenheit."
     payload["pull_request"]["number"] = PULL
+    payload["pull_request"]["head"]["ref"] = branch  # as GitHub sends it
     payload["sender"]["login"] = "Codertocat"
     answer = await bot.send(payload, event="pull_request_review")
     assert answer.status_code == 202
