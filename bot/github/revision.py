@@ -26,7 +26,13 @@ from githubkit.exception import RequestFailed
 
 from bot import status
 from bot.github.client import GitHubApp, Installation
-from bot.github.data.repository import BranchHead, RepoRef, default_branch_head, read_text
+from bot.github.data.repository import (
+    BranchHead,
+    RepoRef,
+    collaborator_permission,
+    default_branch_head,
+    read_text,
+)
 from bot.github.data.review_threads import (
     ReviewThreadsUnreadable,
     TooManyReviewComments,
@@ -37,6 +43,7 @@ from bot.github.operations.pull_request import FILE_MODE, git_blob_sha
 from bot.github.ports import JobView
 from bot.github.publisher import _components, check_run_after_opening, signed_files
 from bot.github.validation.config import RepoConfigError, parse_repo_config
+from bot.github.validation.permissions import effective_permission, rank
 from bot.manifest import (
     MANIFEST_FILE,
     TrustedKey,
@@ -57,6 +64,7 @@ from bot.pipeline.scaffold import hold_configs
 from bot.settings import (
     BOT_BRANCH_PREFIX,
     REPO_CONFIG_PATH,
+    REVIEW_NOTE_PERMISSION,
     REVISE_MAX_BYTES,
     REVISE_MAX_FILES,
     REVISE_MAX_FOREIGN_COMMITS,
@@ -213,6 +221,21 @@ def spec_from_manifest(data: bytes) -> PluginSpec:
     return PluginSpec.model_validate(statement["predicate"]["spec"])
 
 
+class Writers:
+    """Who may write to the repository (the collaborator permission API), asked once per
+    author."""
+
+    def __init__(self, inst: Installation, repo: RepoRef) -> None:
+        self.inst, self.repo = inst, repo
+        self.known: dict[str, bool] = {}
+
+    async def may_write(self, login: str) -> bool:
+        if login not in self.known:
+            role = await collaborator_permission(self.inst, self.repo, login)
+            self.known[login] = rank(effective_permission(role)) >= rank(REVIEW_NOTE_PERMISSION)
+        return self.known[login]
+
+
 async def review_notes(
     inst: Installation, repo: RepoRef, number: int, folder: str
 ) -> list[ReviewNote]:
@@ -227,12 +250,18 @@ async def review_notes(
     except TooManyReviewComments as exc:
         raise PhaseFailed(status.revise_too_many_review_comments(exc.limit, exc.path)) from None
     notes = []
+    writers = Writers(inst, repo)
     for thread in threads:
         if thread.resolved or not thread.path.startswith(folder + "/"):
             continue
+        # Only what people who may change the repository wrote is a request: on a public
+        # repository anyone may comment on a diff, and the model must not take that as one.
+        comments = [c for c in thread.comments if await writers.may_write(c.author)]
+        if not comments:
+            continue
         line = None if thread.on_file else thread.line or thread.original_line
-        body = "\n".join(f"{c.author}: {c.body}" for c in thread.comments)
-        author = thread.comments[0].author if thread.comments else "ghost"
+        body = "\n".join(f"{c.author}: {c.body}" for c in comments)
+        author = comments[0].author
         notes.append(
             ReviewNote(
                 path=thread.path.removeprefix(folder + "/"),
