@@ -143,7 +143,8 @@ async def test_a_revision_is_one_new_signed_commit_on_the_same_branch(
     first_head = github.refs[branch]
     old_manifest = github.files_at(branch)[f"{FOLDER}/{MANIFEST_FILE}"]
     # Review threads: one open on the plugin, one resolved (tests/github/test_review_threads
-    # covers outdated threads, pages and GraphQL errors).
+    # covers outdated threads, pages and GraphQL errors), by someone who may write.
+    github.collaborators["octocat"] = "write"
     github.review_thread(PULL, f"{FOLDER}/src/index.ts", 3, "Report °F, not °C")
     settled = github.review_thread(PULL, f"{FOLDER}/README.md", 1, "typo in the title")
     github.reply(settled, "fixed")
