@@ -345,6 +345,9 @@ REVISE_MAX_FOREIGN_COMMITS = 20
 # A plugin on the branch larger than this is not revised (files, bytes).
 REVISE_MAX_FILES = 400
 REVISE_MAX_BYTES = 20 * 1024 * 1024
+# Review comments a revision hands to the model: only those by authors with at least this
+# permission on the repository (anyone may comment on a public repository's diff).
+REVIEW_NOTE_PERMISSION = "write"
 # The branch prefix of the bot's pull requests.
 BOT_BRANCH_PREFIX = "plugin-bot/"
 # Review threads read for a revision (GraphQL): page sizes (GitHub allows 1..100), and how

@@ -248,6 +248,19 @@ def retried(old_id: str, new_id: str) -> str:
     return f"🔁 Retrying job `{old_id}` as job `{new_id}`."
 
 
+def pull_request_step_refused(step: str, http_status: int) -> str:
+    """A step after the pull request opened (labels, reviewers, the check run) GitHub
+    refused: the pull request stands, the step is left out."""
+    return f"{step}: GitHub refused (HTTP {http_status}); the pull request stands"
+
+
+def plugin_pull_request_open(folder: str, url: str) -> str:
+    return (
+        f"`{folder}/` already has an open pull request from plugin-bot: {url}. "
+        "Review or revise it there (`/plugin-revise …` on it), or close it first."
+    )
+
+
 def plugin_exists(folder: str, branch: str) -> str:
     return (
         f"`{folder}/` already exists on `{branch}`; plugin-bot never overwrites a plugin. "
@@ -504,6 +517,19 @@ def revision_commit_message(name: str, job_id: str, requester: str, request: str
 # ---------------------------------------------------------------------- revisions
 
 REVISE_PREFIX = "/plugin-revise "
+
+
+def revise_review_comments_request() -> str:
+    """The request of a review made of line comments only (its summary left empty)."""
+    return "Address the unresolved review comments."
+
+
+def revise_tree_truncated(commit: str) -> str:
+    return (
+        f"GitHub listed the files of commit `{commit[:12]}` only in part (the repository is "
+        "past its tree listing limit), so changes outside the plugin cannot be ruled out; "
+        "plugin-bot does not build on it. Edit the plugin yourself on this branch."
+    )
 
 
 def revision_description(request: str) -> str:

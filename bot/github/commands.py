@@ -323,6 +323,11 @@ def might_hold_command(text: str) -> bool:
     return _MAYBE.search(text) is not None
 
 
+# The source of a review on a pull request that is not the bot's: only an explicit
+# /plugin-revise in it counts (and is answered); anything else is dropped silently.
+REVIEW_ELSEWHERE = "review-elsewhere"
+
+
 def unread(source: str) -> Command:
     """A text to read later (``source``: ``comment`` or ``review``)."""
     return Command(CommandName.UNREAD, source)
@@ -333,8 +338,11 @@ def read_stored(source: str, text: str) -> Command:
     command, or :attr:`CommandName.NOTHING`; a review's ``/plugin-revise``, or else its
     whole text as the revision request."""
     command = parse_command(text)
+    revise = command is not None and command.name is CommandName.REVISE
+    if source == REVIEW_ELSEWHERE:
+        return command if command is not None and revise else Command(CommandName.NOTHING, "")
     if source == "review":
-        if command is not None and command.name is CommandName.REVISE:
+        if command is not None and revise:
             return command
         return Command(CommandName.REVISE, text.strip())
     return command if command is not None else Command(CommandName.NOTHING, "")

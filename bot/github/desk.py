@@ -36,6 +36,7 @@ def job_view(job: Job) -> JobView:
         delivery_id=job.delivery_id or "",
         attempt=max(job.attempts, 1),
         plugin_name=spec.get("name") if isinstance(spec, dict) else None,
+        kind=job.kind,
     )
 
 
@@ -125,7 +126,9 @@ class StoreDesk:
             requester=trigger.requester,
             delivery_id=trigger.delivery_id,
         )
-        new = StoreNewJob(description=job.description, origin=origin, command_id=job.command_id)
+        new = StoreNewJob(
+            description=job.description, origin=origin, command_id=job.command_id, kind=job.kind
+        )
         attempts = self.settings.job_max_attempts
         if self.queue is not None:
             answer = await queue_submit(

@@ -158,14 +158,20 @@ class Dispatcher:
 
     # ------------------------------------------------------------------ starting jobs
 
-    async def _admit(self, ctx: EventContext, description: str, retry_of: str | None = None) -> str:
+    async def _admit(
+        self,
+        ctx: EventContext,
+        description: str,
+        retry_of: str | None = None,
+        kind: str = "create",
+    ) -> str:
         head = await default_branch_head(ctx.inst, ctx.repo)
         config = await self._config(ctx, head)
         refused = await self._allowed(ctx, config)
         if refused is not None:
             return refused
         assert isinstance(config, RepoConfig)
-        job = NewJob(ctx.command_id, ctx.trigger, description, retry_of=retry_of)
+        job = NewJob(ctx.command_id, ctx.trigger, description, retry_of=retry_of, kind=kind)
         admission = await self.desk.admit(job, self._limits(config))
         return await self._answer_admission(ctx, admission)
 
@@ -223,7 +229,9 @@ class Dispatcher:
         if not model_configured(self.settings):
             await ctx.reply(status.revise_needs_model())
             return "refused:no-model"
-        job = NewJob(ctx.command_id, ctx.trigger, status.revision_description(request))
+        job = NewJob(
+            ctx.command_id, ctx.trigger, status.revision_description(request), kind="revise"
+        )
         admission = await self.desk.admit(job, self._limits(config))
         return await self._answer_admission(ctx, admission, self.revise_phases)
 
@@ -235,7 +243,7 @@ class Dispatcher:
         if job.state not in {"failed", "cancelled"}:
             await ctx.reply(status.not_retryable(job.id, job.state))
             return "refused:not-retryable"
-        return await self._admit(ctx, job.description, retry_of=job.id)
+        return await self._admit(ctx, job.description, retry_of=job.id, kind=job.kind)
 
     async def _cancel(self, ctx: EventContext) -> str:
         head = await default_branch_head(ctx.inst, ctx.repo)

@@ -100,9 +100,10 @@ async def after_revision(publisher: Publisher, outcome: Outcome) -> None:
 
 
 def publisher_of(settings: Settings, app: GitHubApp, job: JobView) -> Publisher:
-    """A revision job's publisher is its pull request's branch; any other opens one."""
-    request = status.revision_request(job.description)
-    if request is not None:
+    """A revision job's publisher is its pull request's branch; any other opens one. The
+    kind is the job's own (set when it was admitted), never read from its text."""
+    if job.kind == "revise":
+        request = status.revision_request(job.description) or job.description
         return RevisionPublisher(settings, app, job, request)
     return PullRequestPublisher(settings, app, job)
 

@@ -43,6 +43,7 @@ class NewJob:
     trigger: Trigger
     description: str
     retry_of: str | None = None
+    kind: str = "create"  # "revise": a revision of the bot's pull request
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ class JobView:
     delivery_id: str
     attempt: int = 1
     plugin_name: str | None = None
+    kind: str = "create"
 
     @property
     def short_id(self) -> str:

@@ -10,9 +10,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from typing import Any
+
+from githubkit.exception import RequestFailed
 
 from bot import status
-from bot.github.client import GitHubApp
+from bot.github.client import GitHubApp, Installation
 from bot.github.data.repository import (
     BranchHead,
     RepoRef,
@@ -21,19 +24,40 @@ from bot.github.data.repository import (
     path_exists,
     read_text,
 )
-from bot.github.operations.checks import post_check_run, report_for
+from bot.github.operations.checks import CheckReport, post_check_run, report_for
 from bot.github.operations.pull_request import PullRequestPlan, publish_pull_request
 from bot.github.ports import JobView
 from bot.github.validation.config import RepoConfigError, parse_repo_config
 from bot.manifest import MANIFEST_FILE, keyid_of
 from bot.pipeline.context import JobContext, PhaseFailed, Published
-from bot.settings import REPO_CONFIG_PATH, RepoConfig, Settings
+from bot.settings import BOT_BRANCH_PREFIX, REPO_CONFIG_PATH, RepoConfig, Settings
 from bot.spec.schema import PluginSpec
 from bot.status import Component, PullRequestView, TestRow
 
 
 def branch_for(spec: PluginSpec, job_id: str) -> str:
-    return f"plugin-bot/{spec.directory_name}-{job_id[:8]}"
+    return f"{BOT_BRANCH_PREFIX}{spec.directory_name}-{job_id[:8]}"
+
+
+def is_branch_of(branch: str, directory: str) -> bool:
+    """Whether ``branch`` is the bot's for a plugin called ``directory`` (any job's)."""
+    job8 = branch.removeprefix(f"{BOT_BRANCH_PREFIX}{directory}-")
+    return job8 != branch and len(job8) == 8 and all(c in "0123456789abcdef" for c in job8)
+
+
+async def open_pull_of(inst: Installation, repo: RepoRef, directory: str) -> str | None:
+    """The URL of an open pull request from the bot's branch for this plugin, if one exists:
+    another job's (a retry of a job that failed after opening it, a second request)."""
+    pulls: list[Any] = await inst.request(
+        "GET", f"{repo.path}/pulls", params={"state": "open", "per_page": 100}
+    )
+    for pull in pulls:
+        head = pull.get("head") or {}
+        same = (head.get("repo") or {}).get("full_name") == str(repo)
+        ref = str(head.get("ref", ""))
+        if same and pull.get("state", "open") == "open" and is_branch_of(ref, directory):
+            return str(pull["html_url"])
+    return None
 
 
 def signed_files(ctx: JobContext) -> dict[str, bytes]:
@@ -48,6 +72,19 @@ def signed_files(ctx: JobContext) -> dict[str, bytes]:
         if subjects != set(published) - {MANIFEST_FILE}:
             raise PhaseFailed("the signed subjects are not the plugin's files; nothing published")
     return published
+
+
+async def check_run_after_opening(
+    inst: Installation, repo: RepoRef, report: CheckReport
+) -> tuple[str, ...]:
+    """The check run once the pull request is open (or moved): GitHub may refuse it (an
+    installation that has not accepted ``checks: write``: 403). The pull request stands, so
+    that is a note, never a failed job."""
+    try:
+        await post_check_run(inst, repo, report)
+    except RequestFailed as exc:
+        return (status.pull_request_step_refused("check run", exc.response.status_code),)
+    return ()
 
 
 def _components(spec: PluginSpec) -> list[Component]:
@@ -88,6 +125,8 @@ class PullRequestPublisher:
             ours = await branch_sha(inst, self.repo, branch) is not None
             if not ours and await path_exists(inst, self.repo, folder, self.base.sha):
                 raise PhaseFailed(status.plugin_exists(folder, self.base.branch))
+            if not ours and (url := await open_pull_of(inst, self.repo, spec.directory_name)):
+                raise PhaseFailed(status.plugin_pull_request_open(folder, url))
         ctx.result.base_commit = self.base.sha
         ctx.result.branch = branch
         ctx.result.plugin_path = self._folder(spec)
@@ -135,9 +174,14 @@ class PullRequestPublisher:
         )
         async with self.app.installation(self.job.installation_id) as inst:
             pull = await publish_pull_request(inst, plan)
+            notes = pull.notes
             if pull.commit_sha is not None:  # a commit the bot pushed: its check run
                 report = report_for(ctx, pull.commit_sha, plan.folder, None)
-                await post_check_run(inst, self.repo, report)
+                notes += await check_run_after_opening(inst, self.repo, report)
         return Published(
-            location=plan.folder, url=pull.url, branch=pull.branch, commit=pull.commit_sha
+            location=plan.folder,
+            url=pull.url,
+            branch=pull.branch,
+            commit=pull.commit_sha,
+            notes=notes,
         )

@@ -26,17 +26,24 @@ from githubkit.exception import RequestFailed
 
 from bot import status
 from bot.github.client import GitHubApp, Installation
-from bot.github.data.repository import BranchHead, RepoRef, default_branch_head, read_text
+from bot.github.data.repository import (
+    BranchHead,
+    RepoRef,
+    collaborator_permission,
+    default_branch_head,
+    read_text,
+)
 from bot.github.data.review_threads import (
     ReviewThreadsUnreadable,
     TooManyReviewComments,
     review_threads,
 )
-from bot.github.operations.checks import post_check_run, report_for
+from bot.github.operations.checks import CheckReport, post_check_run, report_for
 from bot.github.operations.pull_request import FILE_MODE, git_blob_sha
 from bot.github.ports import JobView
-from bot.github.publisher import _components, signed_files
+from bot.github.publisher import _components, check_run_after_opening, signed_files
 from bot.github.validation.config import RepoConfigError, parse_repo_config
+from bot.github.validation.permissions import effective_permission, rank
 from bot.manifest import (
     MANIFEST_FILE,
     TrustedKey,
@@ -45,11 +52,19 @@ from bot.manifest import (
     keyid_of,
 )
 from bot.paths import PathRefused
-from bot.pipeline.context import JobContext, PhaseFailed, Published, ReviewNote, Revision
+from bot.pipeline.context import (
+    AlreadyPublished,
+    JobContext,
+    PhaseFailed,
+    Published,
+    ReviewNote,
+    Revision,
+)
 from bot.pipeline.scaffold import hold_configs
 from bot.settings import (
     BOT_BRANCH_PREFIX,
     REPO_CONFIG_PATH,
+    REVIEW_NOTE_PERMISSION,
     REVISE_MAX_BYTES,
     REVISE_MAX_FILES,
     REVISE_MAX_FOREIGN_COMMITS,
@@ -90,6 +105,8 @@ async def tree_entries(inst: Installation, repo: RepoRef, commit_sha: str) -> di
     tree = await inst.request(
         "GET", f"{repo.path}/git/trees/{commit['tree']['sha']}", params={"recursive": "1"}
     )
+    if tree.get("truncated"):  # past GitHub's cut: a change may hide in what is left out
+        raise PhaseFailed(status.revise_tree_truncated(commit_sha))
     return {
         str(e["path"]): f"{e.get('mode', '')} {e['sha']}"
         for e in tree.get("tree", [])
@@ -113,6 +130,16 @@ def signed_base_commit(
     says: signed by this bot's key, for this repository and this branch. Nothing a person
     can write into a commit message or a manifest they made decides where the bot's own
     work begins."""
+    base = signed_predicate(manifest, key, repository, branch).get("baseCommit")
+    if not isinstance(base, str) or not base:
+        raise PhaseFailed(status.revise_untrusted("it names no base commit"))
+    return base
+
+
+def signed_predicate(
+    manifest: bytes, key: Ed25519PrivateKey | None, repository: str, branch: str
+) -> dict[str, Any]:
+    """The predicate of a manifest this bot's key signed for this repository and branch."""
     if key is None:
         raise PhaseFailed(status.revise_untrusted("no signing key is configured"))
     trusted = [TrustedKey(keyid_of(key.public_key()), key.public_key(), "active")]
@@ -123,12 +150,24 @@ def signed_base_commit(
         predicate = json.loads(payload)["predicate"]
     except (ValueError, KeyError, TypeError, VerificationError) as exc:
         raise PhaseFailed(status.revise_untrusted(str(exc))) from None
-    base = predicate.get("baseCommit")
+    if not isinstance(predicate, dict):
+        raise PhaseFailed(status.revise_untrusted("it has no predicate"))
     if predicate.get("repository") != repository or predicate.get("branch") != branch:
         raise PhaseFailed(status.revise_untrusted("it was signed for another branch"))
-    if not isinstance(base, str) or not base:
-        raise PhaseFailed(status.revise_untrusted("it names no base commit"))
-    return base
+    return predicate
+
+
+async def pushed_by(
+    inst: Installation, repo: RepoRef, head: str, predicate: Mapping[str, Any], job_id: str
+) -> bool:
+    """Whether ``head`` is this job's own revision commit (its worker died after the push):
+    the commit says so in its trailer, and the signed manifest it holds names this job."""
+    job = predicate.get("job")
+    if not isinstance(job, dict) or job.get("id") != job_id or not predicate.get("revision"):
+        return False
+    commit = await inst.request("GET", f"{repo.path}/git/commits/{head}")
+    lines = str(commit.get("message", "")).strip().splitlines()
+    return bool(lines) and lines[-1].strip() == f"{status.BOT_COMMIT_TRAILER}{job_id}"
 
 
 async def check_foreign_commits(
@@ -182,6 +221,21 @@ def spec_from_manifest(data: bytes) -> PluginSpec:
     return PluginSpec.model_validate(statement["predicate"]["spec"])
 
 
+class Writers:
+    """Who may write to the repository (the collaborator permission API), asked once per
+    author."""
+
+    def __init__(self, inst: Installation, repo: RepoRef) -> None:
+        self.inst, self.repo = inst, repo
+        self.known: dict[str, bool] = {}
+
+    async def may_write(self, login: str) -> bool:
+        if login not in self.known:
+            role = await collaborator_permission(self.inst, self.repo, login)
+            self.known[login] = rank(effective_permission(role)) >= rank(REVIEW_NOTE_PERMISSION)
+        return self.known[login]
+
+
 async def review_notes(
     inst: Installation, repo: RepoRef, number: int, folder: str
 ) -> list[ReviewNote]:
@@ -196,12 +250,18 @@ async def review_notes(
     except TooManyReviewComments as exc:
         raise PhaseFailed(status.revise_too_many_review_comments(exc.limit, exc.path)) from None
     notes = []
+    writers = Writers(inst, repo)
     for thread in threads:
         if thread.resolved or not thread.path.startswith(folder + "/"):
             continue
+        # Only what people who may change the repository wrote is a request: on a public
+        # repository anyone may comment on a diff, and the model must not take that as one.
+        comments = [c for c in thread.comments if await writers.may_write(c.author)]
+        if not comments:
+            continue
         line = None if thread.on_file else thread.line or thread.original_line
-        body = "\n".join(f"{c.author}: {c.body}" for c in thread.comments)
-        author = thread.comments[0].author if thread.comments else "ghost"
+        body = "\n".join(f"{c.author}: {c.body}" for c in comments)
+        author = comments[0].author
         notes.append(
             ReviewNote(
                 path=thread.path.removeprefix(folder + "/"),
@@ -257,6 +317,13 @@ class RevisionPublisher:
             manifest = files.get(MANIFEST_FILE)
             if manifest is None:
                 raise PhaseFailed(status.revise_no_plugin(folder))
+            predicate = signed_predicate(
+                manifest, ctx.tools.signing_key, self.job.repository, pull.branch
+            )
+            if await pushed_by(inst, self.repo, pull.sha, predicate, self.job.id):
+                raise AlreadyPublished(
+                    await self._finish_pushed(inst, pull, folder, manifest, predicate)
+                )
             base = signed_base_commit(
                 manifest, ctx.tools.signing_key, self.job.repository, pull.branch
             )
@@ -298,6 +365,54 @@ class RevisionPublisher:
             requester=self.job.requester,
             review_notes=tuple(notes),
         )
+
+    async def _finish_pushed(
+        self,
+        inst: Installation,
+        pull: PullHead,
+        folder: str,
+        manifest: bytes,
+        predicate: Mapping[str, Any],
+    ) -> Published:
+        """The steps after the push, from what this job signed: the body, the check run."""
+        spec = PluginSpec.model_validate(predicate["spec"])
+        tests = predicate.get("tests") or {}
+        passed, failed = int(tests.get("passed", 0)), int(tests.get("failed", 0))
+        asked = predicate.get("revision") or {}
+        view = PullRequestView(
+            job_id=self.job.id,
+            plugin_name=spec.name,
+            plugin_path=folder,
+            description=spec.description,
+            requester=self.job.requester,
+            issue_number=self.job.issue,
+            components=_components(spec),
+            tests=[],
+            tests_passed=passed,
+            tests_failed=failed,
+            manifest_sha256=hashlib.sha256(manifest).hexdigest(),
+            keyid=json.loads(manifest)["signatures"][0].get("keyid"),
+            tokens=None,  # the usage of the run that died is not known here
+            cost_usd=None,
+            model=(predicate.get("generator") or {}).get("model"),
+            close_issue=False,
+            revision=RevisionView(
+                str(asked.get("request", self.request)),
+                str(asked.get("requester", self.job.requester)),
+                asked.get("previousManifestSha256"),
+            ),
+        )
+        body = status.pull_request_body(view)
+        found = await inst.create("PATCH", f"{self.repo.path}/pulls/{pull.number}", {"body": body})
+        report = CheckReport(
+            head_sha=pull.sha,
+            conclusion="success" if passed and not failed else "failure",
+            title=status.check_title(passed, failed, None),
+            summary=status.check_summary([], None),
+        )
+        notes = await check_run_after_opening(inst, self.repo, report)
+        url = str(found["html_url"])
+        return Published(folder, url=url, branch=pull.branch, commit=pull.sha, notes=notes)
 
     def _view(self, ctx: JobContext, revision: Revision) -> PullRequestView:
         spec = ctx.result.spec
@@ -387,9 +502,14 @@ class RevisionPublisher:
             pull = await inst.create(
                 "PATCH", f"{self.repo.path}/pulls/{revision.pull_number}", {"body": body}
             )
-            await post_check_run(inst, self.repo, report_for(ctx, sha, revision.folder, None))
+            report = report_for(ctx, sha, revision.folder, None)
+            notes = await check_run_after_opening(inst, self.repo, report)
         return Published(
-            location=revision.folder, url=str(pull["html_url"]), branch=revision.branch, commit=sha
+            location=revision.folder,
+            url=str(pull["html_url"]),
+            branch=revision.branch,
+            commit=sha,
+            notes=notes,
         )
 
     async def report_failure(self, ctx: JobContext, reason: str) -> None:

@@ -15,8 +15,16 @@ from typing import Any
 
 import orjson
 
-from bot.github.commands import Command, CommandName, might_hold_command, unread
+from bot import status
+from bot.github.commands import (
+    REVIEW_ELSEWHERE,
+    Command,
+    CommandName,
+    might_hold_command,
+    unread,
+)
 from bot.github.validation.triggers import TriggerSource, ignore_reason
+from bot.settings import BOT_BRANCH_PREFIX
 
 SIGNATURE_PREFIX = "sha256="
 REQUIRED_HEADERS = ("x-github-event", "x-github-delivery", "x-hub-signature-256")
@@ -181,18 +189,29 @@ def trigger_from(
     )
 
 
+def review_command(body: str, on_bot_branch: bool) -> Command | str:
+    """What a review requesting changes asks, or why it is ignored. On the bot's pull
+    request: its ``/plugin-revise`` (read by the dispatcher), else its whole text, else (line
+    comments only, the summary left empty) the unresolved review comments. On anyone
+    else's, only an explicit ``/plugin-revise`` (which is then told why not): a person's
+    review of a person's pull request is none of the bot's business."""
+    if might_hold_command(body):
+        return unread("review" if on_bot_branch else REVIEW_ELSEWHERE)
+    if not on_bot_branch:
+        return "a review on a pull request that is not plugin-bot's"
+    if not body.strip():
+        return Command(CommandName.REVISE, status.revise_review_comments_request())
+    return Command(CommandName.REVISE, body.strip())
+
+
 def review_trigger(headers: DeliveryHeaders, payload: Mapping[str, Any]) -> Trigger | str:
-    """A review requesting changes: its ``/plugin-revise``, or its whole text as the request."""
+    """A review requesting changes: see :func:`review_command`."""
     review, pull = payload["review"], payload["pull_request"]
     body = _text(review.get("body"))
-    if not body.strip():
-        return "a review requesting changes without text"
-    # Its /plugin-revise, if it has one, is read by the dispatcher; else the whole text.
-    command = (
-        unread("review")
-        if might_hold_command(body)
-        else Command(CommandName.REVISE, body.strip())
-    )
+    head = _text((pull.get("head") or {}).get("ref"))
+    command = review_command(body, head.startswith(BOT_BRANCH_PREFIX))
+    if isinstance(command, str):
+        return command
     sender = payload["sender"]
     installation = payload.get("installation") or {}
     return Trigger(

@@ -69,6 +69,7 @@ class NewJob:
     spec: PluginSpec | None = None
     generator: str = "auto"
     command_id: int | None = None
+    kind: str = "create"  # "revise": a revision of the bot's pull request
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,7 @@ class Job:
     cancel_requested: bool
     queue_ref: str | None
     workspace_deleted_at: dt.datetime | None
+    kind: str = "create"  # "create" | "revise"
 
     @property
     def short_id(self) -> str:

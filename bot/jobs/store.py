@@ -280,6 +280,7 @@ class Store:
                     requester=origin.requester,
                     delivery_id=origin.delivery_id,
                     command_id=new.command_id,
+                    kind=new.kind,
                     limits=limits.to_json(),
                     cost_usd=0.0,
                     cancel_requested=False,

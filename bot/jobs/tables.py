@@ -142,6 +142,9 @@ jobs = Table(
     Column("cancel_requested", Boolean, nullable=False, default=False),
     Column("queue_ref", String(64)),  # the queue backend's own id for the job
     Column("workspace_deleted_at", UTCDateTime()),
+    # What the job does: JOB_KINDS (a revision of the bot's pull request, or a new plugin);
+    # carried, never inferred from the description's words.
+    Column("kind", String(16), nullable=False, default="create", server_default="create"),
     Index("ix_jobs_state_created", "state", "created_at"),
     Index("ix_jobs_installation_created", "installation_id", "created_at"),
     Index("ix_jobs_repository_created", "repository", "created_at"),

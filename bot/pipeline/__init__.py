@@ -21,7 +21,14 @@ import structlog
 
 from bot.llm import is_transient
 from bot.metrics import METRICS
-from bot.pipeline.context import JobCancelled, JobContext, Phase, PhaseFailed, PhaseRecord
+from bot.pipeline.context import (
+    AlreadyPublished,
+    JobCancelled,
+    JobContext,
+    Phase,
+    PhaseFailed,
+    PhaseRecord,
+)
 from bot.pipeline.generate import generate_phase
 from bot.pipeline.publish import publish_phase
 from bot.pipeline.revise import fetch_phase
@@ -73,9 +80,13 @@ async def run_phases(ctx: JobContext, phases: list[tuple[str, Phase]]) -> bool:
         log.info("phase.started")
         ctx.tools.reporter.phase_started(name)
         started = time.monotonic()
+        done = False
         try:
             ctx.raise_if_cancelled()
             await phase(ctx)
+        except AlreadyPublished as exc:
+            record.state, done = "passed", True
+            ctx.result.published = exc.published
         except JobCancelled as exc:
             record.state, record.error = "cancelled", exc.message
         except PhaseFailed as exc:
@@ -93,9 +104,9 @@ async def run_phases(ctx: JobContext, phases: list[tuple[str, Phase]]) -> bool:
         METRICS.phase(name, record.state, record.wall_s)
         log.info("phase.finished", phase=name, state=record.state, wall_s=round(record.wall_s, 3))
         ctx.tools.reporter.phase_finished(name, record)
-        if record.state != "passed":
+        if record.state != "passed" or done:
             for rest in records.values():
                 if rest.state == "pending":
                     rest.state = "skipped"
-            return False
+            return done
     return True

@@ -36,6 +36,16 @@ if TYPE_CHECKING:
 PhaseState = Literal["pending", "running", "passed", "failed", "cancelled", "skipped"]
 
 
+class AlreadyPublished(Exception):
+    """A recovered job finds its own work already delivered (its worker died after the
+    push, before the last steps): the phase that finds it finished those steps, and the
+    phases after it are skipped, the job succeeded with ``published``."""
+
+    def __init__(self, published: Published) -> None:
+        self.published = published
+        super().__init__(published.location)
+
+
 class PhaseFailed(Exception):
     """A phase could not complete; ``detail`` is what a person needs to see."""
 
@@ -123,6 +133,7 @@ class Published:
     url: str | None = None
     branch: str | None = None
     commit: str | None = None
+    notes: tuple[str, ...] = ()  # steps past the delivery that did not take (a check run)
 
 
 class Publisher(Protocol):
@@ -327,9 +338,9 @@ class JobContext:
 
     @property
     def succeeded(self) -> bool:
-        return bool(self.result.records) and all(
-            r.state == "passed" for r in self.result.records.values()
-        )
+        # "skipped" with no failure: only after AlreadyPublished (a failure skips the rest too).
+        states = {r.state for r in self.result.records.values()}
+        return "passed" in states and states <= {"passed", "skipped"}
 
     @property
     def cancelled(self) -> bool:

@@ -17,7 +17,8 @@ async def publish_phase(ctx: JobContext) -> None:
         raise PhaseFailed("this job has nowhere to publish to")
     ctx.raise_if_cancelled()
     ctx.result.published = published = await ctx.tools.publisher.publish(ctx)
-    ctx.tools.reporter.phase_note("publish", published.url or published.location)
+    where = published.url or published.location
+    ctx.tools.reporter.phase_note("publish", "; ".join((where, *published.notes)))
 
 
 class LocalExport:

@@ -320,12 +320,13 @@ async def test_a_browser_typed_comment_with_a_spec_becomes_a_pull_request_of_tha
 
 async def test_a_review_whose_text_is_a_table_is_the_revision_request(bot: Bot) -> None:
     # Stored as the request and rebuilt from the store, not parsed again as a command.
-    await opened_with_model(bot)
+    branch = await opened_with_model(bot)
     table = "Units | Now | Wanted\n--|--|--\nTemperature | Celsius | Fahrenheit"
     payload = webhook_example("pull_request_review", "submitted")
     payload["review"]["state"] = "changes_requested"
     payload["review"]["body"] = table
     payload["pull_request"]["number"] = PULL
+    payload["pull_request"]["head"]["ref"] = branch  # as GitHub sends it
     payload["sender"]["login"] = "Codertocat"
     answer = await bot.send(payload, event="pull_request_review")
     assert answer.status_code == 202

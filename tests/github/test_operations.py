@@ -80,6 +80,32 @@ async def test_crash_between_commit_and_pull_request_then_retry_opens_exactly_on
     assert len(github.calls("POST", "/git/refs")) == 1
 
 
+async def test_a_truncated_tree_listing_is_not_taken_to_hold_the_files(
+    app: GitHubApp, github: FakeGitHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The branch holds exactly the files, but GitHub says its listing was cut: the bot
+    # cannot know what else is there, so it commits the set anew on the base.
+    github.fail("POST", PULLS, 502)
+    async with app.installation(1) as inst:
+        base = await default_branch_head(inst, REPO)
+        with pytest.raises(RequestFailed):
+            await publish_pull_request(inst, plan(base))
+        whole = github._tree_json
+
+        def truncated(sha: str, method: str, status_code: int) -> object:
+            answer = whole(sha, method, status_code)
+            if method == "GET":
+                answer["truncated"] = True
+            return answer
+
+        monkeypatch.setattr(github, "_tree_json", truncated)
+        await publish_pull_request(inst, plan(base))
+    assert len(github.calls("POST", "/git/commits")) == 2  # not reused: committed anew
+    moved = github.refs["plugin-bot/plugin-weather-abcdef12"]
+    assert github.commits[moved]["parents"] == [base.sha]
+    assert len(github.pulls) == 1
+
+
 async def test_retry_with_other_files_moves_its_branch_to_exactly_the_new_set(
     app: GitHubApp, github: FakeGitHub
 ) -> None:

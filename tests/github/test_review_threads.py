@@ -55,6 +55,13 @@ REPO = RepoRef("Codertocat", "Hello-World")
 BOT_SOURCES = Path(__file__).resolve().parents[2] / "bot"
 
 
+@pytest.fixture
+def reviewers_may_write(github: FakeGitHub) -> None:
+    """The review comments here are by people who may change the repository (a reader's are
+    left out: tests/github/test_review2_findings.py)."""
+    github.collaborators.update(octocat="write", hubot="write", mallory="write")
+
+
 # ---------------------------------------------------------------------- the queries
 
 
@@ -95,6 +102,7 @@ def review_lines(first_message: str) -> list[str]:
     return body.splitlines()[1:]
 
 
+@pytest.mark.usefixtures("reviewers_may_write")
 async def test_only_unresolved_threads_reach_the_model_each_with_its_file_and_line(
     bot: Bot, tmp_path: Path
 ) -> None:
@@ -132,6 +140,7 @@ async def test_only_unresolved_threads_reach_the_model_each_with_its_file_and_li
     assert bot.github.calls("GET", f"/pulls/{PULL}/comments") == []
 
 
+@pytest.mark.usefixtures("reviewers_may_write")
 async def test_an_outdated_unresolved_thread_reaches_the_model_marked_with_its_original_line(
     bot: Bot, tmp_path: Path
 ) -> None:
@@ -154,6 +163,7 @@ async def test_an_outdated_unresolved_thread_reaches_the_model_marked_with_its_o
     assert "settled long ago" not in first
 
 
+@pytest.mark.usefixtures("reviewers_may_write")
 async def test_threads_and_comments_past_the_first_page_all_reach_the_model(
     bot: Bot, tmp_path: Path
 ) -> None:

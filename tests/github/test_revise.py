@@ -143,7 +143,8 @@ async def test_a_revision_is_one_new_signed_commit_on_the_same_branch(
     first_head = github.refs[branch]
     old_manifest = github.files_at(branch)[f"{FOLDER}/{MANIFEST_FILE}"]
     # Review threads: one open on the plugin, one resolved (tests/github/test_review_threads
-    # covers outdated threads, pages and GraphQL errors).
+    # covers outdated threads, pages and GraphQL errors), by someone who may write.
+    github.collaborators["octocat"] = "write"
     github.review_thread(PULL, f"{FOLDER}/src/index.ts", 3, "Report °F, not °C")
     settled = github.review_thread(PULL, f"{FOLDER}/README.md", 1, "typo in the title")
     github.reply(settled, "fixed")
@@ -369,11 +370,12 @@ async def test_revise_on_a_forks_branch_named_like_the_bots_is_refused(bot: Bot)
 
 
 async def test_a_review_requesting_changes_starts_a_revision(bot: Bot) -> None:
-    await opened_with_model(bot)
+    branch = await opened_with_model(bot)
     payload = webhook_example("pull_request_review", "submitted")
     payload["review"]["state"] = "changes_requested"
     payload["review"]["body"] = "Please report temperatures in Fahrenheit."
     payload["pull_request"]["number"] = PULL
+    payload["pull_request"]["head"]["ref"] = branch  # as GitHub sends it
     payload["sender"]["login"] = "Codertocat"
     answer = await bot.send(payload, event="pull_request_review")
     assert answer.status_code == 202

@@ -67,7 +67,8 @@ async def test_a_revision_is_checked_in_the_sandbox_and_pushed_as_one_signed_com
         (name, model_generate if name == "generate" else phase) for name, phase in REVISE_PHASES
     ]
     pr_origin = Origin("Codertocat/Hello-World", 1, pull.number, None, "Codertocat", "d-2")
-    await store.submit(NewJob(status.revision_description("use Fahrenheit"), pr_origin), limits)
+    revise = NewJob(status.revision_description("use Fahrenheit"), pr_origin, kind="revise")
+    await store.submit(revise, limits)
     revision = await store.claim_next("worker", lease_s=600)
     assert revision is not None
     # The worker has a model configured (its base URL a closed loopback port: only the

@@ -55,6 +55,7 @@ class PublishedPullRequest:
     branch: str
     commit_sha: str | None
     reused: bool
+    notes: tuple[str, ...] = ()  # what GitHub refused once the pull request was open
 
 
 def git_blob_sha(content: bytes) -> str:
@@ -76,6 +77,8 @@ async def _branch_holds(inst: Installation, plan: PullRequestPlan, head: str) ->
     tree = await inst.request(
         "GET", f"{plan.repo.path}/git/trees/{commit['tree']['sha']}", params={"recursive": "1"}
     )
+    if tree.get("truncated"):  # not the whole listing: not known to hold them; commit anew
+        return False
     prefix = plan.folder + "/"
     present = {
         entry["path"]: entry["sha"]
@@ -142,16 +145,24 @@ async def open_pull(inst: Installation, plan: PullRequestPlan) -> dict[str, Any]
         raise exc from None
 
 
-async def _decorate(inst: Installation, plan: PullRequestPlan, number: int) -> None:
+async def _decorate(inst: Installation, plan: PullRequestPlan, number: int) -> tuple[str, ...]:
+    """Labels and reviewers on the open pull request. GitHub may refuse either (a reviewer
+    who is not a collaborator: 422); the pull request stands all the same, so a refusal is
+    a note for the tracking comment, never a failed job (whose retry would open another)."""
     repo = plan.repo.path
+    steps: list[tuple[str, str, dict[str, Any]]] = []
     if plan.labels:
-        await inst.create("POST", f"{repo}/issues/{number}/labels", {"labels": list(plan.labels)})
+        steps.append(("labels", f"{repo}/issues/{number}/labels", {"labels": list(plan.labels)}))
     if plan.reviewers:
-        await inst.create(
-            "POST",
-            f"{repo}/pulls/{number}/requested_reviewers",
-            {"reviewers": list(plan.reviewers)},
-        )
+        reviewers = {"reviewers": list(plan.reviewers)}
+        steps.append(("reviewers", f"{repo}/pulls/{number}/requested_reviewers", reviewers))
+    notes = []
+    for what, path, payload in steps:
+        try:
+            await inst.create("POST", path, payload)
+        except RequestFailed as exc:
+            notes.append(status.pull_request_step_refused(what, exc.response.status_code))
+    return tuple(notes)
 
 
 async def publish_pull_request(inst: Installation, plan: PullRequestPlan) -> PublishedPullRequest:
@@ -169,7 +180,7 @@ async def publish_pull_request(inst: Installation, plan: PullRequestPlan) -> Pub
         sha = await commit_files(inst, plan)
         await point_branch(inst, plan, sha, exists=head is not None)
     pull = await open_pull(inst, plan)
-    await _decorate(inst, plan, int(pull["number"]))
+    notes = await _decorate(inst, plan, int(pull["number"]))
     return PublishedPullRequest(
-        int(pull["number"]), str(pull["html_url"]), plan.branch, sha, reused=False
+        int(pull["number"]), str(pull["html_url"]), plan.branch, sha, reused=False, notes=notes
     )
