@@ -1,4 +1,4 @@
-"""Findings of review 2 on the pull request and the revision (issues 11 and 13), end to
+"""Attacks on the pull request and the revision (issues 11 and 13), end to
 end against the OpenAPI-validated stand-in: no second pull request after a failure past
 its opening, no second revision commit after a recovery, no change hidden by a truncated
 tree, no answer on a person's pull request, line-comment reviews, readers' comments kept
