@@ -184,7 +184,7 @@ class Runner:
         reporter: Reporter,
         publisher: Publisher | None,
         cancel: asyncio.Event,
-        allowed_dependencies: Mapping[str, str],
+        allowed_dependencies: Mapping[str, str] | None = None,
     ) -> JobTools:
         return JobTools(
             sandbox=self.sandbox,
@@ -195,7 +195,11 @@ class Runner:
             generator=generator,
             reporter=reporter,
             meter=meter,
-            allowed_dependencies=allowed_dependencies,
+            allowed_dependencies=(
+                self.settings.allowed_dependencies
+                if allowed_dependencies is None
+                else allowed_dependencies
+            ),
             job_timeout_s=self.settings.job_timeout_s,
             publisher=publisher,
             signing_key=self.signing_key,
@@ -293,7 +297,6 @@ class Runner:
             reporter=reporter or SilentReporter(),
             publisher=None,
             cancel=cancel or asyncio.Event(),
-            allowed_dependencies=self.settings.allowed_dependencies,
         )
         request = JobRequest(job_id=new_job_id(), description="")
         ctx = JobContext(request, tools, self.workspace_for(request.job_id))

@@ -37,8 +37,11 @@ def require_cgroups(box: Box) -> CgroupHost:
 
 
 def run_cgroups(host: CgroupHost) -> list[Path]:
+    """This process's run cgroups (another suite on the machine, or a killed one's
+    leftovers, may have its own beside them)."""
+    mine = f"run-{os.getpid()}-"
     return [d for parent in host.parents if parent.is_dir() for d in parent.iterdir()
-            if d.is_dir() and d.name.startswith("run-")]  # fmt: skip
+            if d.is_dir() and d.name.startswith(mine)]  # fmt: skip
 
 
 async def test_a_shared_mapping_past_the_memory_cap_is_killed(box: Box) -> None:
