@@ -764,21 +764,8 @@ async def _run_process(
     loop = asyncio.get_running_loop()
     capture = _OutputCapture(limits.output_bytes)
     started = time.monotonic()
-    try:
-        # start_new_session: the child leads a new process group we can kill whole.
-        # Popen, not asyncio's: we need the pid for pidfd and wait4 (rusage); spawn is fast.
-        proc = subprocess.Popen(  # noqa: ASYNC220
-            host_argv,
-            cwd=workdir,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            close_fds=True,
-        )
-    except OSError as exc:
-        raise SandboxError(f"cannot start {argv[0]!r}: {exc.strerror or exc}") from exc
+    # Popen, not asyncio's: we need the pid for pidfd and wait4 (rusage); spawn is fast.
+    proc = _spawn(argv, host_argv, workdir, env)
     assert proc.stdout is not None
     out_fd = proc.stdout.fileno()
     os.set_blocking(out_fd, False)
@@ -869,7 +856,8 @@ async def _run_process(
 def _spawn(
     argv: Sequence[str], host_argv: list[str], workdir: Path, env: dict[str, str]
 ) -> subprocess.Popen[bytes]:
-    """The host process of a run: its own session, output on one pipe, no stdin."""
+    """The host process of a run: its own session (a process group we can kill whole),
+    output on one pipe, no stdin."""
     try:
         return subprocess.Popen(
             host_argv,
