@@ -38,7 +38,9 @@ def alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as f:
             return f.read().split(")")[-1].split()[0] != "Z"
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):
+        # The process was reaped between the two looks: the read of its
+        # stat file then fails with ESRCH, not ENOENT.
         return False
 
 
