@@ -58,6 +58,8 @@ RUNTIME_MEMBERS = (
     "fetch",
 )
 MAX_DECLARATION_CHARS = 4000
+# A review thread's comments in a revision's first message (the newest kept).
+MAX_NOTE_CHARS = 2000
 MAX_DIGEST_CHARS = 24000
 
 CONVENTIONS = """\
@@ -232,6 +234,32 @@ def _indented(text: str) -> str:
     return text.replace("\n", "\n    ")
 
 
+def _thread_text(note: ReviewNote) -> str:
+    """A thread's comments within :data:`MAX_NOTE_CHARS`: past it the oldest go, since a
+    thread's latest comment is the reviewer's standing word, and the text says so."""
+    kept: list[str] = []
+    size = 0
+    for comment in reversed(note.comments):
+        text = plain(comment)
+        if kept and size + len(text) + 1 > MAX_NOTE_CHARS:
+            break
+        kept.insert(0, text[:MAX_NOTE_CHARS])  # a single comment past the cap: its start
+        size += len(text) + 1
+    left_out = len(note.comments) - len(kept)
+    if left_out:
+        kept.insert(0, _left_out(left_out))
+    return _indented("\n".join(kept))
+
+
+def _left_out(count: int) -> str:
+    oldest = (
+        "oldest comment of this thread is"
+        if count == 1
+        else (f"{count} oldest comments of this thread are")
+    )
+    return f"[the {oldest} left out (too long); the newest follow]"
+
+
 def _where(note: ReviewNote) -> str:
     """Where in the file, and what the line number refers to when not the current file."""
     where = " [the whole file]" if note.line is None else f":{note.line}"
@@ -253,8 +281,7 @@ def revision_message(
     review threads, all as data (neutralised: no control characters)."""
     allowed = ", ".join(f"{k}@{v}" for k, v in sorted(allowed_dependencies.items())) or "none"
     lines = [
-        f"- {plain(n.path[:200])}{_where(n)} "
-        f"({plain(n.author[:64])}): {_indented(plain(n.body[:2000]))}"
+        f"- {plain(n.path[:200])}{_where(n)} ({plain(n.author[:64])}): {_thread_text(n)}"
         for n in notes
     ]
     return (

@@ -242,7 +242,8 @@ async def review_notes(
     """Every unresolved review thread on the plugin's files, outdated ones included (GitHub
     keeps them open until someone resolves them: the request may still stand), each with
     its file and line and all of its comments. Resolved threads, and threads on files
-    outside the plugin (which a revision cannot change), are left out."""
+    outside the plugin (which a revision cannot change), are left out; so are comments
+    hidden on GitHub (minimized: what a maintainer hid is no request)."""
     try:
         threads = await review_threads(inst, repo, number)
     except ReviewThreadsUnreadable as exc:
@@ -256,18 +257,18 @@ async def review_notes(
             continue
         # Only what people who may change the repository wrote is a request: on a public
         # repository anyone may comment on a diff, and the model must not take that as one.
-        comments = [c for c in thread.comments if await writers.may_write(c.author)]
+        comments = [
+            c for c in thread.comments if not c.hidden and await writers.may_write(c.author)
+        ]
         if not comments:
             continue
         line = None if thread.on_file else thread.line or thread.original_line
-        body = "\n".join(f"{c.author}: {c.body}" for c in comments)
-        author = comments[0].author
         notes.append(
             ReviewNote(
                 path=thread.path.removeprefix(folder + "/"),
                 line=line,
-                body=body,
-                author=author,
+                comments=tuple(f"{c.author}: {c.body}" for c in comments),
+                author=comments[0].author,
                 outdated=thread.outdated,
                 removed_side=thread.side == "LEFT",
             )

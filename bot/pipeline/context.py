@@ -200,7 +200,7 @@ class ReviewNote:
 
     path: str  # relative to the plugin folder
     line: int | None  # on the current diff; an outdated thread's on its commit; None: the file
-    body: str  # every comment of the thread, "author: text" a line each
+    comments: tuple[str, ...]  # every comment of the thread, oldest first: "author: text"
     author: str  # who started the thread
     outdated: bool = False  # its line is gone from the current diff
     removed_side: bool = False  # on the diff's removed lines (the old file), not the new

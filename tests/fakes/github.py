@@ -34,7 +34,7 @@ from openapi_core.datatypes import RequestParameters
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
 from tests.fakes import github_graphql
-from tests.fakes.github_graphql import GraphQLState, ReviewThread
+from tests.fakes.github_graphql import GraphQLState, ReviewThread, ThreadComment
 
 NPM_FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "npm" / "node_modules"
 SPEC_FILE = NPM_FIXTURES / "@octokit" / "openapi" / "generated" / "api.github.com.json"
@@ -305,8 +305,8 @@ class FakeGitHub:
             pull, path, line, body, author=author, resolved=resolved, side=side, on_file=on_file
         )
 
-    def reply(self, thread: ReviewThread, body: str, author: str = "octocat") -> None:
-        self.graphql.reply(thread, body, author)
+    def reply(self, thread: ReviewThread, body: str, author: str = "octocat") -> ThreadComment:
+        return self.graphql.reply(thread, body, author)
 
     def ancestors(self, sha: str) -> set[str]:
         seen: set[str] = set()

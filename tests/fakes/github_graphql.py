@@ -53,6 +53,7 @@ class ThreadComment:
     body: str
     login: str
     bot: bool
+    minimized: bool = False  # hidden by a maintainer (spam, off-topic, outdated…)
 
 
 @dataclass
@@ -197,6 +198,8 @@ class GraphQLState:
             "line": thread.line,
             "originalLine": thread.original_line,
             "outdated": thread.line is None and not thread.on_file,
+            "isMinimized": comment.minimized,
+            "minimizedReason": "spam" if comment.minimized else None,
         }
 
 

@@ -31,6 +31,7 @@ _COMMENT_FIELDS = """
         path
         line
         originalLine
+        isMinimized
       }
       pageInfo { hasNextPage endCursor }
 """
@@ -105,6 +106,7 @@ class ThreadComment:
     database_id: int | None
     author: str  # "ghost" for a deleted account, as GitHub shows it
     body: str
+    hidden: bool = False  # minimized on GitHub (spam, off-topic, outdated…)
 
 
 @dataclass(frozen=True)
@@ -182,7 +184,12 @@ async def _thread(inst: Installation, node: dict[str, Any]) -> ReviewThread:
 
 def _comment(node: dict[str, Any]) -> ThreadComment:
     author = node["author"] or {}  # null for a deleted account
-    return ThreadComment(node["databaseId"], str(author.get("login", "ghost")), node["body"])
+    return ThreadComment(
+        node["databaseId"],
+        str(author.get("login", "ghost")),
+        node["body"],
+        hidden=bool(node["isMinimized"]),
+    )
 
 
 async def _query(inst: Installation, query: str, variables: dict[str, Any]) -> dict[str, Any]:
