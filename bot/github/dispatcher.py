@@ -27,13 +27,13 @@ from bot.github.ports import (
     NewJob,
     RepoJobLimits,
 )
-from bot.github.revision import pull_head
+from bot.github.revision import pull_head, refusal_to_revise
 from bot.github.validation.config import RepoConfigError, parse_repo_config
 from bot.github.validation.permissions import may_write
 from bot.github.webhooks import Trigger
 from bot.llm import model_configured
 from bot.pipeline import REVISE_PHASES
-from bot.settings import BOT_BRANCH_PREFIX, REPO_CONFIG_PATH, RepoConfig, Settings
+from bot.settings import REPO_CONFIG_PATH, RepoConfig, Settings
 from bot.status import PhaseLine, TrackingView
 
 log = structlog.get_logger("bot.dispatcher")
@@ -209,14 +209,7 @@ class Dispatcher:
         if not request:
             await ctx.reply(status.revise_empty())
             return "refused:empty"
-        pull = await pull_head(ctx.inst, ctx.repo, ctx.issue)
-        refusal = None
-        if pull is None:
-            refusal = status.revise_not_a_pull_request()
-        elif not pull.branch.startswith(BOT_BRANCH_PREFIX) or not pull.from_this_repository:
-            refusal = status.revise_not_ours(pull.branch)
-        elif pull.state != "open":
-            refusal = status.revise_not_open(pull.state)
+        refusal = refusal_to_revise(await pull_head(ctx.inst, ctx.repo, ctx.issue))
         if refusal is not None:
             await ctx.reply(refusal)
             return "refused:not-ours"

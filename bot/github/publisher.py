@@ -15,6 +15,7 @@ from typing import Any
 from githubkit.exception import RequestFailed
 
 from bot import status
+from bot.github.branches import branch_for, is_branch_of
 from bot.github.client import GitHubApp, Installation
 from bot.github.data.repository import (
     BranchHead,
@@ -30,19 +31,9 @@ from bot.github.ports import JobView
 from bot.github.validation.config import RepoConfigError, parse_repo_config
 from bot.manifest import MANIFEST_FILE, keyid_of
 from bot.pipeline.context import JobContext, PhaseFailed, Published
-from bot.settings import BOT_BRANCH_PREFIX, REPO_CONFIG_PATH, RepoConfig, Settings
+from bot.settings import REPO_CONFIG_PATH, RepoConfig, Settings
 from bot.spec.schema import PluginSpec
 from bot.status import Component, PullRequestView, TestRow
-
-
-def branch_for(spec: PluginSpec, job_id: str) -> str:
-    return f"{BOT_BRANCH_PREFIX}{spec.directory_name}-{job_id[:8]}"
-
-
-def is_branch_of(branch: str, directory: str) -> bool:
-    """Whether ``branch`` is the bot's for a plugin called ``directory`` (any job's)."""
-    job8 = branch.removeprefix(f"{BOT_BRANCH_PREFIX}{directory}-")
-    return job8 != branch and len(job8) == 8 and all(c in "0123456789abcdef" for c in job8)
 
 
 async def open_pull_of(inst: Installation, repo: RepoRef, directory: str) -> str | None:
@@ -113,7 +104,7 @@ class PullRequestPublisher:
 
     async def preflight(self, ctx: JobContext) -> None:
         spec = self._spec(ctx)
-        branch = branch_for(spec, self.job.id)
+        branch = branch_for(spec.directory_name, self.job.id)
         async with self.app.installation(self.job.installation_id) as inst:
             self.base = await default_branch_head(inst, self.repo)
             text = await read_text(inst, self.repo, REPO_CONFIG_PATH, self.base.sha)
@@ -162,7 +153,7 @@ class PullRequestPublisher:
         plan = PullRequestPlan(
             repo=self.repo,
             base=self.base,
-            branch=branch_for(spec, self.job.id),
+            branch=branch_for(spec.directory_name, self.job.id),
             folder=self._folder(spec),
             files=signed_files(ctx),
             title=status.pull_request_title(spec.name),

@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from githubkit.exception import RequestFailed
 
 from bot import status
+from bot.github.branches import generated_plugin
 from bot.github.client import GitHubApp, Installation
 from bot.github.data.repository import (
     BranchHead,
@@ -62,7 +63,6 @@ from bot.pipeline.context import (
 )
 from bot.pipeline.scaffold import hold_configs
 from bot.settings import (
-    BOT_BRANCH_PREFIX,
     REPO_CONFIG_PATH,
     REVIEW_NOTE_PERMISSION,
     REVISE_MAX_BYTES,
@@ -83,6 +83,19 @@ class PullHead:
     sha: str
     state: str
     from_this_repository: bool  # False for a fork's pull request, whatever its branch name
+
+
+def refusal_to_revise(pull: PullHead | None) -> str | None:
+    """Why this pull request is not revised, or None: only an open pull request from one
+    of the bot's generated-plugin branches in this repository is (not the onboarding one,
+    not a fork's named like the bot's)."""
+    if pull is None:
+        return status.revise_not_a_pull_request()
+    if generated_plugin(pull.branch) is None or not pull.from_this_repository:
+        return status.revise_not_ours(pull.branch)
+    if pull.state != "open":
+        return status.revise_not_open(pull.state)
+    return None
 
 
 async def pull_head(inst: Installation, repo: RepoRef, number: int) -> PullHead | None:
@@ -290,8 +303,10 @@ class RevisionPublisher:
 
     def _folder_of(self, branch: str) -> str:
         """plugin-bot/<directory>-<job8> -> <plugins folder>/<directory>."""
-        name = branch.removeprefix(BOT_BRANCH_PREFIX).rsplit("-", 1)[0]
-        return f"{self.config.plugins_folder}/{name}"
+        directory = generated_plugin(branch)
+        if directory is None:
+            raise PhaseFailed(status.revise_not_ours(branch))
+        return f"{self.config.plugins_folder}/{directory}"
 
     async def _read_config(self, inst: Installation) -> None:
         self.base = await default_branch_head(inst, self.repo)
@@ -305,12 +320,10 @@ class RevisionPublisher:
         async with self.app.installation(self.job.installation_id) as inst:
             await self._read_config(inst)
             pull = await pull_head(inst, self.repo, self.job.issue)
-            if pull is None:
-                raise PhaseFailed(status.revise_not_a_pull_request())
-            if not pull.branch.startswith(BOT_BRANCH_PREFIX) or not pull.from_this_repository:
-                raise PhaseFailed(status.revise_not_ours(pull.branch))
-            if pull.state != "open":
-                raise PhaseFailed(status.revise_not_open(pull.state))
+            refusal = refusal_to_revise(pull)
+            if refusal is not None:
+                raise PhaseFailed(refusal)
+            assert pull is not None
             folder = self._folder_of(pull.branch)
             files = await download_plugin(
                 inst, self.repo, await tree_of(inst, self.repo, pull.sha), folder

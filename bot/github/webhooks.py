@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from bot import status
+from bot.github.branches import generated_plugin
 from bot.github.commands import (
     REVIEW_ELSEWHERE,
     Command,
@@ -24,7 +25,6 @@ from bot.github.commands import (
     unread,
 )
 from bot.github.validation.triggers import TriggerSource, ignore_reason
-from bot.settings import BOT_BRANCH_PREFIX
 
 SIGNATURE_PREFIX = "sha256="
 REQUIRED_HEADERS = ("x-github-event", "x-github-delivery", "x-hub-signature-256")
@@ -209,7 +209,7 @@ def review_trigger(headers: DeliveryHeaders, payload: Mapping[str, Any]) -> Trig
     review, pull = payload["review"], payload["pull_request"]
     body = _text(review.get("body"))
     head = _text((pull.get("head") or {}).get("ref"))
-    command = review_command(body, head.startswith(BOT_BRANCH_PREFIX))
+    command = review_command(body, generated_plugin(head) is not None)
     if isinstance(command, str):
         return command
     sender = payload["sender"]

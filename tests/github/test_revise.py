@@ -402,3 +402,42 @@ async def test_a_worker_without_a_model_fails_the_revision_and_pushes_nothing(
     assert api.bodies == [] and bot.github.refs[branch] == head
     [tracking] = bot.github.bot_comments(PULL)
     assert status.md(status.revise_needs_model(), 1000) in tracking.body
+
+
+async def onboarding_pull(bot: Bot) -> str:
+    """The onboarding pull request (#7) that /plugin-help opened; its branch."""
+    with_model(bot)
+    await bot.comment("/plugin-help")
+    await bot.dispatch()
+    [pull] = bot.github.pulls
+    pull.number = PULL
+    assert pull.head == status.ONBOARDING_BRANCH
+    return pull.head
+
+
+async def test_revise_on_the_onboarding_pull_request_is_refused(bot: Bot) -> None:
+    # Its branch is plugin-bot/onboarding: the bot's, but no generated plugin is on it.
+    branch = await onboarding_pull(bot)
+    await revise_comment(bot, "/plugin-revise add a CODEOWNERS file")
+    assert [j for j in await bot.jobs() if j.issue == PULL] == []
+    [reply] = bot.github.bot_comments(PULL)
+    assert reply.body == status.revise_not_ours(branch)
+    assert bot.github.check_runs == []
+
+
+async def test_a_review_requesting_changes_on_the_onboarding_pull_request_starts_nothing(
+    bot: Bot,
+) -> None:
+    branch = await onboarding_pull(bot)
+    payload = webhook_example("pull_request_review", "submitted")
+    payload["review"]["state"] = "changes_requested"
+    payload["review"]["body"] = "Please pin the verifier's Python version."
+    payload["pull_request"]["number"] = PULL
+    payload["pull_request"]["head"]["ref"] = branch
+    payload["sender"]["login"] = "Codertocat"
+    answer = await bot.send(payload, event="pull_request_review")
+    assert answer.status_code == 200
+    assert answer.json() == {"ignored": "a review on a pull request that is not plugin-bot's"}
+    await bot.dispatch()
+    assert [j for j in await bot.jobs() if j.issue == PULL] == []
+    assert bot.github.bot_comments(PULL) == []
