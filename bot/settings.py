@@ -395,6 +395,14 @@ class RepoLimits(_RepoSection):
     jobs_per_hour: int | None = Field(default=None, ge=1)
     max_running: int | None = Field(default=None, ge=1)
 
+    @field_validator("jobs_per_hour", "max_running", mode="before")
+    @classmethod
+    def _not_a_boolean(cls, value: object) -> object:
+        # Pydantic reads true as 1 and false as 0: a limit nobody meant.
+        if isinstance(value, bool):
+            raise ValueError("must be a number of jobs, not true or false")
+        return value
+
     @field_validator("jobs_per_hour", "max_running")
     @classmethod
     def _within_the_bot(cls, value: int | None, info: ValidationInfo) -> int | None:

@@ -207,6 +207,16 @@ def refused_config(path: str, problems: Sequence[str]) -> str:
     return _fitted(head, items, GITHUB_COMMENT_MAX, "problems")
 
 
+def onboarding_waits_for_config(path: str, problems: Sequence[str]) -> str:
+    """After the help text: the verification set-up needs the plugins folder from it."""
+    head = (
+        f"⚠️ `{path}` is not valid, so I offered no verification set-up yet (its workflow "
+        "watches the plugins folder the config names). Fix it and ask `/plugin-help` again:\n"
+    )
+    items = [f"- {md(p, 300)}" for p in problems]
+    return _fitted(head, items, GITHUB_COMMENT_MAX - 4000, "problems")
+
+
 def refused_rate(scope: str, limit: int, next_slot: dt.datetime) -> str:
     when = next_slot.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     return (

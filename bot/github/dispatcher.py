@@ -275,9 +275,17 @@ class Dispatcher:
 
     async def _help(self, ctx: EventContext) -> str:
         offered = False
+        config_problems = ""
         if self.onboarding is not None:
-            offered = await self.onboarding(ctx, await default_branch_head(ctx.inst, ctx.repo))
-        await ctx.reply(status.help_text(offered))
+            try:
+                head = await default_branch_head(ctx.inst, ctx.repo)
+                offered = await self.onboarding(ctx, head)
+            except RepoConfigError as exc:
+                config_problems = status.onboarding_waits_for_config(
+                    REPO_CONFIG_PATH, exc.problems
+                )
+        reply = status.help_text(offered)
+        await ctx.reply(f"{reply}\n\n{config_problems}" if config_problems else reply)
         return "help"
 
     async def _unknown(self, ctx: EventContext) -> str:
@@ -293,6 +301,9 @@ class Dispatcher:
                 break
             head = await default_branch_head(ctx.inst, repo)
             there = EventContext(ctx.trigger, ctx.command_id, ctx.inst, repo, ctx.log)
-            if await self.onboarding(there, head):
-                offered.append(name)
+            try:
+                if await self.onboarding(there, head):
+                    offered.append(name)
+            except RepoConfigError as exc:  # no one to tell here: /plugin-help says it
+                ctx.log.info("onboarding.config_invalid", repo=name, problems=exc.problems)
         return f"onboarding:{len(offered)}"

@@ -7,6 +7,7 @@ import json
 
 import yaml
 
+from bot import status
 from bot.github.operations.onboarding import WORKFLOW
 from tests.github import test_end_to_end as e2e
 
@@ -50,3 +51,33 @@ async def test_a_plugin_in_the_configured_folder_links_its_own_page(bot: e2e.Bot
     assert package["homepage"] == (
         "https://github.com/Codertocat/Hello-World/tree/HEAD/packages/eliza/plugin-weather#readme"
     )
+
+
+async def test_help_with_an_invalid_config_names_its_problems_and_guesses_no_folder(
+    bot: e2e.Bot,
+) -> None:
+    # The folder is valid, another field is not: a workflow watching the default folder
+    # would check nothing once the maintainer fixes the other field. The reply says what
+    # is wrong instead, and onboarding waits for a config it can read.
+    bot.github.set_base_files({".github/plugin-bot.yml": CONFIG + b'draft: "sometimes"\n'})
+    await bot.comment("/plugin-help")
+    await bot.dispatch()
+    assert bot.github.pulls == []
+    assert bot.replies() == [
+        status.help_text(False)
+        + "\n\n"
+        + status.onboarding_waits_for_config(
+            ".github/plugin-bot.yml",
+            ["draft: Input should be a valid boolean, unable to interpret input"],
+        )
+    ]
+    assert "`.github/plugin-bot.yml` is not valid" in bot.replies()[0]
+    assert "draft\\: Input should be a valid boolean" in bot.replies()[0]
+
+
+async def test_installing_with_an_invalid_config_offers_no_onboarding(bot: e2e.Bot) -> None:
+    bot.github.set_base_files({".github/plugin-bot.yml": CONFIG + b"labels: plugin\n"})
+    payload = e2e.webhook_example("installation", "created")
+    assert (await bot.send(payload, event="installation")).status_code == 202
+    await bot.dispatch()
+    assert bot.github.pulls == []

@@ -28,7 +28,7 @@ from bot.github.operations.pull_request import (
     open_pull,
     point_branch,
 )
-from bot.github.validation.config import RepoConfigError, parse_repo_config
+from bot.github.validation.config import parse_repo_config
 from bot.settings import REPO_CONFIG_PATH, REPO_ROOT, RepoConfig, Settings
 
 KEYS_PATH = ".github/plugin-bot/keys.json"
@@ -74,21 +74,20 @@ def onboarding_files(settings: Settings) -> dict[str, bytes] | None:
 async def plugins_folder(
     inst: Installation, repo: RepoRef, head: BranchHead, settings: Settings
 ) -> tuple[str, bool]:
-    """The folder the repository's config sets (the default without a valid one), and
-    whether the repository has a config of its own."""
+    """The folder the repository's config sets (the default without one), and whether the
+    repository has a config of its own. An invalid config raises :class:`RepoConfigError`:
+    a workflow watching a guessed folder would check nothing once the config is fixed."""
     text = await read_text(inst, repo, REPO_CONFIG_PATH, head.sha)
     if text is None:
         return DEFAULT_FOLDER, False
-    try:
-        return parse_repo_config(text, settings).plugins_folder, True
-    except RepoConfigError:  # the job replies name the problems; onboarding uses the default
-        return DEFAULT_FOLDER, True
+    return parse_repo_config(text, settings).plugins_folder, True
 
 
 async def offer_onboarding(
     inst: Installation, repo: RepoRef, head: BranchHead, settings: Settings
 ) -> bool:
-    """True when an onboarding pull request is open (now or from before)."""
+    """True when an onboarding pull request is open (now or from before); an invalid
+    repository config raises :class:`RepoConfigError` (nothing is offered)."""
     files = onboarding_files(settings)
     if files is None or await path_exists(inst, repo, KEYS_PATH, head.sha):
         return False
