@@ -201,6 +201,15 @@ def refused_permission(
     )
 
 
+def refused_not_collaborator(login: str, needed: str) -> str:
+    return (
+        f"🚫 {user(login)} is not a collaborator on this repository (on a public repository "
+        "everyone may read it: `read` and `triage` count only when given to a collaborator); "
+        f"this command needs `{needed}` or higher, or a place in `trigger.users` / "
+        f"`trigger.teams` of `.github/plugin-bot.yml`."
+    )
+
+
 def refused_config(path: str, problems: Sequence[str]) -> str:
     head = f"⚠️ `{path}` is not valid, so nothing was started:\n"
     items = [f"- {md(p, 300)}" for p in problems]

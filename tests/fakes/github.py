@@ -468,6 +468,7 @@ class FakeGitHub:
             ("GET", r + "/git/ref/{ref}"): self._get_ref,
             ("GET", r + "/contents/{path}"): self._contents,
             ("GET", r + "/collaborators/{username}/permission"): self._permission,
+            ("GET", r + "/collaborators/{username}"): self._is_collaborator,
             ("GET", "/orgs/{org}/teams/{team_slug}/memberships/{username}"): self._membership,
             ("GET", r + "/issues/{issue_number}/comments"): self._list_comments,
             ("POST", r + "/issues/{issue_number}/comments"): self._create_comment,
@@ -581,12 +582,19 @@ class FakeGitHub:
 
     def _permission(self, request: httpx.Request, p: dict[str, str], body: Any) -> tuple[int, Any]:
         answer = self._ex("GET", "/repos/{owner}/{repo}/collaborators/{username}/permission", 200)
-        role = self.collaborators.get(p["username"], "read")
+        # Someone without access: on a public repository GitHub answers read (anyone may
+        # read it), on a private one none.
+        role = self.collaborators.get(p["username"], "none" if self.private else "read")
         answer["role_name"] = role
         legacy = {"maintain": "write", "triage": "read"}
         answer["permission"] = self.custom_roles.get(role) or legacy.get(role, role)
         answer["user"]["login"] = p["username"]
         return 200, answer
+
+    def _is_collaborator(self, request: httpx.Request, p: dict[str, str], body: Any) -> Any:
+        return (
+            (204, None) if p["username"] in self.collaborators else (404, {"message": "Not Found"})
+        )
 
     def _membership(self, request: httpx.Request, p: dict[str, str], body: Any) -> tuple[int, Any]:
         if p["username"] not in self.teams.get(p["team_slug"], set()):

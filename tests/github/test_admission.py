@@ -41,6 +41,41 @@ async def test_a_custom_role_based_on_read_is_refused_naming_the_role(bot: e2e.B
     assert command.outcome == "refused:permission:read"
 
 
+READ_MAY_CREATE = {".github/plugin-bot.yml": b"trigger:\n  min_permission: read\n"}
+
+
+async def test_min_permission_read_on_a_public_repository_admits_no_stranger(
+    bot: e2e.Bot,
+) -> None:
+    # On a public repository GitHub's permission API answers `read` for every account:
+    # `read` as the minimum must not mean "anyone on GitHub may spend the model's budget".
+    bot.github.set_base_files(READ_MAY_CREATE)
+    assert not bot.github.private and "Codertocat" in bot.github.collaborators
+    del bot.github.collaborators["Codertocat"]  # no access given: a passer-by
+    await bot.comment()
+    await bot.dispatch()
+    assert bot.replies() == [
+        "🚫 `Codertocat` is not a collaborator on this repository (on a public repository "
+        "everyone may read it: `read` and `triage` count only when given to a collaborator); "
+        "this command needs `read` or higher, or a place in `trigger.users` / "
+        "`trigger.teams` of `.github/plugin-bot.yml`."
+    ]
+    await e2e.no_job_no_pull(bot)
+    command = await stored_command(bot, 1)
+    assert command.outcome == "refused:permission:none"
+
+
+@pytest.mark.parametrize("role", ["read", "triage"])
+async def test_min_permission_read_admits_a_collaborator_given_read_or_triage(
+    bot: e2e.Bot, role: str
+) -> None:
+    bot.github.set_base_files(READ_MAY_CREATE)
+    bot.github.collaborators["Codertocat"] = role
+    await bot.comment()
+    await bot.dispatch()
+    assert len(await bot.jobs()) == 1
+
+
 async def stored_command(bot: e2e.Bot, command_id: int) -> Command:
     command = await bot.store.get_command(command_id)
     assert command is not None

@@ -79,6 +79,18 @@ async def collaborator_permission(
     return CollaboratorRole(str(found.get("role_name") or permission), permission)
 
 
+async def is_collaborator(inst: Installation, repo: RepoRef, login: str) -> bool:
+    """Whether the user was given access to the repository (directly, through a team or the
+    organisation), as GitHub's collaborator check answers: 204 yes, 404 no."""
+    try:
+        await inst.request("GET", f"{repo.path}/collaborators/{login}")
+    except RequestFailed as exc:
+        if exc.response.status_code == 404:
+            return False
+        raise
+    return True
+
+
 async def is_team_member(inst: Installation, org: str, team: str, login: str) -> bool:
     try:
         found = await inst.get_or_none(f"/orgs/{org}/teams/{team}/memberships/{login}")
