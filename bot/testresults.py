@@ -89,7 +89,12 @@ class TestResults:
 
     @classmethod
     def read(cls, plugin_dir: Path) -> TestResults:
-        data = json.loads((plugin_dir / RESULTS_FILE).read_text())
+        return cls.decode((plugin_dir / RESULTS_FILE).read_bytes())
+
+    @classmethod
+    def decode(cls, encoded: bytes) -> TestResults:
+        """``test-results.json`` as :meth:`encode` wrote it."""
+        data = json.loads(encoded)
         data.pop("schema", None)
         data.pop("success", None)
         data["files"] = [FileResult(**f) for f in data["files"]]

@@ -8,7 +8,6 @@ signed file set through the git data API and opens (or finds) the pull request.
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 from typing import Any
 
@@ -28,12 +27,12 @@ from bot.github.data.repository import (
 from bot.github.operations.checks import CheckReport, post_check_run, report_for
 from bot.github.operations.pull_request import PullRequestPlan, publish_pull_request
 from bot.github.ports import JobView
+from bot.github.pull_view import made_by_job, pull_request_view
 from bot.github.validation.config import RepoConfigError, parse_repo_config
-from bot.manifest import MANIFEST_FILE, keyid_of
+from bot.manifest import MANIFEST_FILE
 from bot.pipeline.context import JobContext, PhaseFailed, Published
 from bot.settings import REPO_CONFIG_PATH, RepoConfig, Settings
 from bot.spec.schema import PluginSpec
-from bot.status import Component, PullRequestView, TestRow
 
 
 async def open_pull_of(inst: Installation, repo: RepoRef, directory: str) -> str | None:
@@ -78,13 +77,6 @@ async def check_run_after_opening(
     return ()
 
 
-def _components(spec: PluginSpec) -> list[Component]:
-    return [
-        Component(kind, item.name, getattr(item, "description", ""))
-        for kind, item in spec.components()
-    ]
-
-
 class PullRequestPublisher:
     def __init__(self, settings: Settings, app: GitHubApp, job: JobView) -> None:
         self.settings = settings
@@ -122,32 +114,6 @@ class PullRequestPublisher:
         ctx.result.branch = branch
         ctx.result.plugin_path = self._folder(spec)
 
-    def _view(self, ctx: JobContext, spec: PluginSpec) -> PullRequestView:
-        results = ctx.result.test_results
-        manifest_sha = None
-        if ctx.result.manifest is not None:
-            manifest_sha = hashlib.sha256(ctx.result.manifest.read_bytes()).hexdigest()
-        key = ctx.tools.signing_key
-        usage = ctx.tools.meter.usage
-        return PullRequestView(
-            job_id=self.job.id,
-            plugin_name=spec.name,
-            plugin_path=self._folder(spec),
-            description=self.job.description,
-            requester=self.job.requester,
-            issue_number=self.job.issue,
-            components=_components(spec),
-            tests=[TestRow(t.file, t.name, t.state) for t in results.tests] if results else [],
-            tests_passed=results.passed if results else 0,
-            tests_failed=results.failed if results else 0,
-            manifest_sha256=manifest_sha,
-            keyid=keyid_of(key.public_key()) if key is not None and manifest_sha else None,
-            tokens=usage.total if ctx.tools.generator.model else None,
-            cost_usd=ctx.tools.meter.cost_usd if ctx.tools.generator.model else None,
-            model=ctx.tools.generator.model,
-            close_issue=self.config.close_issue,
-        )
-
     async def publish(self, ctx: JobContext) -> Published:
         spec = self._spec(ctx)
         plan = PullRequestPlan(
@@ -157,7 +123,16 @@ class PullRequestPublisher:
             folder=self._folder(spec),
             files=signed_files(ctx),
             title=status.pull_request_title(spec.name),
-            body=status.pull_request_body(self._view(ctx, spec)),
+            body=status.pull_request_body(
+                pull_request_view(
+                    self.job,
+                    spec,
+                    self._folder(spec),
+                    made_by_job(ctx),
+                    description=self.job.description,
+                    close_issue=self.config.close_issue,
+                )
+            ),
             commit_message=status.commit_message(spec.name, self.job.id, self.job.requester),
             draft=self.config.draft,
             labels=self.config.labels,

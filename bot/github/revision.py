@@ -39,10 +39,11 @@ from bot.github.data.review_threads import (
     TooManyReviewComments,
     review_threads,
 )
-from bot.github.operations.checks import CheckReport, post_check_run, report_for
+from bot.github.operations.checks import post_check_run, report_for
 from bot.github.operations.pull_request import FILE_MODE, git_blob_sha
 from bot.github.ports import JobView
-from bot.github.publisher import _components, check_run_after_opening, signed_files
+from bot.github.publisher import check_run_after_opening, signed_files
+from bot.github.pull_view import MadeWith, made_by_job, pull_request_view
 from bot.github.validation.config import RepoConfigError, parse_repo_config
 from bot.github.validation.permissions import effective_permission, rank
 from bot.manifest import (
@@ -72,7 +73,8 @@ from bot.settings import (
     Settings,
 )
 from bot.spec.schema import PluginSpec
-from bot.status import PullRequestView, RevisionView, TestRow
+from bot.status import PullRequestView, RevisionView
+from bot.testresults import RESULTS_FILE, TestResults
 from bot.workspace import FileSet
 
 
@@ -228,6 +230,17 @@ async def download_plugin(
     return files
 
 
+def signed_file(manifest: bytes, files: Mapping[str, bytes], name: str) -> bytes:
+    """A file of the plugin whose digest is the one a manifest (already checked to be the
+    bot's, for this branch) names; anything else is not what the bot signed."""
+    statement = json.loads(base64.b64decode(json.loads(manifest)["payload"]))
+    digests = {s["name"]: s["digest"]["sha256"] for s in statement["subject"]}
+    data = files.get(name)
+    if data is None or digests.get(name) != hashlib.sha256(data).hexdigest():
+        raise PhaseFailed(status.revise_untrusted(f"{name} is not the file it signed"))
+    return data
+
+
 def spec_from_manifest(data: bytes) -> PluginSpec:
     envelope = json.loads(data)
     statement = json.loads(base64.b64decode(envelope["payload"]))
@@ -336,7 +349,7 @@ class RevisionPublisher:
             )
             if await pushed_by(inst, self.repo, pull.sha, predicate, self.job.id):
                 raise AlreadyPublished(
-                    await self._finish_pushed(inst, pull, folder, manifest, predicate)
+                    await self._finish_pushed(inst, ctx, pull, folder, files, predicate)
                 )
             base = signed_base_commit(
                 manifest, ctx.tools.signing_key, self.job.repository, pull.branch
@@ -383,33 +396,35 @@ class RevisionPublisher:
     async def _finish_pushed(
         self,
         inst: Installation,
+        ctx: JobContext,
         pull: PullHead,
         folder: str,
-        manifest: bytes,
+        files: Mapping[str, bytes],
         predicate: Mapping[str, Any],
     ) -> Published:
-        """The steps after the push, from what this job signed: the body, the check run."""
+        """The steps after the push, from what this job signed (its manifest, its test
+        results, its usage): the same body and check run as an uninterrupted revision."""
+        manifest = files[MANIFEST_FILE]
         spec = PluginSpec.model_validate(predicate["spec"])
-        tests = predicate.get("tests") or {}
-        passed, failed = int(tests.get("passed", 0)), int(tests.get("failed", 0))
-        asked = predicate.get("revision") or {}
-        view = PullRequestView(
-            job_id=self.job.id,
-            plugin_name=spec.name,
-            plugin_path=folder,
-            description=spec.description,
-            requester=self.job.requester,
-            issue_number=self.job.issue,
-            components=_components(spec),
-            tests=[],
-            tests_passed=passed,
-            tests_failed=failed,
-            manifest_sha256=hashlib.sha256(manifest).hexdigest(),
+        results = TestResults.decode(signed_file(manifest, files, RESULTS_FILE))
+        ctx.result.spec, ctx.result.test_results = spec, results
+        usage = predicate.get("usage") or {}
+        model = (predicate.get("generator") or {}).get("model")
+        made = MadeWith(
+            results=results,
+            manifest=manifest,
             keyid=json.loads(manifest)["signatures"][0].get("keyid"),
-            tokens=None,  # the usage of the run that died is not known here
-            cost_usd=None,
-            model=(predicate.get("generator") or {}).get("model"),
-            close_issue=False,
+            model=model,
+            tokens=usage.get("tokens") if model else None,
+            cost_usd=usage.get("costUsd") if model else None,
+        )
+        asked = predicate.get("revision") or {}
+        view = pull_request_view(
+            self.job,
+            spec,
+            folder,
+            made,
+            description=spec.description,
             revision=RevisionView(
                 str(asked.get("request", self.request)),
                 str(asked.get("requester", self.job.requester)),
@@ -418,12 +433,7 @@ class RevisionPublisher:
         )
         body = status.pull_request_body(view)
         found = await inst.create("PATCH", f"{self.repo.path}/pulls/{pull.number}", {"body": body})
-        report = CheckReport(
-            head_sha=pull.sha,
-            conclusion="success" if passed and not failed else "failure",
-            title=status.check_title(passed, failed, None),
-            summary=status.check_summary([], None),
-        )
+        report = report_for(ctx, pull.sha, folder, None)
         notes = await check_run_after_opening(inst, self.repo, report)
         url = str(found["html_url"])
         return Published(folder, url=url, branch=pull.branch, commit=pull.sha, notes=notes)
@@ -431,32 +441,16 @@ class RevisionPublisher:
     def _view(self, ctx: JobContext, revision: Revision) -> PullRequestView:
         spec = ctx.result.spec
         assert spec is not None
-        results = ctx.result.test_results
-        manifest_sha = None
-        if ctx.result.manifest is not None:
-            manifest_sha = hashlib.sha256(ctx.result.manifest.read_bytes()).hexdigest()
-        key = ctx.tools.signing_key
-        model = ctx.tools.generator.model
-        return PullRequestView(
-            job_id=self.job.id,
-            plugin_name=spec.name,
-            plugin_path=revision.folder,
+        asked = RevisionView(
+            revision.request, revision.requester, revision.previous_manifest_sha256
+        )
+        return pull_request_view(
+            self.job,
+            spec,
+            revision.folder,
+            made_by_job(ctx),
             description=spec.description,
-            requester=self.job.requester,
-            issue_number=self.job.issue,
-            components=_components(spec),
-            tests=[TestRow(t.file, t.name, t.state) for t in results.tests] if results else [],
-            tests_passed=results.passed if results else 0,
-            tests_failed=results.failed if results else 0,
-            manifest_sha256=manifest_sha,
-            keyid=keyid_of(key.public_key()) if key is not None and manifest_sha else None,
-            tokens=ctx.tools.meter.usage.total if model else None,
-            cost_usd=ctx.tools.meter.cost_usd if model else None,
-            model=model,
-            close_issue=False,
-            revision=RevisionView(
-                revision.request, revision.requester, revision.previous_manifest_sha256
-            ),
+            revision=asked,
         )
 
     async def _commit(self, inst: Installation, ctx: JobContext, revision: Revision) -> str:

@@ -45,6 +45,11 @@ def predicate_for(ctx: JobContext) -> dict[str, Any]:
         "spec": spec.model_dump(mode="json"),
         "template": {"name": tools.pack.name, "version": tools.pack.version},
         "generator": {"name": tools.generator.name, "model": tools.generator.model},
+        # The model's usage up to signing (all of it: publishing asks no model), so a job
+        # recovered after its push can still say what it cost.
+        "usage": None
+        if tools.generator.model is None
+        else {"tokens": tools.meter.usage.total, "costUsd": tools.meter.cost_usd},
         "tools": {"plugin-bot": _bot_version(), "node": tools.deps.node_version},
         # A revision links the chain: the manifest it replaces, what was asked, by whom.
         "revision": None

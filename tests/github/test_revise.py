@@ -12,11 +12,13 @@ the test phase writes real test results. The real sandbox is proven in tests/int
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from pydantic import SecretStr
 
 from bot import status
@@ -35,6 +37,7 @@ from tests.fakes.github import webhook_example
 from tests.fakes.messages_api import ScriptedMessagesAPI, tool_use_reply
 from tests.github.test_end_to_end import (  # noqa: F401  (bot is a fixture)
     Bot,
+    WorkerKilled,
     bot,
     fast_test_phase,
     materialise,
@@ -441,3 +444,53 @@ async def test_a_review_requesting_changes_on_the_onboarding_pull_request_starts
     await bot.dispatch()
     assert [j for j in await bot.jobs() if j.issue == PULL] == []
     assert bot.github.bot_comments(PULL) == []
+
+
+async def test_a_revision_recovered_after_its_push_writes_the_same_body_and_check_run(
+    bot: Bot, tmp_path: Path
+) -> None:
+    # Its worker dies right after moving the branch, before the body and the check run. The
+    # recovered attempt finds its own commit and finishes from it: the body and the check
+    # run are the ones the first attempt would have written (test table, usage included).
+    branch = await opened_with_model(bot)
+    await revise_comment(bot, "/plugin-revise report temperatures in Fahrenheit")
+    github = bot.github
+
+    def kill_at_the_body(method: str, template: str) -> None:
+        if (method, template) == ("PATCH", "/repos/{owner}/{repo}/pulls/{pull_number}"):
+            github.on_request = None
+            raise WorkerKilled
+
+    github.on_request = kill_at_the_body
+    api = model_script()
+    with pytest.raises(WorkerKilled):
+        await work_revision(bot, revise_phases(api, tmp_path))
+    pushed = github.refs[branch]
+    assert github.commits[pushed]["message"].startswith("Revise plugin plugin-weather")
+    assert pushed not in {r["head_sha"] for r in github.check_runs}
+    # What the first attempt had when it died: its usage (the model ran once, two turns).
+    manifest = github.files_at(branch)[f"{FOLDER}/{MANIFEST_FILE}"]
+    usage = statement_of(manifest)["predicate"]["usage"]
+    assert usage["tokens"] > 0 and usage["costUsd"] > 0
+
+    bot.clock.now += dt.timedelta(minutes=5)
+    [recovery] = await bot.store.recover_expired()
+    assert recovery.requeued
+    finished = await work_revision(bot, revise_phases(model_script(), tmp_path))
+    assert finished.state == JobState.SUCCEEDED, finished.error
+    assert github.refs[branch] == pushed  # nothing pushed twice
+
+    body = github.pulls[0].body
+    digest = hashlib.sha256(manifest).hexdigest()
+    assert f"manifest sha256 `{digest}`" in body
+    assert "| ✅ | `src/__tests__/plugin.test.ts` | loads in a runtime |" in body
+    assert f"{usage['tokens']} tokens" in body and f"${usage['costUsd']:.4f}" in body
+    assert "> report temperatures in Fahrenheit" in body
+    [run] = [r for r in github.check_runs if r["head_sha"] == pushed]
+    assert (run["status"], run["conclusion"]) == ("completed", "success")
+    assert run["output"]["title"] == "plugin tests — 1 passed, 0 failed"
+    assert (
+        "| ✅ | `src/__tests__/plugin.test.ts` | loads in a runtime |" in run["output"]["summary"]
+    )
+    [tracking] = github.bot_comments(PULL)
+    assert "tests 1 passed, 0 failed" in tracking.body
