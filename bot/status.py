@@ -651,10 +651,11 @@ def revise_too_many_review_comments(limit: int, path: str | None) -> str:
     )
 
 
-def revise_branch_moved(branch: str) -> str:
+def branch_moved(branch: str, again: str) -> str:
+    """``again``: the command that builds on the new head (/plugin-revise, /plugin-retry)."""
     return (
         f"Someone pushed to {plain(branch[:120])} while I worked; I never force-push. "
-        "Ask again with /plugin-revise to build on the new head."
+        f"Ask again with {again} to build on the new head."
     )
 
 

@@ -121,6 +121,7 @@ class Command:
 
 # ----------------------------------------------------------------- where commands count
 
+
 def _one_typo(typed: str, word: str) -> bool:
     """Whether ``typed`` is ``word`` or one typo away: a letter left out, added, changed,
     or two neighbours swapped."""

@@ -37,6 +37,7 @@ def job_view(job: Job) -> JobView:
         attempt=max(job.attempts, 1),
         plugin_name=spec.get("name") if isinstance(spec, dict) else None,
         kind=job.kind,
+        retry_of=job.retry_of,
     )
 
 
@@ -127,7 +128,11 @@ class StoreDesk:
             delivery_id=trigger.delivery_id,
         )
         new = StoreNewJob(
-            description=job.description, origin=origin, command_id=job.command_id, kind=job.kind
+            description=job.description,
+            origin=origin,
+            command_id=job.command_id,
+            kind=job.kind,
+            retry_of=job.retry_of,
         )
         attempts = self.settings.job_max_attempts
         if self.queue is not None:

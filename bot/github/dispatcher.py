@@ -236,7 +236,8 @@ class Dispatcher:
         if job.state not in {"failed", "cancelled"}:
             await ctx.reply(status.not_retryable(job.id, job.state))
             return "refused:not-retryable"
-        return await self._admit(ctx, job.description, retry_of=job.id, kind=job.kind)
+        first = job.retry_of or job.id  # a retry of a retry: the chain's first job
+        return await self._admit(ctx, job.description, retry_of=first, kind=job.kind)
 
     async def _cancel(self, ctx: EventContext) -> str:
         head = await default_branch_head(ctx.inst, ctx.repo)
@@ -281,9 +282,7 @@ class Dispatcher:
                 head = await default_branch_head(ctx.inst, ctx.repo)
                 offered = await self.onboarding(ctx, head)
             except RepoConfigError as exc:
-                config_problems = status.onboarding_waits_for_config(
-                    REPO_CONFIG_PATH, exc.problems
-                )
+                config_problems = status.onboarding_waits_for_config(REPO_CONFIG_PATH, exc.problems)
         reply = status.help_text(offered)
         await ctx.reply(f"{reply}\n\n{config_problems}" if config_problems else reply)
         return "help"

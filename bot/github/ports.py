@@ -42,7 +42,7 @@ class NewJob:
     command_id: int
     trigger: Trigger
     description: str
-    retry_of: str | None = None
+    retry_of: str | None = None  # the first job of the chain a retry runs again
     kind: str = "create"  # "revise": a revision of the bot's pull request
 
 
@@ -75,6 +75,7 @@ class JobView:
     attempt: int = 1
     plugin_name: str | None = None
     kind: str = "create"
+    retry_of: str | None = None  # a retry: the first job of the chain (its branch is this one's)
 
     @property
     def short_id(self) -> str:

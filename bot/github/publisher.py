@@ -16,16 +16,25 @@ from githubkit.exception import RequestFailed
 from bot import status
 from bot.github.branches import branch_for, is_branch_of
 from bot.github.client import GitHubApp, Installation
+from bot.github.data.branch import check_foreign_commits, signed_base_commit, tree_of
 from bot.github.data.repository import (
     BranchHead,
     RepoRef,
     branch_sha,
     default_branch_head,
+    find_pull_request,
     path_exists,
     read_text,
 )
 from bot.github.operations.checks import CheckReport, post_check_run, report_for
-from bot.github.operations.pull_request import PullRequestPlan, publish_pull_request
+from bot.github.operations.pull_request import (
+    BranchMoved,
+    OnTop,
+    PullRequestPlan,
+    commit_on_top,
+    fast_forward,
+    publish_pull_request,
+)
 from bot.github.ports import JobView
 from bot.github.pull_view import made_by_job, pull_request_view
 from bot.github.validation.config import RepoConfigError, parse_repo_config
@@ -85,6 +94,9 @@ class PullRequestPublisher:
         self.repo = RepoRef.parse(job.repository)
         self.base = BranchHead("", "")  # the default branch's head when the job starts
         self.config = RepoConfig()
+        # A retry whose branch has an open pull request: the commit goes on its head.
+        self.onto: OnTop | None = None
+        self.onto_pull = 0
 
     def _spec(self, ctx: JobContext) -> PluginSpec:
         if ctx.result.spec is None:
@@ -94,9 +106,13 @@ class PullRequestPublisher:
     def _folder(self, spec: PluginSpec) -> str:
         return f"{self.config.plugins_folder}/{spec.directory_name}"
 
+    def _branch(self, spec: PluginSpec) -> str:
+        """The job's branch; a retry's is the first job's of its chain (its pull request)."""
+        return branch_for(spec.directory_name, self.job.retry_of or self.job.id)
+
     async def preflight(self, ctx: JobContext) -> None:
         spec = self._spec(ctx)
-        branch = branch_for(spec.directory_name, self.job.id)
+        branch = self._branch(spec)
         async with self.app.installation(self.job.installation_id) as inst:
             self.base = await default_branch_head(inst, self.repo)
             text = await read_text(inst, self.repo, REPO_CONFIG_PATH, self.base.sha)
@@ -105,21 +121,47 @@ class PullRequestPublisher:
             except RepoConfigError as exc:
                 raise PhaseFailed(status.refused_config(REPO_CONFIG_PATH, exc.problems)) from exc
             folder = self._folder(spec)
+            if self.job.retry_of is not None:
+                await self._onto_open_pull(inst, ctx, branch, folder)
             ours = await branch_sha(inst, self.repo, branch) is not None
             if not ours and await path_exists(inst, self.repo, folder, self.base.sha):
                 raise PhaseFailed(status.plugin_exists(folder, self.base.branch))
             if not ours and (url := await open_pull_of(inst, self.repo, spec.directory_name)):
                 raise PhaseFailed(status.plugin_pull_request_open(folder, url))
-        ctx.result.base_commit = self.base.sha
+        # The manifest binds what the commit is made on: the recorded base, or the head of
+        # the open pull request's branch a retry builds on.
+        ctx.result.base_commit = self.onto.head_sha if self.onto else self.base.sha
         ctx.result.branch = branch
         ctx.result.plugin_path = self._folder(spec)
+
+    async def _onto_open_pull(
+        self, inst: Installation, ctx: JobContext, branch: str, folder: str
+    ) -> None:
+        """A retry whose branch has an open pull request publishes onto it: one commit on
+        its head, as a revision does (the same rule for others' commits on it)."""
+        pull = await find_pull_request(inst, self.repo, branch)
+        head = await branch_sha(inst, self.repo, branch)
+        if pull is None or pull.get("state") != "open" or head is None:
+            return
+        tree = await tree_of(inst, self.repo, head)
+        manifest_sha = tree.get(f"{folder}/{MANIFEST_FILE}")
+        if manifest_sha is None:
+            raise PhaseFailed(status.revise_no_plugin(folder))
+        blob = await inst.request("GET", f"{self.repo.path}/git/blobs/{manifest_sha}")
+        manifest = base64.b64decode(str(blob.get("content", "")))
+        base = signed_base_commit(manifest, ctx.tools.signing_key, self.job.repository, branch)
+        await check_foreign_commits(inst, self.repo, head, base, folder)
+        prefix = folder + "/"
+        previous = sorted(p.removeprefix(prefix) for p in tree if p.startswith(prefix))
+        self.onto = OnTop(self.repo, branch, head, folder, tuple(previous))
+        self.onto_pull = int(pull["number"])
 
     async def publish(self, ctx: JobContext) -> Published:
         spec = self._spec(ctx)
         plan = PullRequestPlan(
             repo=self.repo,
             base=self.base,
-            branch=branch_for(spec.directory_name, self.job.id),
+            branch=self._branch(spec),
             folder=self._folder(spec),
             files=signed_files(ctx),
             title=status.pull_request_title(spec.name),
@@ -138,6 +180,8 @@ class PullRequestPublisher:
             labels=self.config.labels,
             reviewers=self.config.reviewers,
         )
+        if self.onto is not None:
+            return await self._publish_onto(ctx, self.onto, plan)
         async with self.app.installation(self.job.installation_id) as inst:
             pull = await publish_pull_request(inst, plan)
             notes = pull.notes
@@ -149,5 +193,29 @@ class PullRequestPublisher:
             url=pull.url,
             branch=pull.branch,
             commit=pull.commit_sha,
+            notes=notes,
+        )
+
+    async def _publish_onto(self, ctx: JobContext, onto: OnTop, plan: PullRequestPlan) -> Published:
+        """A retry onto its open pull request: one commit on the head it checked, the
+        branch moved without force, the body and a check run for the new commit."""
+        async with self.app.installation(self.job.installation_id) as inst:
+            sha = await commit_on_top(inst, onto, plan.files, plan.commit_message)
+            try:
+                await fast_forward(inst, onto, sha)
+            except BranchMoved:
+                raise PhaseFailed(status.branch_moved(onto.branch, "/plugin-retry")) from None
+            pull = await inst.create(
+                "PATCH",
+                f"{self.repo.path}/pulls/{self.onto_pull}",
+                {"title": plan.title, "body": plan.body},
+            )
+            report = report_for(ctx, sha, plan.folder, None)
+            notes = await check_run_after_opening(inst, self.repo, report)
+        return Published(
+            location=plan.folder,
+            url=str(pull["html_url"]),
+            branch=onto.branch,
+            commit=sha,
             notes=notes,
         )

@@ -21,12 +21,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from githubkit.exception import RequestFailed
-
 from bot import status
 from bot.github.branches import generated_plugin
 from bot.github.client import GitHubApp, Installation
+from bot.github.data.branch import (
+    check_foreign_commits,
+    signed_base_commit,
+    signed_predicate,
+    tree_of,
+)
 from bot.github.data.repository import (
     BranchHead,
     RepoRef,
@@ -40,7 +43,7 @@ from bot.github.data.review_threads import (
     review_threads,
 )
 from bot.github.operations.checks import post_check_run, report_for
-from bot.github.operations.pull_request import FILE_MODE, git_blob_sha
+from bot.github.operations.pull_request import BranchMoved, OnTop, commit_on_top, fast_forward
 from bot.github.ports import JobView
 from bot.github.publisher import check_run_after_opening, signed_files
 from bot.github.pull_view import MadeWith, made_by_job, pull_request_view
@@ -48,10 +51,6 @@ from bot.github.validation.config import RepoConfigError, parse_repo_config
 from bot.github.validation.permissions import effective_permission, rank
 from bot.manifest import (
     MANIFEST_FILE,
-    TrustedKey,
-    VerificationError,
-    check_signature,
-    keyid_of,
 )
 from bot.paths import PathRefused
 from bot.pipeline.context import (
@@ -68,7 +67,6 @@ from bot.settings import (
     REVIEW_NOTE_PERMISSION,
     REVISE_MAX_BYTES,
     REVISE_MAX_FILES,
-    REVISE_MAX_FOREIGN_COMMITS,
     RepoConfig,
     Settings,
 )
@@ -110,68 +108,6 @@ async def pull_head(inst: Installation, repo: RepoRef, number: int) -> PullHead 
     return PullHead(number, str(head["ref"]), str(head["sha"]), state, same)
 
 
-# Regular files; links (120000) and submodules (160000) may not be part of a plugin.
-REGULAR_FILE_MODES = ("100644 ", "100755 ")
-
-
-async def tree_entries(inst: Installation, repo: RepoRef, commit_sha: str) -> dict[str, str]:
-    """path -> "<mode> <sha>" of every entry but folders (files, links, submodules)."""
-    commit = await inst.request("GET", f"{repo.path}/git/commits/{commit_sha}")
-    tree = await inst.request(
-        "GET", f"{repo.path}/git/trees/{commit['tree']['sha']}", params={"recursive": "1"}
-    )
-    if tree.get("truncated"):  # past GitHub's cut: a change may hide in what is left out
-        raise PhaseFailed(status.revise_tree_truncated(commit_sha))
-    return {
-        str(e["path"]): f"{e.get('mode', '')} {e['sha']}"
-        for e in tree.get("tree", [])
-        if e.get("type") != "tree"
-    }
-
-
-async def tree_of(inst: Installation, repo: RepoRef, commit_sha: str) -> dict[str, str]:
-    """path -> blob sha of a commit's whole tree."""
-    return {p: v.split(" ", 1)[1] for p, v in (await tree_entries(inst, repo, commit_sha)).items()}
-
-
-def changed_paths(before: Mapping[str, str], after: Mapping[str, str]) -> list[str]:
-    return sorted(p for p in set(before) | set(after) if before.get(p) != after.get(p))
-
-
-def signed_base_commit(
-    manifest: bytes, key: Ed25519PrivateKey | None, repository: str, branch: str
-) -> str:
-    """The commit the bot's last commit on ``branch`` was made on, as its signed manifest
-    says: signed by this bot's key, for this repository and this branch. Nothing a person
-    can write into a commit message or a manifest they made decides where the bot's own
-    work begins."""
-    base = signed_predicate(manifest, key, repository, branch).get("baseCommit")
-    if not isinstance(base, str) or not base:
-        raise PhaseFailed(status.revise_untrusted("it names no base commit"))
-    return base
-
-
-def signed_predicate(
-    manifest: bytes, key: Ed25519PrivateKey | None, repository: str, branch: str
-) -> dict[str, Any]:
-    """The predicate of a manifest this bot's key signed for this repository and branch."""
-    if key is None:
-        raise PhaseFailed(status.revise_untrusted("no signing key is configured"))
-    trusted = [TrustedKey(keyid_of(key.public_key()), key.public_key(), "active")]
-    try:
-        envelope = json.loads(manifest)
-        payload = base64.b64decode(envelope["payload"], validate=True)
-        check_signature(envelope, payload, trusted)
-        predicate = json.loads(payload)["predicate"]
-    except (ValueError, KeyError, TypeError, VerificationError) as exc:
-        raise PhaseFailed(status.revise_untrusted(str(exc))) from None
-    if not isinstance(predicate, dict):
-        raise PhaseFailed(status.revise_untrusted("it has no predicate"))
-    if predicate.get("repository") != repository or predicate.get("branch") != branch:
-        raise PhaseFailed(status.revise_untrusted("it was signed for another branch"))
-    return predicate
-
-
 async def pushed_by(
     inst: Installation, repo: RepoRef, head: str, predicate: Mapping[str, Any], job_id: str
 ) -> bool:
@@ -183,32 +119,6 @@ async def pushed_by(
     commit = await inst.request("GET", f"{repo.path}/git/commits/{head}")
     lines = str(commit.get("message", "")).strip().splitlines()
     return bool(lines) and lines[-1].strip() == f"{status.BOT_COMMIT_TRAILER}{job_id}"
-
-
-async def check_foreign_commits(
-    inst: Installation, repo: RepoRef, head: str, base: str, folder: str
-) -> list[str]:
-    """Every commit from ``head`` back to ``base`` (the bot's own last commit included,
-    newest first) may change only files under ``folder``; merges are refused, and so are
-    links or submodules under it."""
-    seen: list[str] = []
-    sha = head
-    for _ in range(REVISE_MAX_FOREIGN_COMMITS + 1):
-        if sha == base:
-            return seen
-        commit = await inst.request("GET", f"{repo.path}/git/commits/{sha}")
-        parents = [str(p["sha"]) for p in commit.get("parents", [])]
-        if len(parents) != 1:
-            raise PhaseFailed(status.revise_merge_commit(sha))
-        after = await tree_entries(inst, repo, sha)
-        changed = changed_paths(await tree_entries(inst, repo, parents[0]), after)
-        outside = [p for p in changed if not p.startswith(folder + "/")]
-        odd = [p for p in changed if p in after and not after[p].startswith(REGULAR_FILE_MODES)]
-        if outside or odd:
-            raise PhaseFailed(status.revise_foreign_change(sha, outside or odd, folder))
-        seen.append(sha)
-        sha = parents[0]
-    raise PhaseFailed(status.revise_too_far(REVISE_MAX_FOREIGN_COMMITS))
 
 
 async def download_plugin(
@@ -453,59 +363,28 @@ class RevisionPublisher:
             revision=asked,
         )
 
-    async def _commit(self, inst: Installation, ctx: JobContext, revision: Revision) -> str:
-        repo = self.repo.path
-        files = signed_files(ctx)
-        head = await inst.request("GET", f"{repo}/git/commits/{revision.head_sha}")
-        before = await tree_of(inst, self.repo, revision.head_sha)
-        entries: list[dict[str, Any]] = []
-        for rel, data in sorted(files.items()):
-            path = f"{revision.folder}/{rel}"
-            sha = git_blob_sha(data)
-            if before.get(path) != sha:
-                blob = await inst.request(
-                    "POST",
-                    f"{repo}/git/blobs",
-                    json={"content": base64.b64encode(data).decode(), "encoding": "base64"},
-                )
-                sha = str(blob["sha"])
-            entries.append({"path": path, "mode": FILE_MODE, "type": "blob", "sha": sha})
-        for old in revision.previous_files:
-            if old not in files:  # not in the new signed set: gone from the branch
-                path = f"{revision.folder}/{old}"
-                entries.append({"path": path, "mode": FILE_MODE, "type": "blob", "sha": None})
-        tree = await inst.request(
-            "POST", f"{repo}/git/trees", json={"base_tree": head["tree"]["sha"], "tree": entries}
-        )
+    async def publish(self, ctx: JobContext) -> Published:
+        revision = ctx.result.revision
+        if revision is None:
+            raise PhaseFailed("no revision: the preflight did not run")
         spec = ctx.result.spec
         assert spec is not None
         message = status.revision_commit_message(
             spec.name, self.job.id, self.job.requester, revision.request
         )
-        commit = await inst.request(
-            "POST",
-            f"{repo}/git/commits",
-            json={"message": message, "tree": tree["sha"], "parents": [revision.head_sha]},
-        )
-        return str(commit["sha"])
-
-    async def publish(self, ctx: JobContext) -> Published:
-        revision = ctx.result.revision
-        if revision is None:
-            raise PhaseFailed("no revision: the preflight did not run")
         async with self.app.installation(self.job.installation_id) as inst:
-            sha = await self._commit(inst, ctx, revision)
+            on_top = OnTop(
+                self.repo,
+                revision.branch,
+                revision.head_sha,
+                revision.folder,
+                revision.previous_files,
+            )
+            sha = await commit_on_top(inst, on_top, signed_files(ctx), message)
             try:
-                async with inst.creating():
-                    await inst.request(
-                        "PATCH",
-                        f"{self.repo.path}/git/refs/heads/{revision.branch}",
-                        json={"sha": sha, "force": False},
-                    )
-            except RequestFailed as exc:
-                if exc.response.status_code == 422:
-                    raise PhaseFailed(status.revise_branch_moved(revision.branch)) from None
-                raise
+                await fast_forward(inst, on_top, sha)
+            except BranchMoved:
+                raise PhaseFailed(status.branch_moved(revision.branch, "/plugin-revise")) from None
             body = status.pull_request_body(self._view(ctx, revision))
             pull = await inst.create(
                 "PATCH", f"{self.repo.path}/pulls/{revision.pull_number}", {"body": body}

@@ -70,6 +70,7 @@ class NewJob:
     generator: str = "auto"
     command_id: int | None = None
     kind: str = "create"  # "revise": a revision of the bot's pull request
+    retry_of: str | None = None  # a retry: the first job of the chain it runs again
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,7 @@ class Job:
     queue_ref: str | None
     workspace_deleted_at: dt.datetime | None
     kind: str = "create"  # "create" | "revise"
+    retry_of: str | None = None  # a retry: the first job of the chain it runs again
 
     @property
     def short_id(self) -> str:

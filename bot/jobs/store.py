@@ -281,6 +281,7 @@ class Store:
                     delivery_id=origin.delivery_id,
                     command_id=new.command_id,
                     kind=new.kind,
+                    retry_of=new.retry_of,
                     limits=limits.to_json(),
                     cost_usd=0.0,
                     cancel_requested=False,

@@ -145,6 +145,8 @@ jobs = Table(
     # What the job does: JOB_KINDS (a revision of the bot's pull request, or a new plugin);
     # carried, never inferred from the description's words.
     Column("kind", String(16), nullable=False, default="create", server_default="create"),
+    # A /plugin-retry: the first job of the chain it runs again (its branch and pull request).
+    Column("retry_of", String(32)),
     Index("ix_jobs_state_created", "state", "created_at"),
     Index("ix_jobs_installation_created", "installation_id", "created_at"),
     Index("ix_jobs_repository_created", "repository", "created_at"),

@@ -36,7 +36,7 @@ def test_job_commands_refuse_a_database_that_was_not_upgraded(
         assert "run `plugin-bot db upgrade`" in out
     code, out = run(capsys, "db", "status")
     assert code == 1
-    assert run(capsys, "db", "upgrade") == (0, "the job database is current (0003)")
+    assert run(capsys, "db", "upgrade") == (0, "the job database is current (0004)")
 
 
 def test_submit_list_show_and_cancel_a_job_as_json(capsys: pytest.CaptureFixture[str]) -> None:

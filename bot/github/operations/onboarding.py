@@ -101,9 +101,7 @@ async def offer_onboarding(
         folder=".github",
         files=files,
         title=status.ONBOARDING_TITLE,
-        body=status.onboarding_body(
-            verify_workflow(folder), folder, adds_config=not has_config
-        ),
+        body=status.onboarding_body(verify_workflow(folder), folder, adds_config=not has_config),
         commit_message=status.ONBOARDING_TITLE,
         draft=False,
     )

@@ -184,3 +184,79 @@ async def publish_pull_request(inst: Installation, plan: PullRequestPlan) -> Pub
     return PublishedPullRequest(
         int(pull["number"]), str(pull["html_url"]), plan.branch, sha, reused=False, notes=notes
     )
+
+
+# ------------------------------------------------------------------ onto an existing branch
+
+
+class BranchMoved(Exception):
+    """The branch is no longer at the head a commit was made on: someone pushed meanwhile."""
+
+
+@dataclass(frozen=True)
+class OnTop:
+    """A new commit on an existing branch of the bot's, on top of its head (never forced)."""
+
+    repo: RepoRef
+    branch: str
+    head_sha: str  # the head the commit goes on
+    folder: str  # plugins/<name>: its files are replaced by the new set
+    previous_files: Sequence[str]  # the folder's files at the head (relative): gone if unsigned
+
+
+async def commit_on_top(
+    inst: Installation, plan: OnTop, files: Mapping[str, bytes], message: str
+) -> str:
+    """One commit, parent ``plan.head_sha``: the head's tree with the plugin folder holding
+    exactly ``files``; blobs the head already has are not sent again."""
+    repo = plan.repo.path
+    head = await inst.request("GET", f"{repo}/git/commits/{plan.head_sha}")
+    before = {
+        str(e["path"]): str(e["sha"])
+        for e in (
+            await inst.request(
+                "GET", f"{repo}/git/trees/{head['tree']['sha']}", params={"recursive": "1"}
+            )
+        ).get("tree", [])
+        if e.get("type") == "blob"
+    }
+    entries: list[dict[str, Any]] = []
+    for rel, data in sorted(files.items()):
+        path = f"{plan.folder}/{rel}"
+        sha = git_blob_sha(data)
+        if before.get(path) != sha:
+            blob = await inst.request(
+                "POST",
+                f"{repo}/git/blobs",
+                json={"content": base64.b64encode(data).decode(), "encoding": "base64"},
+            )
+            sha = str(blob["sha"])
+        entries.append({"path": path, "mode": FILE_MODE, "type": "blob", "sha": sha})
+    for old in plan.previous_files:
+        if old not in files:  # not in the new signed set: gone from the branch
+            path = f"{plan.folder}/{old}"
+            entries.append({"path": path, "mode": FILE_MODE, "type": "blob", "sha": None})
+    tree = await inst.request(
+        "POST", f"{repo}/git/trees", json={"base_tree": head["tree"]["sha"], "tree": entries}
+    )
+    commit = await inst.request(
+        "POST",
+        f"{repo}/git/commits",
+        json={"message": message, "tree": tree["sha"], "parents": [plan.head_sha]},
+    )
+    return str(commit["sha"])
+
+
+async def fast_forward(inst: Installation, plan: OnTop, sha: str) -> None:
+    """Move the branch to ``sha`` with ``force: false``; GitHub's 422 is :class:`BranchMoved`."""
+    try:
+        async with inst.creating():
+            await inst.request(
+                "PATCH",
+                f"{plan.repo.path}/git/refs/heads/{plan.branch}",
+                json={"sha": sha, "force": False},
+            )
+    except RequestFailed as exc:
+        if exc.response.status_code == 422:
+            raise BranchMoved(plan.branch) from None
+        raise
