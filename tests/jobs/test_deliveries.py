@@ -157,7 +157,7 @@ async def test_sqlite_commits_are_fsynced_unless_told_otherwise(
         assert await record(store, "d-1")  # through the delivery writer's own connection
         async with store.engine.begin() as conn:
             assert (await conn.exec_driver_sql("PRAGMA synchronous")).scalar() == pragma
-        writer = store._deliveries._thread_engine
+        writer = store._deliveries._sync_engine
         assert writer is not None
         with writer.connect() as conn:
             assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == pragma
