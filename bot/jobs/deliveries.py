@@ -7,16 +7,17 @@ transaction holding its delivery has committed, and a failed commit fails (5xx) 
 the requests that were in it.
 
 SQLite: one multi-row ``INSERT … ON CONFLICT DO NOTHING RETURNING`` for the deliveries, one
-``executemany`` for the commands of those that were new, one commit — run on the event
-loop's own thread, over the standard library's driver. The loop waits for that commit
-(about a millisecond for a batch of 50, fsync included, on the development machine):
-handed to a thread instead, the thread's every return for the GIL waited behind the busy
-loop, up to the interpreter's 5 ms switch interval each time, and a batch took ten times
-as long (benchmarks/README.md). aiosqlite is not used here for the same reason. The loop
-never waits for SQLite's write lock, though: its connection has no busy timeout, and
-when another connection holds the lock (a job's transaction, which may need this very loop
-to finish, or another process) the batch is written from a thread that waits for the lock
-as long as ``DATABASE_BUSY_TIMEOUT_MS`` allows.
+``executemany`` for the commands of those that were new — run on the event loop's own
+thread, over the standard library's driver — then the COMMIT, whose fsync is the slow part
+(0.2 ms to tens of ms on the shared development disk), in one thread of the writer's own,
+while the loop goes on reading requests. Handing the whole transaction to a thread cost
+more: each statement's return for the GIL waited behind the busy loop, up to the
+interpreter's 5 ms switch interval each time (aiosqlite is not used here for the same
+reason); the COMMIT alone waits once per batch. The loop never waits for SQLite's write
+lock, though: its connection has no busy timeout, and when another connection holds the
+lock (a job's transaction, which may need this very loop to finish, or another process)
+the whole batch is written from the thread, which waits for the lock as long as
+``DATABASE_BUSY_TIMEOUT_MS`` allows (benchmarks/README.md has the measurements).
 
 PostgreSQL: the writer keeps one connection of the asyncio engine for itself (no pool
 checkout and ping per batch) and sends one statement per batch, deliveries and commands
@@ -118,8 +119,30 @@ class DeliveryWriter:
                 if not _busy(exc):
                     raise
             else:
-                with transaction:
-                    return store_deliveries(conn, batch, now)
+                try:
+                    new = store_deliveries(conn, batch, now)
+                except BaseException:
+                    transaction.rollback()
+                    raise
+                # The COMMIT (its fsync) in the writer's thread, which lets go of the GIL
+                # for it: the loop reads the next batch's requests meanwhile.
+                loop = asyncio.get_running_loop()
+                commit = loop.run_in_executor(self._waiting_thread(), transaction.commit)
+                try:
+                    await asyncio.shield(commit)
+                except asyncio.CancelledError:
+                    # The thread commits all the same: the connection is not touched (or
+                    # closed) before it is done.
+                    await asyncio.wait([commit])
+                    if commit.exception() is not None:
+                        conn.invalidate()
+                    raise
+                except BaseException:
+                    # Whatever the COMMIT left (a transaction still open, with the write
+                    # lock) goes with the connection: closing it rolls back.
+                    conn.invalidate()
+                    raise
+                return new
         # Another connection is writing (a job's transaction on this loop, or another
         # process): wait for it in a thread, as long as the busy timeout allows.
         loop = asyncio.get_running_loop()
