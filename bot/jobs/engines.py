@@ -75,10 +75,10 @@ def create_engine(
 
 def sqlite_sync_engine(url: URL, options: SQLiteOptions) -> Engine:
     """A plain engine (the standard library's sqlite3) on the same file as an aiosqlite
-    ``url``, for the delivery writer's transactions, run whole on the event loop's thread:
-    no hand-over to aiosqlite's thread per statement, each of which waited for the busy
-    loop to let go of the GIL. One connection, used by one writer at a time, from whichever
-    thread runs the loop (hence ``check_same_thread=False``)."""
+    ``url``, for the delivery writer (bot/jobs/deliveries.py): its statements run on the
+    event loop's thread and its COMMIT in the writer's thread — no hand-over to aiosqlite's
+    thread per statement, each of which waited for the busy loop to let go of the GIL. One
+    connection, used by one of those threads at a time (hence ``check_same_thread=False``)."""
     engine = sqlalchemy.create_engine(
         url.set(drivername="sqlite+pysqlite"),
         connect_args={"timeout": options.busy_timeout_ms / 1000, "check_same_thread": False},
