@@ -18,6 +18,7 @@ from bot.jobs.store import CommandIn, Store
 from bot.jobs.tables import commands, deliveries
 from bot.settings import Settings
 from tests.fakes.database_faults import InjectedFault, failing_commits, failing_statements
+from tests.jobs.conftest import job_settings
 
 
 def command(body: str) -> CommandIn:
@@ -189,12 +190,19 @@ async def test_a_delivery_waits_in_a_thread_while_another_connection_holds_sqlit
 
 
 async def test_a_postgres_connection_broken_between_batches_is_replaced(
-    store: Store,
+    pg_url: str, tmp_path: Path
 ) -> None:
     """The PostgreSQL writer keeps its connection; one the server dropped since the last
     batch (a restart) is replaced and the batch sent again, not answered 503."""
-    if store.dialect != "postgresql":
-        pytest.skip("PostgreSQL's writer connection")
+    store = Store.from_settings(job_settings(tmp_path, pg_url))
+    await upgrade(store)
+    try:
+        await _survives_a_dropped_connection(store)
+    finally:
+        await store.close()
+
+
+async def _survives_a_dropped_connection(store: Store) -> None:
     assert await record(store, "d-1")
     held = store._deliveries._conn
     assert held is not None and not held.closed
