@@ -18,7 +18,7 @@ sys.path.insert(0, str(REPO))
 
 from bot import logs  # noqa: E402
 from bot.github.desk import StoreDesk  # noqa: E402
-from bot.github.service import run_event_loop  # noqa: E402
+from bot.github.service import freeze_startup_heap, run_event_loop  # noqa: E402
 from bot.jobs.migrations import upgrade  # noqa: E402
 from bot.jobs.store import Store  # noqa: E402
 from bot.server import create_app  # noqa: E402
@@ -35,6 +35,7 @@ async def main(port: int) -> None:
         app, host="127.0.0.1", port=port, log_config=None, access_log=False, backlog=512
     )
     logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
+    freeze_startup_heap()  # as serve does
     await uvicorn.Server(config).serve()
     await store.close()
 

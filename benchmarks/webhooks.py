@@ -76,6 +76,7 @@ class Target:
     rss_peak_mb: float = 0.0
     stored_rows: int | None = None
     sent_unique: int = 0
+    cpu_us: list[float] = field(default_factory=list)  # server CPU per request, per round
 
 
 def free_port() -> int:
@@ -92,6 +93,12 @@ def rss_mb(pid: int) -> float:
     except OSError:
         pass
     return 0.0
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
@@ -171,7 +178,10 @@ def measure(target: Target, port: int, body: Path, args: argparse.Namespace) -> 
         sampler.start()
         try:
             for n in range(args.rounds):
+                before = cpu_s(proc.pid)
                 result = load(target, body, args.requests, args.connections, n + 1, args.timeout)
+                used = cpu_s(proc.pid) - before
+                target.cpu_us.append(1e6 * used / max(int(result["requests"]), 1))  # type: ignore[call-overload]
                 target.rounds.append(result)
                 target.sent_unique += result["requests"] - result["duplicates"]  # type: ignore[operator]
         finally:
@@ -379,7 +389,7 @@ def table(targets: list[Target], args: argparse.Namespace) -> str:
     base = med(probot, "rps") if probot else float("nan")
     header = (
         f"{'server':<24} {'req/s':>8} {'vs Probot':>9} {'p50 ms':>7} {'p99 ms':>7} "
-        f"{'errors':>6} {'RSS idle':>9} {'RSS load':>9} {'stored':>14}"
+        f"{'errors':>6} {'CPU µs/req':>10} {'RSS idle':>9} {'RSS load':>9} {'stored':>14}"
     )
     lines = [header, "-" * len(header)]
     for t in targets:
@@ -388,11 +398,14 @@ def table(targets: list[Target], args: argparse.Namespace) -> str:
         lines.append(
             f"{t.name:<24} {med(t, 'rps'):>8.0f} {med(t, 'rps') / base:>8.2f}x "
             f"{med(t, 'p50_ms'):>7.1f} {med(t, 'p99_ms'):>7.1f} {errors:>6} "
+            f"{statistics.median(t.cpu_us) if t.cpu_us else float('nan'):>10.0f} "
             f"{t.rss_idle_mb:>7.0f}MB {t.rss_peak_mb:>7.0f}MB {stored:>14}"
         )
     lines.append(
         f"medians of {args.rounds} rounds × {args.requests} requests, {args.connections} "
-        "connections, 20 % duplicate delivery ids; stored = delivery rows / unique ids sent"
+        "connections, 20 % duplicate delivery ids; stored = delivery rows / unique ids sent;\n"
+        "every server is one process (plugin-bot: one event loop, plus its commit thread); "
+        "CPU µs/req = the server process's user+system CPU per answered request"
     )
     return "\n".join(lines)
 
@@ -414,6 +427,7 @@ def main() -> None:
                 print(f"{name:<26} {seconds:>8.1f} s")
             return
         body = payload_file(tmp)
+        load_start = os.getloadavg()
         targets = [sqlite_target(tmp), sqlite_target(tmp, "normal")]
         pg = postgres_database()
         if pg is not None:
@@ -427,6 +441,12 @@ def main() -> None:
             if pg is not None:
                 drop_postgres(pg)
         print(table(targets, args))
+        print(
+            "load average (1/5/15 min) at the start: "
+            + " / ".join(f"{x:.1f}" for x in load_start)
+            + ", at the end: "
+            + " / ".join(f"{x:.1f}" for x in os.getloadavg())
+        )
         print(f"Probot {PROBOT_VERSION} installed from the npm registry in {install_s:.1f} s")
         if not args.no_pipeline:
             for name, seconds in pipeline_times(tmp).items():

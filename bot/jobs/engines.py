@@ -1,5 +1,5 @@
 """The job store's database engines: one asyncio engine per store, and for SQLite a plain
-(thread) engine the delivery writer uses.
+engine the delivery writer uses on the event loop's thread.
 
 SQLite gets WAL, a busy timeout, foreign keys, ``synchronous=FULL`` (or NORMAL, see
 :class:`SQLiteOptions`) and ``BEGIN IMMEDIATE`` transactions on every connection of either
@@ -73,13 +73,15 @@ def create_engine(
     return create_async_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=5)
 
 
-def sqlite_thread_engine(url: URL, options: SQLiteOptions) -> Engine:
+def sqlite_sync_engine(url: URL, options: SQLiteOptions) -> Engine:
     """A plain engine (the standard library's sqlite3) on the same file as an aiosqlite
-    ``url``, for work done whole in one thread: one hand-over per transaction instead of one
-    per statement, each of which waits for the event loop's thread to let go of the GIL."""
+    ``url``, for the delivery writer (bot/jobs/deliveries.py): its statements run on the
+    event loop's thread and its COMMIT in the writer's thread — no hand-over to aiosqlite's
+    thread per statement, each of which waited for the busy loop to let go of the GIL. One
+    connection, used by one of those threads at a time (hence ``check_same_thread=False``)."""
     engine = sqlalchemy.create_engine(
         url.set(drivername="sqlite+pysqlite"),
-        connect_args={"timeout": options.busy_timeout_ms / 1000},
+        connect_args={"timeout": options.busy_timeout_ms / 1000, "check_same_thread": False},
         pool_size=1,
         max_overflow=0,
     )

@@ -107,6 +107,9 @@ async def test_a_replayed_delivery_runs_nothing_twice_and_still_answers_2xx(
     ("change", "status", "reason"),
     [
         ({"x-hub-signature-256": "sha256=" + "0" * 64}, 401, "the signature does not match"),
+        # Not hex (the signature is compared as bytes): refused, not a 500.
+        ({"x-hub-signature-256": "sha256=" + "z" * 64}, 401, "the signature does not match"),
+        ({"x-hub-signature-256": "sha256=0"}, 401, "the signature does not match"),
         (
             {"x-hub-signature-256": "sha1=0123"},
             401,
@@ -253,6 +256,16 @@ async def test_a_command_in_a_new_issue_is_stored(client: httpx.AsyncClient, sto
     assert answer.status_code == 202
     [command] = await stored(store)
     assert command.comment_id is None and command.issue == payload["issue"]["number"]
+
+
+async def test_the_webhook_path_by_another_method_still_takes_starlettes_routes(
+    client: httpx.AsyncClient, store: Store
+) -> None:
+    # POST /webhook goes straight to its endpoint (bot.server.WebhookFirst); the rest not.
+    assert (await client.get("/webhook")).status_code == 405
+    assert (await client.put("/webhook", content=b"{}")).status_code == 405
+    assert (await client.post("/webhook/", content=b"{}")).status_code in (307, 404, 405)
+    assert await stored(store) == []
 
 
 async def test_healthz(client: httpx.AsyncClient) -> None:

@@ -18,6 +18,7 @@ from bot.jobs.store import CommandIn, Store
 from bot.jobs.tables import commands, deliveries
 from bot.settings import Settings
 from tests.fakes.database_faults import InjectedFault, failing_commits, failing_statements
+from tests.jobs.conftest import job_settings
 
 
 def command(body: str) -> CommandIn:
@@ -157,9 +158,60 @@ async def test_sqlite_commits_are_fsynced_unless_told_otherwise(
         assert await record(store, "d-1")  # through the delivery writer's own connection
         async with store.engine.begin() as conn:
             assert (await conn.exec_driver_sql("PRAGMA synchronous")).scalar() == pragma
-        writer = store._deliveries._thread_engine
+        writer = store._deliveries._sync_engine
         assert writer is not None
         with writer.connect() as conn:
             assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == pragma
     finally:
         await store.close()
+
+
+async def test_a_delivery_waits_in_a_thread_while_another_connection_holds_sqlites_lock(
+    tmp_path: Path,
+) -> None:
+    """The writer runs on the event loop and never waits there for SQLite's write lock: a
+    transaction of the job store on the same loop holds it (and needs the loop to finish),
+    so the batch goes to a thread that waits for the lock, and is stored once it is free."""
+    settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'jobs.db'}")
+    store = Store.from_settings(settings)
+    await upgrade(store)
+    try:
+        assert await record(store, "d-before")  # the writer's own connection is open
+        async with store.engine.begin() as conn:  # BEGIN IMMEDIATE: the write lock
+            await conn.exec_driver_sql("UPDATE commands SET outcome = 'held' WHERE 1 = 0")
+            waiting = asyncio.create_task(record(store, "d-1"))
+            for _ in range(20):  # the loop keeps running meanwhile
+                await asyncio.sleep(0.01)
+            assert not waiting.done()
+        assert await asyncio.wait_for(waiting, 60) is True
+        assert sorted(await stored(store)) == ["d-1", "d-before"]
+    finally:
+        await store.close()
+
+
+async def test_a_postgres_connection_broken_between_batches_is_replaced(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """The PostgreSQL writer keeps its connection; one the server dropped since the last
+    batch (a restart) is replaced and the batch sent again, not answered 503."""
+    store = Store.from_settings(job_settings(tmp_path, pg_url))
+    await upgrade(store)
+    try:
+        await _survives_a_dropped_connection(store)
+    finally:
+        await store.close()
+
+
+async def _survives_a_dropped_connection(store: Store) -> None:
+    assert await record(store, "d-1")
+    held = store._deliveries._conn
+    assert held is not None and not held.closed
+    async with store.engine.begin() as conn:
+        killed = await conn.exec_driver_sql(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        assert any(row[0] for row in killed)
+    assert await record(store, "d-2")
+    assert store._deliveries._conn is not held
+    assert sorted(await stored(store)) == ["d-1", "d-2"]
