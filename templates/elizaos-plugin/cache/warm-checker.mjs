@@ -274,15 +274,18 @@ function restore() {
 
 let runner; // Vitest's module runner in this thread
 let rounds = 0;
-/** Every module the runner evaluated (the plugin's sources and tests) is evaluated again. */
+/**
+ * Every module the runner evaluated (the plugin's sources and tests) is fetched and
+ * evaluated again: the main thread's transform cache answers for unchanged files, a
+ * changed file is transformed again (it was invalidated there).
+ */
 function forgetModules() {
   if (runner === undefined) return;
   runner.mocker?.reset();
-  runner.evaluatedModules.idToModuleMap.forEach((node, id) => {
+  const modules = runner.evaluatedModules;
+  modules.idToModuleMap.forEach((node, id) => {
     if (/\\/vitest\\/dist\\/|vitest-virtual-\\w+\\/dist|@vitest\\/dist/.test(id)) return;
-    node.promise = undefined;
-    node.exports = undefined;
-    node.evaluated = false;
+    modules.invalidateModule(node);
     node.importers.clear();
   });
 }
