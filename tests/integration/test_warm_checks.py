@@ -281,6 +281,18 @@ it('finds the registry entry of the last round', () => {
   expect(registry()?.leftOver).toBe('round 1');
 });
 """
+# A global a round made non-configurable cannot be taken back: the next round gets a new
+# test thread.
+STUCK = """// @ts-nocheck
+import { it } from 'vitest';
+it('leaves a global that cannot be deleted', () => {
+  Object.defineProperty(globalThis, 'stuck', { value: 'round 3', configurable: false });
+});
+"""
+NEEDS_STUCK = """// @ts-nocheck
+import { it, expect } from 'vitest';
+it('finds the stuck global of the last round', () => { expect(globalThis.stuck).toBe('round 3'); });
+"""
 ADDED = """import { it, expect } from 'vitest';
 it('was added between rounds', () => { expect(1 + 1).toBe(2); });
 """
@@ -308,6 +320,17 @@ async def test_state_a_round_leaves_cannot_make_the_next_round_pass(
     # The integration test (a real AgentRuntime on PGlite) passed in both warm rounds: each
     # got its own database, not the closed client the previous round left in plugin-sql.
     assert "the plugin in a real AgentRuntime" not in second.summary
+
+    for ctx in (warm_ctx, cold_ctx):
+        ctx.require_files().write("__tests__/state.test.ts", STUCK.encode())
+    third, cold = await both(warm_ctx, cold_ctx)
+    assert third.passed and cold.passed, third.summary
+    for ctx in (warm_ctx, cold_ctx):
+        ctx.require_files().write("__tests__/state.test.ts", NEEDS_STUCK.encode())
+    fourth, cold = await both(warm_ctx, cold_ctx)
+    assert not fourth.passed and "finds the stuck global" in fourth.summary, fourth.summary
+    assert fourth.summary == cold.summary
+    assert warm_ctx.warm is not None and warm_ctx.warm.fallbacks == []
 
 
 async def test_a_test_file_added_between_warm_rounds_runs_and_a_fixed_one_passes(

@@ -245,31 +245,36 @@ const env = { ...process.env };
 // Vitest's own, set up once per thread (its console, its globals): kept.
 const vitestOwned = (key) => key === 'console' || (typeof key === 'string' && key.startsWith('__vitest'));
 
+/** Put it back; what cannot be (made non-configurable) marks the thread for replacing. */
 function restore() {
+  const attempt = (change) => {
+    try {
+      if (change() === false) throw new TypeError('not deleted');
+    } catch {
+      Atomics.store(workerData.tainted, 0, 1); // the next round gets a new thread
+    }
+  };
   for (const key of Reflect.ownKeys(globalThis)) {
-    if (!baseline.has(key) && !vitestOwned(key)) delete globalThis[key];
+    if (!baseline.has(key) && !vitestOwned(key)) attempt(() => Reflect.deleteProperty(globalThis, key));
   }
   for (const [key, descriptor] of baseline) {
     if (vitestOwned(key)) continue;
     const now = Object.getOwnPropertyDescriptor(globalThis, key);
     if (now === undefined || now.value !== descriptor.value || now.get !== descriptor.get) {
-      try {
-        Object.defineProperty(globalThis, key, descriptor);
-      } catch {
-        // made non-configurable by the round: the next round gets a new thread
-        Atomics.store(workerData.tainted, 0, 1);
-      }
+      attempt(() => Object.defineProperty(globalThis, key, descriptor));
     }
   }
   for (const [object, keys] of plainKeys) {
     for (const key of Reflect.ownKeys(object)) {
-      if (!keys.has(key)) delete object[key];
+      if (!keys.has(key)) attempt(() => Reflect.deleteProperty(object, key));
     }
   }
-  for (const key of Object.keys(process.env)) {
-    if (!(key in env)) delete process.env[key];
-  }
-  Object.assign(process.env, env);
+  attempt(() => {
+    for (const key of Object.keys(process.env)) {
+      if (!(key in env)) delete process.env[key];
+    }
+    Object.assign(process.env, env);
+  });
 }
 
 let runner; // Vitest's module runner in this thread
@@ -323,6 +328,10 @@ init({
 
 let keptThread; // the thread, while it lives
 let tainted; // set by the thread when a round left state it cannot take back
+// Vitest does not wait for a run's stop (its teardown, then our restore in the thread);
+// the round does, so that the next run's start never meets the last run's teardown.
+let runStopped = Promise.resolve();
+let markStopped = () => undefined;
 
 class KeptThreadWorker {
   name = 'kept-thread';
@@ -341,6 +350,9 @@ class KeptThreadWorker {
     keptThread.postMessage(message);
   }
   async start() {
+    runStopped = new Promise((resolve) => {
+      markStopped = resolve;
+    });
     if (keptThread === undefined) {
       tainted = new Int32Array(new SharedArrayBuffer(4));
       const thread = new Worker(new URL(`data:text/javascript,${encodeURIComponent(threadSource)}`), {
@@ -361,6 +373,7 @@ class KeptThreadWorker {
   async stop() {
     // This run's listeners go; the thread serves the next run.
     for (const [event, callback] of this.listeners.splice(0)) keptThread?.off(event, callback);
+    markStopped(); // sent after the thread's "stopped": its teardown has run
   }
   deserialize(data) {
     return data;
@@ -396,7 +409,15 @@ async function testPass() {
   }
   const specs = await vitest.globTestSpecifications();
   const run = await vitest.runTestSpecifications(specs, true);
-  if (keptThread !== undefined && Atomics.load(tainted, 0) === 1) {
+  let timer;
+  const stopped = await Promise.race([
+    runStopped.then(() => true),
+    new Promise((resolve) => {
+      timer = setTimeout(() => resolve(false), 30_000);
+    }),
+  ]);
+  clearTimeout(timer);
+  if (keptThread !== undefined && (!stopped || Atomics.load(tainted, 0) === 1)) {
     const thread = keptThread;
     keptThread = undefined;
     await thread.terminate();
