@@ -253,3 +253,100 @@ async def test_a_warm_round_runs_in_the_same_sandbox_as_a_cold_one(warm_ctx: Job
     assert warm_ctx.warm is not None and warm_ctx.warm.served == 1, warm_ctx.warm
     assert report.passed, report.summary
     assert b"// changed" not in (warm_ctx.require_plugin() / "src" / "index.ts").read_bytes()
+
+
+# Round 1 leaves state behind in every place the kept test thread could carry it: a module
+# of the plugin, a global, process.env and plugin-sql's registry of database clients.
+COUNTER = "let count = 0;\nexport function bump(): number {\n  count += 1;\n  return count;\n}\n"
+LEAVES = """// @ts-nocheck
+import { it, expect } from 'vitest';
+import { bump } from '../src/counter';
+const registry = () => globalThis[Symbol.for('@elizaos/plugin-sql/global-singletons')];
+it('counts from one', () => { expect(bump()).toBe(1); });
+it('leaves state behind', () => {
+  globalThis.leftOver = 'round 1';
+  process.env.LEFT_OVER = 'round 1';
+  if (registry()) registry().leftOver = 'round 1';
+});
+"""
+# Round 2 passes only if that state is still there: a cold round fails every one of these.
+NEEDS = """// @ts-nocheck
+import { it, expect } from 'vitest';
+import { bump } from '../src/counter';
+const registry = () => globalThis[Symbol.for('@elizaos/plugin-sql/global-singletons')];
+it('counts on from the last round', () => { expect(bump()).toBe(2); });
+it('finds the global of the last round', () => { expect(globalThis.leftOver).toBe('round 1'); });
+it('finds the env of the last round', () => { expect(process.env.LEFT_OVER).toBe('round 1'); });
+it('finds the registry entry of the last round', () => {
+  expect(registry()?.leftOver).toBe('round 1');
+});
+"""
+# A global a round made non-configurable cannot be taken back: the next round gets a new
+# test thread.
+STUCK = """// @ts-nocheck
+import { it } from 'vitest';
+it('leaves a global that cannot be deleted', () => {
+  Object.defineProperty(globalThis, 'stuck', { value: 'round 3', configurable: false });
+});
+"""
+NEEDS_STUCK = """// @ts-nocheck
+import { it, expect } from 'vitest';
+it('finds the stuck global of the last round', () => { expect(globalThis.stuck).toBe('round 3'); });
+"""
+ADDED = """import { it, expect } from 'vitest';
+it('was added between rounds', () => { expect(1 + 1).toBe(2); });
+"""
+
+
+async def test_state_a_round_leaves_cannot_make_the_next_round_pass(
+    warm_ctx: JobContext, cold_ctx: JobContext
+) -> None:
+    for ctx in (warm_ctx, cold_ctx):
+        ctx.require_files().write("src/counter.ts", COUNTER.encode())
+        ctx.require_files().write("__tests__/state.test.ts", LEAVES.encode())
+    first, cold = await both(warm_ctx, cold_ctx)
+    assert first.passed and cold.passed, first.summary
+    assert first.tests_total == cold.tests_total
+
+    for ctx in (warm_ctx, cold_ctx):
+        ctx.require_files().write("__tests__/state.test.ts", NEEDS.encode())
+    second, cold = await both(warm_ctx, cold_ctx)
+    assert not second.passed
+    for name in ("counts on from", "finds the global", "finds the env", "finds the registry"):
+        assert name in second.summary, second.summary
+    assert second.summary == cold.summary
+    assert second.tests_total == cold.tests_total == first.tests_total + 2
+
+    # The integration test (a real AgentRuntime on PGlite) passed in both warm rounds: each
+    # got its own database, not the closed client the previous round left in plugin-sql.
+    assert "the plugin in a real AgentRuntime" not in second.summary
+
+    for ctx in (warm_ctx, cold_ctx):
+        ctx.require_files().write("__tests__/state.test.ts", STUCK.encode())
+    third, cold = await both(warm_ctx, cold_ctx)
+    assert third.passed and cold.passed, third.summary
+    for ctx in (warm_ctx, cold_ctx):
+        ctx.require_files().write("__tests__/state.test.ts", NEEDS_STUCK.encode())
+    fourth, cold = await both(warm_ctx, cold_ctx)
+    assert not fourth.passed and "finds the stuck global" in fourth.summary, fourth.summary
+    assert fourth.summary == cold.summary
+    assert warm_ctx.warm is not None and warm_ctx.warm.fallbacks == []
+
+
+async def test_a_test_file_added_between_warm_rounds_runs_and_a_fixed_one_passes(
+    warm_ctx: JobContext, cold_ctx: JobContext
+) -> None:
+    first = await sandbox_checks(warm_ctx, install=False)
+    assert first.passed
+    for ctx in (warm_ctx, cold_ctx):
+        ctx.require_files().write("__tests__/added.test.ts", ADDED.replace("2);", "3);").encode())
+    failing, cold = await both(warm_ctx, cold_ctx)
+    assert not failing.passed and "was added between rounds" in failing.summary
+    assert failing.summary == cold.summary
+    assert failing.tests_total == first.tests_total + 1
+    for ctx in (warm_ctx, cold_ctx):
+        ctx.require_files().write("__tests__/added.test.ts", ADDED.encode())
+    fixed, cold = await both(warm_ctx, cold_ctx)
+    assert fixed.passed and fixed.tests_total == first.tests_total + 1
+    assert fixed.summary == cold.summary
+    assert warm_ctx.warm is not None and warm_ctx.warm.fallbacks == []

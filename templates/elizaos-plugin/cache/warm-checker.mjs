@@ -7,8 +7,14 @@
 // dist/index.d.ts, an esbuild bundle, then every test file with the JSON report. What it
 // keeps between rounds: TypeScript's builder program (files that did not change are not
 // parsed or checked again; their diagnostics are still reported), esbuild's incremental
-// context and one Vitest instance (its Vite server and transforms; changed files are
-// invalidated). The final round of a job never comes from here: it is the cold commands.
+// context, one Vitest instance (its Vite server and transforms; changed files are
+// invalidated) and the thread its tests run in (a pool of our own, below: Vitest's pools end
+// their workers after every run). That thread keeps Node's modules from node_modules
+// (@elizaos/core and @elizaos/plugin-sql are imported there once, before any test code) and
+// nothing of a round's own: every round evaluates the plugin's sources and tests afresh,
+// every test file runs, and what a round left on globalThis, in the plain objects on it
+// (plugin-sql's registry of database clients) or in process.env is taken back before the
+// next. The final round of a job never comes from here: it is the cold commands.
 //
 //   node warm-checker.mjs SOCKET VITEST_CONFIG REPORT_FILE
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -16,6 +22,8 @@ import net from 'node:net';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
 
 const [socketPath, vitestConfig, reportFile] = process.argv.slice(2);
 const root = process.cwd();
@@ -199,6 +207,183 @@ function changedFiles() {
   return changed;
 }
 
+// The test thread kept between rounds. Vitest's threads pool starts a worker thread for
+// every run and ends it after (a new thread imports @elizaos/core, plugin-sql and PGlite
+// again). This pool hands every run the same thread; Vitest still sends it a start and a
+// stop for each run (the environment is set up and torn down every time).
+const vitestWorker = pathToFileURL(path.join(root, 'node_modules', 'vitest', 'dist', 'worker.js'));
+const PRELOAD = ['@elizaos/core', '@elizaos/plugin-sql'];
+const threadSource = `
+import { parentPort, workerData } from 'node:worker_threads';
+import { pathToFileURL } from 'node:url';
+import { init, runBaseTests, setupEnvironment } from ${JSON.stringify(vitestWorker.href)};
+
+// Imported once per thread, before any test code, so that they are part of the baseline.
+const parent = pathToFileURL(${JSON.stringify(path.join(root, 'package.json'))}).href;
+for (const name of ${JSON.stringify(PRELOAD)}) {
+  try {
+    await import(import.meta.resolve(name, parent));
+  } catch {
+    // not a dependency of this plugin: its tests import what they need
+  }
+}
+
+// What a round may change and the next must not see: globals, the own keys of plain
+// objects on globalThis (registries such as plugin-sql's client singletons), process.env.
+const baseline = new Map();
+const plainKeys = new Map();
+const isPlain = (value) =>
+  value !== null && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype;
+for (const key of Reflect.ownKeys(globalThis)) {
+  const descriptor = Object.getOwnPropertyDescriptor(globalThis, key);
+  baseline.set(key, descriptor);
+  if ('value' in descriptor && isPlain(descriptor.value)) {
+    plainKeys.set(descriptor.value, new Set(Reflect.ownKeys(descriptor.value)));
+  }
+}
+const env = { ...process.env };
+// Vitest's own, set up once per thread (its console, its globals): kept.
+const vitestOwned = (key) => key === 'console' || (typeof key === 'string' && key.startsWith('__vitest'));
+
+/** Put it back; what cannot be (made non-configurable) marks the thread for replacing. */
+function restore() {
+  const attempt = (change) => {
+    try {
+      if (change() === false) throw new TypeError('not deleted');
+    } catch {
+      Atomics.store(workerData.tainted, 0, 1); // the next round gets a new thread
+    }
+  };
+  for (const key of Reflect.ownKeys(globalThis)) {
+    if (!baseline.has(key) && !vitestOwned(key)) attempt(() => Reflect.deleteProperty(globalThis, key));
+  }
+  for (const [key, descriptor] of baseline) {
+    if (vitestOwned(key)) continue;
+    const now = Object.getOwnPropertyDescriptor(globalThis, key);
+    if (now === undefined || now.value !== descriptor.value || now.get !== descriptor.get) {
+      attempt(() => Object.defineProperty(globalThis, key, descriptor));
+    }
+  }
+  for (const [object, keys] of plainKeys) {
+    for (const key of Reflect.ownKeys(object)) {
+      if (!keys.has(key)) attempt(() => Reflect.deleteProperty(object, key));
+    }
+  }
+  attempt(() => {
+    for (const key of Object.keys(process.env)) {
+      if (!(key in env)) delete process.env[key];
+    }
+    Object.assign(process.env, env);
+  });
+}
+
+let runner; // Vitest's module runner in this thread
+let rounds = 0;
+/**
+ * Every module the runner evaluated (the plugin's sources and tests) is fetched and
+ * evaluated again: the main thread's transform cache answers for unchanged files, a
+ * changed file is transformed again (it was invalidated there).
+ */
+function forgetModules() {
+  if (runner === undefined) return;
+  runner.mocker?.reset();
+  const modules = runner.evaluatedModules;
+  modules.idToModuleMap.forEach((node, id) => {
+    if (/\\/vitest\\/dist\\/|vitest-virtual-\\w+\\/dist|@vitest\\/dist/.test(id)) return;
+    modules.invalidateModule(node);
+    node.importers.clear();
+  });
+}
+
+let dispatcher;
+const others = new Set();
+init({
+  post: (response) => parentPort.postMessage(response),
+  on: (callback) => {
+    if (dispatcher === undefined) dispatcher = callback;
+    else others.add(callback);
+    parentPort.on('message', callback);
+  },
+  off: (callback) => {
+    others.delete(callback);
+    parentPort.off('message', callback);
+  },
+  // After a run's stop: the thread stays, the run's channel goes, the round's state goes.
+  teardown: () => {
+    for (const callback of others) parentPort.off('message', callback);
+    others.clear();
+    restore();
+  },
+  onModuleRunner: (moduleRunner) => {
+    runner = moduleRunner;
+  },
+  runTests: async (state, traces) => {
+    if (rounds++ > 0) forgetModules();
+    return runBaseTests('run', state, traces);
+  },
+  collectTests: (state, traces) => runBaseTests('collect', state, traces),
+  setup: setupEnvironment,
+});
+`;
+
+let keptThread; // the thread, while it lives
+let tainted; // set by the thread when a round left state it cannot take back
+// Vitest does not wait for a run's stop (its teardown, then our restore in the thread);
+// the round does, so that the next run's start never meets the last run's teardown.
+let runStopped = Promise.resolve();
+let markStopped = () => undefined;
+
+class KeptThreadWorker {
+  name = 'kept-thread';
+  listeners = [];
+  constructor(options) {
+    this.options = options;
+  }
+  on(event, callback) {
+    this.listeners.push([event, callback]);
+    keptThread.on(event, callback);
+  }
+  off(event, callback) {
+    keptThread?.off(event, callback);
+  }
+  send(message) {
+    keptThread.postMessage(message);
+  }
+  async start() {
+    runStopped = new Promise((resolve) => {
+      markStopped = resolve;
+    });
+    if (keptThread === undefined) {
+      tainted = new Int32Array(new SharedArrayBuffer(4));
+      const thread = new Worker(new URL(`data:text/javascript,${encodeURIComponent(threadSource)}`), {
+        env: this.options.env,
+        execArgv: this.options.execArgv,
+        stdout: true,
+        stderr: true,
+        workerData: { tainted },
+      });
+      thread.stdout.pipe(testOutput, { end: false });
+      thread.stderr.pipe(testOutput, { end: false });
+      thread.on('exit', () => {
+        if (keptThread === thread) keptThread = undefined;
+      });
+      keptThread = thread;
+    }
+  }
+  async stop() {
+    // This run's listeners go; the thread serves the next run.
+    for (const [event, callback] of this.listeners.splice(0)) keptThread?.off(event, callback);
+    markStopped(); // sent after the thread's "stopped": its teardown has run
+  }
+  deserialize(data) {
+    return data;
+  }
+}
+const keptThreadPool = {
+  name: 'kept-thread',
+  createPoolWorker: (options) => new KeptThreadWorker(options),
+};
+
 async function testPass() {
   const changed = changedFiles();
   if (vitest === undefined) {
@@ -209,7 +394,8 @@ async function testPass() {
         configLoader: 'runner',
         watch: false,
         isolate: false,
-        pool: 'threads',
+        pool: keptThreadPool,
+        maxWorkers: 1, // every test file in the one kept thread
         reporters: ['default', 'json'],
         outputFile: { json: reportFile },
       },
@@ -223,6 +409,19 @@ async function testPass() {
   }
   const specs = await vitest.globTestSpecifications();
   const run = await vitest.runTestSpecifications(specs, true);
+  let timer;
+  const stopped = await Promise.race([
+    runStopped.then(() => true),
+    new Promise((resolve) => {
+      timer = setTimeout(() => resolve(false), 30_000);
+    }),
+  ]);
+  clearTimeout(timer);
+  if (keptThread !== undefined && (!stopped || Atomics.load(tainted, 0) === 1)) {
+    const thread = keptThread;
+    keptThread = undefined;
+    await thread.terminate();
+  }
   const failed =
     run.testModules.some((m) => !m.ok()) || run.unhandledErrors.length > 0 || specs.length === 0;
   return { exitCode: failed ? 1 : 0, output: testOutput.take() };
