@@ -9,6 +9,7 @@ import time
 from bot import status
 from bot.github.tracking import TrackingReporter
 from bot.pipeline.context import PhaseRecord
+from tests.conftest import eventually
 
 PHASES = ("spec", "scaffold", "test")
 
@@ -94,7 +95,7 @@ async def test_the_final_write_waits_out_the_interval_after_the_previous_edit() 
         edit, job_id="abc123", requester="octocat", phases=("spec",), interval_s=0.4
     )
     tracking.phase_started("spec")
-    await asyncio.sleep(0.05)  # the flusher writes the first edit
+    await eventually(lambda: stamps, what="the flusher's first edit")
     tracking.phase_finished("spec", PhaseRecord("spec", "failed", 0.1, error="bad spec"))
     final = await tracking.close(state="failed", failed_phase="spec", error="bad spec")
     assert len(stamps) == 2
