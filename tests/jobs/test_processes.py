@@ -26,6 +26,9 @@ from tests.unit.test_runner import _processes_with
 
 REPO = Path(__file__).resolve().parents[2]
 ROOMY = JobLimits(*(1000,) * 6)
+# For the tests where no worker dies: a lease no loaded process misses, so a job's second
+# run could only be a double claim (the 6 s default is for the tests that wait out a lease).
+NO_RECOVERY_LEASE_S = "60"
 
 
 def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
@@ -134,7 +137,7 @@ async def test_every_job_runs_exactly_once_across_worker_processes(
     async with client(settings) as (store, queue):
         # Every process is ready before the first job: on a loaded machine the first one
         # started could otherwise run them all before the last has imported the bot.
-        with workers(settings, processes, concurrency=4):
+        with workers(settings, processes, concurrency=4, JOB_LEASE_S=NO_RECOVERY_LEASE_S):
             ids = [await submit(store, queue, f"quick plugin {n}") for n in range(count)]
             done = [await finished(store, job_id, within=240) for job_id in ids]
         claims: dict[str, list[str]] = {job_id: [] for job_id in ids}
@@ -183,7 +186,7 @@ async def test_limits_hold_under_concurrent_submits_and_claims(
         two = JobLimits(100, 100, 100, running_installation=2)
         origin = Origin(installation_id=6, repository="o/s", requester="bob")
         ids = [await submit(store, queue, "sleep 0.3", origin, two) for _ in range(10)]
-        with workers(settings, processes, concurrency=4):
+        with workers(settings, processes, concurrency=4, JOB_LEASE_S=NO_RECOVERY_LEASE_S):
             done = [await finished(store, job_id, within=120) for job_id in ids]
     assert {j.state for j in done} == {JobState.SUCCEEDED}
     moments = sorted(
