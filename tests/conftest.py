@@ -1,9 +1,12 @@
+import asyncio
 import ipaddress
 import os
 import shutil
 import socket
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -36,6 +39,25 @@ def require_root() -> None:
     if os.geteuid() != 0 and UNPRIVILEGED_PASS:
         pytest.skip("root-only: ran in .ci/run's root pass")
     require(os.geteuid() == 0, "runs only as root (.ci/run runs it as root)")
+
+
+T = TypeVar("T")
+
+
+async def eventually(
+    check: Callable[[], T], *, within: float = 30.0, every: float = 0.05, what: str = ""
+) -> T:
+    """Poll ``check`` until it returns something truthy and return that; fail after
+    ``within`` seconds (generous: a loaded CI machine is slow, a passing test waits no
+    longer than its condition takes)."""
+    deadline = time.monotonic() + within
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what or 'condition'} not reached within {within}s: {value!r}")
+        await asyncio.sleep(every)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

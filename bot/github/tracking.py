@@ -55,7 +55,9 @@ class TrackingReporter:
         self._dirty = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.edits = 0
-        self._last_edit: float | None = None  # time.monotonic() of the last edit sent
+        # time.monotonic() when the last edit ended (answered or failed): the interval runs
+        # from there to the next one's start, however long rendering or the request took.
+        self._last_edit: float | None = None
 
     # ------------------------------------------------------------ Reporter
 
@@ -115,8 +117,10 @@ class TrackingReporter:
 
     async def _write(self) -> None:
         self.edits += 1
-        self._last_edit = time.monotonic()
-        await self._edit(self.render())
+        try:
+            await self._edit(self.render())
+        finally:
+            self._last_edit = time.monotonic()
 
     async def close(self, **final: object) -> str:
         """Stop the flusher and write the final state, once the interval since the

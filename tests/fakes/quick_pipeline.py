@@ -4,12 +4,15 @@
     sleep N            run ``sleep N`` as a sandboxed command of the job (cancel kills it)
     sleep-once N PATH  sleep only while PATH does not exist (and create it): the first
                        attempt hangs, a retry passes
+    hold PATH          run (a sandboxed command, as ``sleep``) until PATH exists: the test
+                       decides when the job ends
     fail-own           fail as the plugin's own code would (never retried)
     fail-transient-once PATH  fail with a transient error while PATH does not exist
 """
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 from bot.llm import ModelAPIError
@@ -40,6 +43,9 @@ async def work_phase(ctx: JobContext) -> None:
     if "sleep" in words:
         (seconds,) = _word_after(words, "sleep")
         await _sleep(ctx, seconds)
+    if "hold" in words:
+        (path,) = _word_after(words, "hold")
+        await _command(ctx, f"while [ ! -e {shlex.quote(path)} ]; do sleep 0.05; done", "hold")
     if "sleep-once" in words:
         seconds, path = _word_after(words, "sleep-once", 2)
         if not Path(path).exists():
@@ -55,12 +61,15 @@ async def work_phase(ctx: JobContext) -> None:
 
 
 async def _sleep(ctx: JobContext, seconds: str) -> None:
+    await _command(ctx, f"sleep {seconds}", "sleep")
+
+
+async def _command(ctx: JobContext, script: str, what: str) -> None:
     # The marker lets a test find the process (and prove it is gone after a cancel).
-    result = await ctx.run(
-        ["sh", "-c", f"sleep {seconds}; : {MARKER}-{ctx.request.job_id}"], ctx.workspace
-    )
+    argv = ["sh", "-c", f"{script}; : {MARKER}-{ctx.request.job_id}"]
+    result = await ctx.run(argv, ctx.workspace)
     if not result.ok:
-        raise PhaseFailed(f"sleep {result.describe_outcome()}")
+        raise PhaseFailed(f"{what} {result.describe_outcome()}")
 
 
 QUICK_PHASES: list[tuple[str, Phase]] = [

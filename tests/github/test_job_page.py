@@ -24,6 +24,7 @@ from bot import jobpage
 from bot.jobs.states import EventKind
 from bot.server import create_app
 from bot.settings import REPO_ROOT
+from tests.conftest import eventually
 from tests.github.test_end_to_end import ISSUE, Bot, bot  # noqa: F401  (the fixture)
 
 PAGE_SECRET = "job-page-secret-for-the-test"
@@ -169,12 +170,6 @@ def browser_missing() -> str | None:
     return None
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def test_the_job_page_in_headless_chromium(
     private_job: Done, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
@@ -184,12 +179,16 @@ async def test_the_job_page_in_headless_chromium(
             pytest.fail(missing)
         pytest.skip(missing)
     the_bot = private_job.bot
-    port = free_port()
+    # Bound here and handed to uvicorn: no free port looked up and bound later (another
+    # process on the machine could take it in between).
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    port = int(listener.getsockname()[1])
     web = create_app(the_bot.settings, the_bot.desk, the_bot.app, jobs=the_bot.store)
-    server = uvicorn.Server(uvicorn.Config(web, host="127.0.0.1", port=port, log_config=None))
-    serving = asyncio.create_task(server.serve())
-    while not server.started:  # noqa: ASYNC110 (uvicorn offers no event)
-        await asyncio.sleep(0.02)
+    server = uvicorn.Server(uvicorn.Config(web, log_config=None))
+    serving = asyncio.create_task(server.serve(sockets=[listener]))
+    await eventually(lambda: server.started or serving.done(), what="uvicorn started")
+    assert server.started, serving
     base = f"http://127.0.0.1:{port}"
     link = private_job.link.replace(PUBLIC_URL, base)
     out = Path(os.environ.get("TEST_OUTPUT_DIR", REPO_ROOT / "test-output")) / "job-page"
@@ -210,6 +209,7 @@ async def test_the_job_page_in_headless_chromium(
     finally:
         server.should_exit = True
         await serving
+        listener.close()
     assert node.returncode == 0, stderr.decode()
     opened, refused = (json.loads(line) for line in stdout.decode().splitlines())
     assert opened["status"] == 200

@@ -83,7 +83,7 @@ async def test_the_periodic_task_sweeps_until_stopped(app: GitHubApp, github: Fa
     while len(github.redelivered) < 2:  # noqa: ASYNC110 (the stand-in has no event)
         await asyncio.sleep(0.01)
     stop.set()
-    await asyncio.wait_for(task, 5)
+    await asyncio.wait_for(task, 30)
     assert sorted(github.redelivered) == sorted(expected.values())
 
 

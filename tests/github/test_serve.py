@@ -6,14 +6,14 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from bot.github.webhooks import signature_of
 from bot.jobs.migrations import upgrade
 from bot.jobs.store import Store
 from bot.jobs.tables import commands
+from tests.conftest import eventually
 from tests.fakes.github import webhook_example
 
 
@@ -66,16 +67,37 @@ def test_serve_refuses_to_start(
     assert message in " ".join(capsys.readouterr().out.split())
 
 
-def _free_port() -> int:
+@contextlib.contextmanager
+def _closed_port() -> Iterator[int]:
+    """A loopback port that refuses connections while the block runs: bound, never
+    listening (a port only looked up and let go could be taken by anyone meanwhile)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+        yield int(sock.getsockname()[1])
+
+
+def _bound_port(log: Path, process: subprocess.Popen[bytes]) -> int | None:
+    """The port ``serve --port 0`` got from the kernel, once its log says it listens."""
+    assert process.poll() is None, log.read_text()
+    found = re.search(r"Uvicorn running on http://127\.0\.0\.1:(\d+)", log.read_text())
+    return int(found[1]) if found else None
 
 
 @contextlib.asynccontextmanager
 async def serving(app_key: tuple[str, bytes]) -> AsyncIterator[tuple[httpx.AsyncClient, Served]]:
     """``plugin-bot serve`` on a loopback port over a fresh SQLite database, once it
-    answers /healthz; its output goes to a file (a pipe nobody drains would stall it)."""
+    answers /healthz; its output goes to a file (a pipe nobody drains would stall it).
+    Port 0: the server binds a free port itself and logs it (no port chosen here and
+    bound there later, which another process on the machine could take in between)."""
+    with _closed_port() as api_port:
+        async with _serving(app_key, api_port) as served:
+            yield served
+
+
+@contextlib.asynccontextmanager
+async def _serving(
+    app_key: tuple[str, bytes], api_port: int
+) -> AsyncIterator[tuple[httpx.AsyncClient, Served]]:
     # Under /tmp, mode 0755: the sandbox uid must reach the data dir (pytest's is 0700).
     data = Path(tempfile.mkdtemp(prefix="plugin-bot-serve-", dir="/tmp"))
     data.chmod(0o755)
@@ -83,7 +105,6 @@ async def serving(app_key: tuple[str, bytes]) -> AsyncIterator[tuple[httpx.Async
     store = Store.from_url(url)
     await upgrade(store)
     await store.close()
-    port = _free_port()
     env = {
         "PATH": os.environ["PATH"],
         "BOT_DATA_DIR": str(data),
@@ -92,27 +113,23 @@ async def serving(app_key: tuple[str, bytes]) -> AsyncIterator[tuple[httpx.Async
         "GITHUB_APP_PRIVATE_KEY": app_key[0],
         "GITHUB_WEBHOOK_SECRET": SERVE_SECRET,
         # Nothing may leave the machine: the API is a closed loopback port.
-        "GITHUB_API_URL": f"http://127.0.0.1:{_free_port()}/api/v3",
+        "GITHUB_API_URL": f"http://127.0.0.1:{api_port}/api/v3",
     }
     output = (data / "serve.log").open("wb")
     process = subprocess.Popen(  # noqa: ASYNC220 - the server lives for the whole test
-        [sys.executable, "-m", "bot", "serve", "--port", str(port)],
+        [sys.executable, "-m", "bot", "serve", "--port", "0"],
         env=env,
         stdout=output,
         stderr=subprocess.STDOUT,
     )
     served = Served(process, url, data / "serve.log")
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    health = await http.get("/healthz")
-                    break
-                except httpx.TransportError:
-                    assert process.poll() is None, served.log.read_text()
-                    assert time.monotonic() < deadline, "serve did not start"
-                    await asyncio.sleep(0.2)
+        port = await eventually(
+            lambda: _bound_port(served.log, process), within=60, every=0.2, what="serve listening"
+        )
+        # Generous: forty deliveries at once on a loaded machine.
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
+            health = await http.get("/healthz")
             assert (health.status_code, health.json()) == (200, {"ok": True})
             yield http, served
     finally:

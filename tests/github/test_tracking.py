@@ -9,6 +9,7 @@ import time
 from bot import status
 from bot.github.tracking import TrackingReporter
 from bot.pipeline.context import PhaseRecord
+from tests.conftest import eventually
 
 PHASES = ("spec", "scaffold", "test")
 
@@ -94,9 +95,31 @@ async def test_the_final_write_waits_out_the_interval_after_the_previous_edit() 
         edit, job_id="abc123", requester="octocat", phases=("spec",), interval_s=0.4
     )
     tracking.phase_started("spec")
-    await asyncio.sleep(0.05)  # the flusher writes the first edit
+    await eventually(lambda: stamps, what="the flusher's first edit")
     tracking.phase_finished("spec", PhaseRecord("spec", "failed", 0.1, error="bad spec"))
     final = await tracking.close(state="failed", failed_phase="spec", error="bad spec")
     assert len(stamps) == 2
     assert stamps[1] - stamps[0] >= 0.4, stamps
     assert "bad spec" in final
+
+
+async def test_the_interval_runs_from_the_end_of_the_previous_edit() -> None:
+    # A slow GitHub answer (or a slow render) must not eat into the interval: the next edit
+    # starts no sooner than interval_s after the previous one ended.
+    starts: list[float] = []
+    ends: list[float] = []
+
+    async def slow_edit(body: str) -> None:
+        starts.append(time.monotonic())
+        await asyncio.sleep(0.3)
+        ends.append(time.monotonic())
+
+    tracking = TrackingReporter(
+        slow_edit, job_id="abc123", requester="octocat", phases=("spec",), interval_s=0.4
+    )
+    tracking.phase_started("spec")
+    await eventually(lambda: ends, what="the flusher's first edit answered")
+    tracking.phase_finished("spec", PhaseRecord("spec", "failed", 0.1, error="bad spec"))
+    await tracking.close(state="failed", failed_phase="spec", error="bad spec")
+    assert len(starts) == 2 and len(ends) == 2
+    assert starts[1] - ends[0] >= 0.4, (starts, ends)

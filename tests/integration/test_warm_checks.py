@@ -160,7 +160,7 @@ async def test_a_killed_warm_process_gives_a_cold_round_and_the_next_round_a_new
     assert checker is not None and checker.process is not None and checker.served == 1
     killed = checker.process.pid
     checker.process.kill()
-    await asyncio.wait_for(checker.process.exited.wait(), 10)
+    await asyncio.wait_for(checker.process.exited.wait(), 60)
 
     fallback = await sandbox_checks(warm_ctx, install=False)
     assert fallback.passed and fallback.summary == first.summary  # a cold round
@@ -179,7 +179,7 @@ async def test_a_cancel_stops_the_warm_process_and_the_job(warm_ctx: JobContext)
     assert checker is not None and checker.process is not None
     process = checker.process
     warm_ctx.tools.cancel.set()
-    await asyncio.wait_for(process.exited.wait(), 10)  # its watchdog killed it
+    await asyncio.wait_for(process.exited.wait(), 60)  # its watchdog killed it
     assert not process.alive
     result = await process.stop()
     assert result.cancelled

@@ -26,6 +26,9 @@ from tests.unit.test_runner import _processes_with
 
 REPO = Path(__file__).resolve().parents[2]
 ROOMY = JobLimits(*(1000,) * 6)
+# For the tests where no worker dies: a lease no loaded process misses, so a job's second
+# run could only be a double claim (the 6 s default is for the tests that wait out a lease).
+NO_RECOVERY_LEASE_S = "60"
 
 
 def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
@@ -132,8 +135,10 @@ async def test_every_job_runs_exactly_once_across_worker_processes(
 ) -> None:
     processes, count = scale(backend)
     async with client(settings) as (store, queue):
-        ids = [await submit(store, queue, f"quick plugin {n}") for n in range(count)]
-        with workers(settings, processes, concurrency=4):
+        # Every process is ready before the first job: on a loaded machine the first one
+        # started could otherwise run them all before the last has imported the bot.
+        with workers(settings, processes, concurrency=4, JOB_LEASE_S=NO_RECOVERY_LEASE_S):
+            ids = [await submit(store, queue, f"quick plugin {n}") for n in range(count)]
             done = [await finished(store, job_id, within=240) for job_id in ids]
         claims: dict[str, list[str]] = {job_id: [] for job_id in ids}
         for job_id in ids:
@@ -181,7 +186,7 @@ async def test_limits_hold_under_concurrent_submits_and_claims(
         two = JobLimits(100, 100, 100, running_installation=2)
         origin = Origin(installation_id=6, repository="o/s", requester="bob")
         ids = [await submit(store, queue, "sleep 0.3", origin, two) for _ in range(10)]
-        with workers(settings, processes, concurrency=4):
+        with workers(settings, processes, concurrency=4, JOB_LEASE_S=NO_RECOVERY_LEASE_S):
             done = [await finished(store, job_id, within=120) for job_id in ids]
     assert {j.state for j in done} == {JobState.SUCCEEDED}
     moments = sorted(
@@ -208,7 +213,7 @@ async def test_a_sigkilled_workers_job_is_recovered_by_another_process(
             victim.wait()
             _kill_left_over(job_id)  # the killed worker's sandboxed command, orphaned
             group.start()  # a restart, or another machine's worker
-            job = await finished(store, job_id, within=60)
+            job = await finished(store, job_id, within=120)
         events = await store.events(job_id)
     assert job.state == JobState.SUCCEEDED
     assert job.attempts == 2
@@ -226,7 +231,7 @@ async def test_a_cancel_reaches_a_job_running_in_another_process(
         with workers(settings, 1):
             await wait_for(lambda: _command_running(job_id))
             await jobs_queue.cancel(store, queue, job_id)
-            job = await finished(store, job_id, within=20)
+            job = await finished(store, job_id, within=60)
             assert _processes_with(f"{MARKER}-{job_id}") == []
     assert job.state == JobState.CANCELLED
     assert job.progress["publish"]["state"] == "skipped"

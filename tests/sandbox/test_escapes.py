@@ -22,8 +22,18 @@ from pathlib import Path
 import pytest
 
 from bot.sandbox import Mount
-from tests.conftest import require, require_root
+from tests.conftest import eventually, require, require_root
 from tests.sandbox.conftest import CANARY, PY, Box, processes_with
+
+# What a loaded machine may add to a kill and its reap; every bound with it stays far below
+# the 600 s the programs here would run if nothing killed them.
+SLACK_S = 15.0
+
+
+async def none_left(marker: str) -> None:
+    """No process carries ``marker`` (SIGKILLed ones die, and leave /proc, a moment after
+    the run returns: the sandbox's pid namespace is torn down by the kernel)."""
+    await eventually(lambda: processes_with(marker) == [], what=f"no process with {marker}")
 
 
 async def test_the_bots_environment_is_not_visible(box: Box) -> None:
@@ -136,7 +146,7 @@ LISTEN = (
 
 
 def connect_from_host(ip: str, port: int) -> bytes:
-    with socket.create_connection((ip, port), timeout=3) as conn:
+    with socket.create_connection((ip, port), timeout=30) as conn:
         return conn.recv(5)
 
 
@@ -147,8 +157,10 @@ def netns_listener() -> Iterator[tuple[str, int]]:
     require(shutil.which("ip") is not None, "iproute2 is not installed (.ci/run installs it)")
     tag = uuid.uuid4().hex[:6]
     ns, host_end, ns_end = f"pbt-{tag}", f"pbh{tag}", f"pbn{tag}"
-    octet = int(tag[:2], 16)
-    host_ip, ns_ip, port = f"10.231.{octet}.1", f"10.231.{octet}.2", 8099
+    # One /30 of 10.231.0.0/16 out of 16384: two suites running at once rarely share one.
+    base = (int(tag, 16) % 16384) * 4
+    prefix = f"10.231.{base >> 8}."
+    host_ip, ns_ip, port = f"{prefix}{(base & 255) + 1}", f"{prefix}{(base & 255) + 2}", 8099
 
     def ip(*args: str, netns: bool = False) -> None:
         prefix = ["ip", "netns", "exec", ns] if netns else []
@@ -223,11 +235,11 @@ async def test_a_fork_bomb_is_contained_and_the_run_ends(box: Box) -> None:
     limits = replace(box.limits, processes=64, timeout_s=4)
     started = time.monotonic()
     result = await box.sandbox.run([PY, "-c", code, marker], box.workspace, limits)
-    assert time.monotonic() - started < limits.timeout_s + limits.kill_grace_s + 2
+    assert time.monotonic() - started < limits.timeout_s + limits.kill_grace_s + SLACK_S
     assert result.timed_out
     refused = int(result.output.split("forks refused:")[1].split()[0])
     assert refused > 1000  # the process limit, not the host, stopped it
-    assert processes_with(marker) == []
+    await none_left(marker)
 
 
 async def test_filling_the_disk_stops_at_the_file_size_limit(box: Box) -> None:
@@ -270,7 +282,7 @@ async def test_ignoring_sigterm_still_ends_at_the_timeout(box: Box) -> None:
     started = time.monotonic()
     result = await box.py(code, limits)
     assert result.timed_out and not result.ok
-    assert time.monotonic() - started < 1.5 + 0.5 + 2
+    assert time.monotonic() - started < 1.5 + 0.5 + SLACK_S
 
 
 async def test_sleeping_forever_ends_within_the_limit(box: Box) -> None:
@@ -278,7 +290,7 @@ async def test_sleeping_forever_ends_within_the_limit(box: Box) -> None:
     started = time.monotonic()
     result = await box.sandbox.run(["/usr/bin/sleep", "infinity"], box.workspace, limits)
     assert result.timed_out
-    assert time.monotonic() - started < 2 + 2
+    assert time.monotonic() - started < 2 + 0.5 + SLACK_S
 
 
 DOUBLE_FORK = (
@@ -298,7 +310,7 @@ async def test_a_double_forked_grandchild_does_not_outlive_the_run(box: Box) -> 
     marker = f"escapee-{uuid.uuid4().hex}"
     result = await box.sandbox.run([PY, "-c", DOUBLE_FORK, marker], box.workspace, box.limits)
     assert result.ok and "parent done" in result.output
-    assert processes_with(marker) == []
+    await none_left(marker)
 
 
 async def test_a_setsid_grandchild_does_not_outlive_a_timeout(box: Box) -> None:
@@ -307,7 +319,7 @@ async def test_a_setsid_grandchild_does_not_outlive_a_timeout(box: Box) -> None:
     limits = replace(box.limits, timeout_s=2, kill_grace_s=0.5)
     result = await box.sandbox.run([PY, "-c", code, marker], box.workspace, limits)
     assert result.timed_out
-    assert processes_with(marker) == []
+    await none_left(marker)
 
 
 async def test_setsid_from_the_shell_does_not_outlive_the_run(box: Box) -> None:
@@ -322,7 +334,7 @@ async def test_setsid_from_the_shell_does_not_outlive_the_run(box: Box) -> None:
         box.workspace,
     )
     assert result.ok
-    assert processes_with(marker) == []
+    await none_left(marker)
 
 
 async def test_the_uid_is_not_root_and_there_are_no_capabilities(box: Box) -> None:
@@ -407,26 +419,28 @@ async def test_cancel_kills_every_process_of_the_run(box: Box) -> None:
     marker = f"escapee-{uuid.uuid4().hex}"
     code = DOUBLE_FORK + "time.sleep(600)\n"
     cancel = asyncio.Event()
-    asyncio.get_running_loop().call_later(1.5, cancel.set)
+    cancelled_at: list[float] = []
+
+    async def cancel_once_escaped() -> None:
+        # The setsid grandchild (the escapee) is running: now the cancel.
+        await eventually(lambda: processes_with(marker), what="the escapee running")
+        cancelled_at.append(time.monotonic())
+        cancel.set()
+
+    canceller = asyncio.create_task(cancel_once_escaped())
     result = await box.sandbox.run([PY, "-c", code, marker], box.workspace, cancel=cancel)
-    assert result.cancelled and result.wall_s < 1.5 + box.limits.kill_grace_s + 2
-    assert processes_with(marker) == []
+    await canceller
+    assert result.cancelled and not result.timed_out
+    assert time.monotonic() - cancelled_at[0] < box.limits.kill_grace_s + SLACK_S
+    await none_left(marker)
 
 
 async def test_cancelling_the_awaiting_task_kills_every_process(box: Box) -> None:
     marker = f"escapee-{uuid.uuid4().hex}"
     code = DOUBLE_FORK + "time.sleep(600)\n"
     task = asyncio.create_task(box.sandbox.run([PY, "-c", code, marker], box.workspace))
-    for _ in range(100):
-        if processes_with(marker):
-            break
-        await asyncio.sleep(0.05)
-    assert processes_with(marker)
+    await eventually(lambda: processes_with(marker), what="the escapee running")
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    for _ in range(40):
-        if not processes_with(marker):
-            break
-        await asyncio.sleep(0.05)
-    assert processes_with(marker) == []
+    await none_left(marker)

@@ -11,7 +11,7 @@ from pathlib import Path
 from bot.cgroups import BASE_NAME, CgroupHost
 from bot.sandbox import Limits
 from bot.settings import Settings
-from tests.conftest import IN_CI, require, require_root
+from tests.conftest import IN_CI, eventually, require, require_root
 from tests.sandbox.conftest import Box
 
 MIB = 1024**2
@@ -71,24 +71,36 @@ async def test_the_same_mapping_under_the_cap_is_fine(box: Box) -> None:
 async def test_a_run_is_in_its_own_cgroup_with_the_caps(box: Box) -> None:
     host = require_cgroups(box)
     limits = replace(box.limits, memory_bytes=300 * MIB, processes=77)
-    code = "import time\nprint(open('/proc/self/cgroup').read(), flush=True)\ntime.sleep(1.5)\n"
+    # It runs until the test has looked at its cgroup (the file appears in its workspace).
+    code = (
+        "import os, time\nprint(open('/proc/self/cgroup').read(), flush=True)\n"
+        "deadline = time.monotonic() + 60\n"
+        "while not os.path.exists('looked') and time.monotonic() < deadline: time.sleep(0.02)\n"
+    )
     running = asyncio.ensure_future(
         box.sandbox.run(["/usr/bin/python3", "-c", code], box.workspace, limits)
     )
     groups: list[Path] = []
     pids: set[int] = set()
-    for _ in range(100):
+
+    def in_its_cgroups() -> bool:
+        nonlocal groups, pids
         groups = run_cgroups(host)
-        pids = {int(p) for d in groups for p in (d / "cgroup.procs").read_text().split()}
-        if len(groups) == len(host.parents) and pids:
-            break
-        await asyncio.sleep(0.02)
-    assert len(groups) == len(host.parents), groups
-    caps = {}
-    for d in groups:
-        for name in ("memory.limit_in_bytes", "memory.max", "pids.max"):
-            if (d / name).exists():
-                caps[name] = (d / name).read_text().strip()
+        try:
+            pids = {int(p) for d in groups for p in (d / "cgroup.procs").read_text().split()}
+        except FileNotFoundError:  # removed between the listing and the read
+            pids = set()
+        return len(groups) == len(host.parents) and bool(pids)
+
+    try:
+        await eventually(in_its_cgroups, what="the run in its cgroups")
+        caps = {}
+        for d in groups:
+            for name in ("memory.limit_in_bytes", "memory.max", "pids.max"):
+                if (d / name).exists():
+                    caps[name] = (d / name).read_text().strip()
+    finally:
+        (box.workspace / "looked").write_text("")
     result = await running
     assert result.ok, result.output
     assert caps.get("pids.max") == "77"

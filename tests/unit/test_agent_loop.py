@@ -6,6 +6,7 @@ import asyncio
 import copy
 import json
 import shutil
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import fields, replace
 from pathlib import Path
@@ -34,6 +35,8 @@ from bot.sandbox import Limits, Result, Sandbox
 from bot.settings import DEFAULT_ALLOWED_DEPENDENCIES, REPO_ROOT, Settings
 from bot.spec.schema import PluginSpec, validate_spec
 from bot.workspace import FileSet
+from tests.conftest import eventually
+from tests.sandbox.conftest import processes_with
 
 PACK_ROOT = REPO_ROOT / "templates" / "elizaos-plugin"
 FIXTURES = Path(__file__).parent.parent / "fixtures"
@@ -511,8 +514,8 @@ async def test_cancel_while_waiting_for_the_model(tmp_path: Path) -> None:
     cancel = asyncio.Event()
     ctx = make_ctx(tmp_path, gen, cancel=cancel)
     asyncio.get_running_loop().call_later(0.1, cancel.set)
-    with pytest.raises(JobCancelled):
-        await asyncio.wait_for(gen.generate(ctx), 5)
+    with pytest.raises(JobCancelled):  # the wait_for only guards against a hang
+        await asyncio.wait_for(gen.generate(ctx), 60)
 
 
 async def test_cancel_during_checks_kills_the_sandbox_run(tmp_path: Path) -> None:
@@ -521,11 +524,20 @@ async def test_cancel_during_checks_kills_the_sandbox_run(tmp_path: Path) -> Non
     gen = ModelGenerator(provider, core_types_dir=types_dir(tmp_path))
     cancel = asyncio.Event()
     ctx = make_ctx(tmp_path, gen, cancel=cancel, sandbox=Sandbox())
-    ctx.tools.pack = replace(ctx.tools.pack, build=("sleep", "30"))
+    # A unique duration marks the build's process (a cancel before it started would stop
+    # the loop before any build: on a loaded machine a fixed 0.3 s can be that early).
+    duration = f"30.{uuid.uuid4().int % 10**9:09d}"
+    ctx.tools.pack = replace(ctx.tools.pack, build=("sleep", duration))
     (ctx.require_plugin() / "node_modules").mkdir()
-    asyncio.get_running_loop().call_later(0.3, cancel.set)
+
+    async def cancel_once_building() -> None:
+        await eventually(lambda: processes_with(duration), what="the build running")
+        cancel.set()
+
+    canceller = asyncio.create_task(cancel_once_building())
     with pytest.raises(JobCancelled) as cancelled:
         await gen.generate(ctx)
+    await canceller
     # The build itself was cancelled (not left to finish its 30 s).
     assert cancelled.value.result is not None and cancelled.value.result.cancelled
 

@@ -24,6 +24,7 @@ from bot.llm import Meter, Usage
 from bot.pipeline.context import JobCancelled, JobContext, PhaseFailed
 from bot.sandbox import DirectBackend, Sandbox
 from bot.settings import Settings
+from tests.conftest import eventually
 from tests.fakes.messages_api import (
     ScriptedMessagesAPI,
     error_reply,
@@ -313,7 +314,7 @@ def processes_with(marker: str) -> list[int]:
 
 async def test_http_cancel_mid_round_kills_the_process_tree(tmp_path: Path) -> None:
     # A unique duration is the marker: it is in the argv of the shell and both sleeps.
-    marker = f"60.{secrets.randbelow(10**9):09d}"
+    marker = f"600.{secrets.randbelow(10**9):09d}"
     script = f"sleep {marker} & sleep {marker}; wait"
     api = ScriptedMessagesAPI().add(tool_use_reply(write("src/helper.ts", FIXED), CHECK))
     settings = make_settings()
@@ -329,7 +330,7 @@ async def test_http_cancel_mid_round_kills_the_process_tree(tmp_path: Path) -> N
     seen: list[int] = []
 
     async def cancel_once_running() -> None:
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             pids = processes_with(marker)
             if len(pids) >= 3:  # sh and both sleeps
@@ -342,7 +343,7 @@ async def test_http_cancel_mid_round_kills_the_process_tree(tmp_path: Path) -> N
     watcher = asyncio.create_task(cancel_once_running())
     try:
         with pytest.raises(PhaseFailed) as failed:
-            await asyncio.wait_for(gen.generate(ctx), 20)
+            await asyncio.wait_for(gen.generate(ctx), 120)
     finally:
         watcher.cancel()
     assert isinstance(failed.value, JobCancelled)
@@ -352,8 +353,4 @@ async def test_http_cancel_mid_round_kills_the_process_tree(tmp_path: Path) -> N
     assert len(api.bodies) == 1  # no request after the cancel
     assert ctx.result.rounds_used == 1
     # the whole tree is gone, the background sleep included
-    for _ in range(50):
-        if not processes_with(marker):
-            break
-        await asyncio.sleep(0.05)
-    assert processes_with(marker) == []
+    await eventually(lambda: processes_with(marker) == [], what="no process of the build left")

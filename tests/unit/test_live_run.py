@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from bot.sandbox import Limits, Sandbox
+from tests.conftest import eventually
 
 
 def group_gone(pgid: int) -> bool:
@@ -23,7 +24,7 @@ def group_gone(pgid: int) -> bool:
 
 async def test_a_live_run_is_killed_at_its_deadline(tmp_path: Path) -> None:
     live = await Sandbox().start(["sleep", "30"], tmp_path, Limits(timeout_s=0.3, kill_grace_s=0.1))
-    await asyncio.wait_for(live.exited.wait(), 10)
+    await asyncio.wait_for(live.exited.wait(), 60)
     result = await live.stop()
     assert result.timed_out and not result.cancelled and not result.ok
 
@@ -34,21 +35,19 @@ async def test_a_cancel_reaches_a_live_run(tmp_path: Path) -> None:
     await asyncio.sleep(0.2)
     assert live.alive
     cancel.set()
-    await asyncio.wait_for(live.exited.wait(), 10)
+    await asyncio.wait_for(live.exited.wait(), 60)
     result = await live.stop()
     assert result.cancelled and not result.timed_out
 
 
 async def test_stop_ends_the_whole_process_group_and_keeps_the_output(tmp_path: Path) -> None:
-    script = "echo started; sleep 30 & sleep 30"
+    script = "echo started; sleep 600 & sleep 600"
     live = await Sandbox().start(["sh", "-c", script], tmp_path, Limits(kill_grace_s=0.1))
-    for _ in range(100):
-        if "started" in live.output():
-            break
-        await asyncio.sleep(0.05)
+    await eventually(lambda: "started" in live.output(), what="the script started")
     result = await live.stop()
     assert "started" in result.output
-    assert group_gone(live.pid)
+    # The group was sent SIGKILL; its background sleep (600 s) dies a moment later.
+    await eventually(lambda: group_gone(live.pid), what=f"process group {live.pid} gone")
     assert await live.stop() is result  # stopping twice is harmless
 
 
@@ -63,7 +62,7 @@ async def test_a_live_run_past_the_workspace_cap_is_stopped_and_says_why(tmp_pat
     limits = Limits(workspace_bytes=10_000, workspace_poll_s=0.1, kill_grace_s=0.1)
     script = "head -c 50000 /dev/zero > big; sleep 30"
     live = await Sandbox().start(["sh", "-c", script], tmp_path, limits)
-    await asyncio.wait_for(live.exited.wait(), 10)
+    await asyncio.wait_for(live.exited.wait(), 60)
     result = await live.stop()
     assert result.workspace_exceeded is not None and not result.ok
     assert "per-job cap" in result.describe_outcome()

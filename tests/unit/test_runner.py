@@ -6,6 +6,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import uuid
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,7 +21,8 @@ from bot.sandbox import DirectBackend, Sandbox
 from bot.testresults import TestResults
 from tests.unit.test_agent_loop import ScriptedProvider, generator, make_ctx
 
-MARKER = "plugin-bot-cancel-marker"
+# Unique to this run: another suite on the machine may be running the same test.
+MARKER = f"plugin-bot-cancel-marker-{uuid.uuid4().hex}"
 
 
 def _processes_with(marker: str) -> list[str]:

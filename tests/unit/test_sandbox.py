@@ -21,6 +21,7 @@ from bot.sandbox import (
     sandbox_from_settings,
 )
 from bot.settings import Settings
+from tests.conftest import eventually
 
 PY = sys.executable
 
@@ -114,11 +115,8 @@ async def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
     assert result.timed_out and not result.ok
     assert result.signal == 9  # SIGTERM was ignored: the escalation to SIGKILL ended it
     child = int(pidfile.read_text())
-    for _ in range(20):
-        if not alive(child):
-            break
-        await asyncio.sleep(0.05)
-    assert not alive(child)
+    # SIGKILL is sent to the group; the child dies (and is reaped by init) a moment later.
+    await eventually(lambda: not alive(child), what=f"the child {child} dead")
 
 
 async def test_a_grandchild_that_outlives_its_parent_is_killed_after_the_exit(
@@ -141,11 +139,8 @@ async def test_a_grandchild_that_outlives_its_parent_is_killed_after_the_exit(
     result = await sandbox().run([PY, "-c", script, str(pidfile)], tmp_path, Limits(timeout_s=20))
     assert result.ok, result.output
     grandchild = int(pidfile.read_text())  # it started …
-    for _ in range(40):
-        if not alive(grandchild):
-            break
-        await asyncio.sleep(0.05)
-    assert not alive(grandchild)  # … and did not outlive the run
+    # … and did not outlive the run (it would sleep 600 s).
+    await eventually(lambda: not alive(grandchild), what=f"the grandchild {grandchild} dead")
 
 
 async def test_cancel_event_stops_the_run_and_says_so(tmp_path: Path) -> None:
@@ -170,19 +165,11 @@ async def test_cancelling_the_awaiting_task_kills_the_process(tmp_path: Path) ->
             tmp_path,
         )
     )
-    for _ in range(100):
-        if pidfile.exists() and pidfile.read_text():
-            break
-        await asyncio.sleep(0.05)
-    pid = int(pidfile.read_text())
+    pid = int(await eventually(lambda: pidfile.exists() and pidfile.read_text(), what="pidfile"))
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    for _ in range(40):
-        if not alive(pid):
-            break
-        await asyncio.sleep(0.05)
-    assert not alive(pid)
+    await eventually(lambda: not alive(pid), what=f"the run {pid} dead")  # it would sleep 60 s
 
 
 async def test_consecutive_runs_each_notice_their_exit(tmp_path: Path) -> None:
