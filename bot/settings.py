@@ -152,6 +152,21 @@ class Settings(BaseSettings):
     signing_key_path: Path | None = None
     signing_key_passphrase: SecretStr | None = None
 
+    @field_validator(
+        "bot_data_dir",
+        "bot_runtime_dir",
+        "bot_cache_dir",
+        "signing_key_path",
+        "github_app_private_key_path",
+        "template_dir",
+    )
+    @classmethod
+    def _from_the_start_directory(cls, value: Path | None) -> Path | None:
+        # A relative folder means relative to where the bot was started. Made absolute
+        # once, here: the sandbox runs with another working directory, and bwrap's
+        # --bind of a relative path would look for it there.
+        return None if value is None else value.absolute()
+
     # Jobs (bot/jobs): the store, the queue, workers, limits and retention.
     # SQLite waits this long for another writer before giving up (all processes share it).
     database_busy_timeout_ms: int = Field(default=10_000, ge=0)

@@ -1,5 +1,6 @@
 """The README's first command in a checkout under a folder only its owner may enter
-(a clone in /root, mode 0700, as root): the defaults must work there."""
+(a clone in /root, mode 0700, as root), and under one anybody may enter (a clone in
+/home/someone or /srv): the defaults must work in both."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,10 +21,20 @@ from tests.conftest import require_root
 README_COMMAND = re.compile(r'plugin-bot create "([^"]+)"')
 
 
-@pytest.fixture
-def private_checkout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    home = Path(tmp_path_factory.mktemp("home"))
-    home.chmod(0o700)
+@pytest.fixture(params=[0o700, 0o755], ids=["home-0700", "home-0755"])
+def private_checkout(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Path]:
+    # pytest's own temp root is 0700: the 0755 case needs a folder whose ancestors are
+    # all searchable, as /home/someone is.
+    home = (
+        Path(tmp_path_factory.mktemp("home"))
+        if request.param == 0o700
+        else Path(tempfile.mkdtemp(prefix="plugin-bot-home-", dir="/tmp"))
+    )
+    # 0700: the workspaces move to the fallback folder. 0755: they stay in ./data, a
+    # relative path the sandbox must still find (it runs in another working directory).
+    home.chmod(request.param)
     checkout = home / "plugin-bot"
     ignore = shutil.ignore_patterns(".venv", ".git", "data", "plugins", "*.egg-info", "__pycache__")
     for name in ("bot", "templates"):
@@ -33,7 +45,7 @@ def private_checkout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]
     shutil.rmtree(home, ignore_errors=True)
 
 
-def test_the_readme_create_works_in_a_checkout_under_a_0700_folder(
+def test_the_readme_create_works_in_a_checkout_under_a_home_folder(
     private_checkout: Path,
 ) -> None:
     require_root()  # only as root does the sandbox run as another uid that must get in

@@ -49,3 +49,23 @@ def test_without_bubblewrap_nothing_moves(open_base: Path) -> None:
     private.mkdir(mode=0o700)
     settings = Settings(bot_data_dir=private / "data", sandbox="none")
     assert settings.work_dir == private / "data" / "work"
+
+
+def test_relative_folders_are_made_absolute_from_the_start_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The sandbox runs in another working directory: a relative path handed to bwrap
+    # would be looked up there ("Can't find source path data/cache/...").
+    monkeypatch.chdir(tmp_path)
+    s = Settings(
+        bot_data_dir=Path("data"),
+        bot_runtime_dir=Path("rt"),
+        bot_cache_dir=Path("c"),
+        signing_key_path=Path("keys/k.pem"),
+        sandbox="none",
+    )
+    assert s.bot_data_dir == tmp_path / "data"
+    assert s.work_dir == tmp_path / "rt" / "work"
+    assert s.cache_dir == tmp_path / "c"
+    assert s.signing_key_path == tmp_path / "keys" / "k.pem"
+    assert Settings(sandbox="none").bot_data_dir == tmp_path / "data"
