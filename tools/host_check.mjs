@@ -160,7 +160,7 @@ async function runPlugin(entry, mode) {
       } catch (error) {
         row.threw.push(errorText(error));
       }
-      row.threw.push(...thrown.get(`action:${action.name}`).slice(before));
+      row.threw = [...new Set([...row.threw, ...thrown.get(`action:${action.name}`).slice(before)])];
       row.result = said.length ? said.map((c) => excerpt(c.text)).join(' | ') : 'no callback';
       row.ok = said.length > 0 && row.threw.length === 0;
       result.components.push(row);
@@ -180,7 +180,7 @@ async function runPlugin(entry, mode) {
     } catch (error) {
       row.threw.push(errorText(error));
     }
-    row.threw.push(...thrown.get(`provider:${provider.name}`));
+    row.threw = [...new Set([...row.threw, ...thrown.get(`provider:${provider.name}`)])];
     result.components.push(row);
   }
 
@@ -203,7 +203,7 @@ async function runPlugin(entry, mode) {
     } catch (error) {
       row.threw.push(errorText(error));
     }
-    row.threw.push(...thrown.get(`evaluator:${evaluator.name}`));
+    row.threw = [...new Set([...row.threw, ...thrown.get(`evaluator:${evaluator.name}`)])];
     result.components.push(row);
   }
 
