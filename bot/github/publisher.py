@@ -97,6 +97,7 @@ class PullRequestPublisher:
         # A retry whose branch has an open pull request: the commit goes on its head.
         self.onto: OnTop | None = None
         self.onto_pull = 0
+        self.branch = ""  # chosen by the preflight
 
     def _spec(self, ctx: JobContext) -> PluginSpec:
         if ctx.result.spec is None:
@@ -106,14 +107,22 @@ class PullRequestPublisher:
     def _folder(self, spec: PluginSpec) -> str:
         return f"{self.config.plugins_folder}/{spec.directory_name}"
 
-    def _branch(self, spec: PluginSpec) -> str:
-        """The job's branch; a retry's is the first job's of its chain (its pull request)."""
-        return branch_for(spec.directory_name, self.job.retry_of or self.job.id)
+    async def _branch(self, inst: Installation, spec: PluginSpec) -> str:
+        """The job's branch. A retry's is the first job's of its chain (its pull request),
+        unless that pull request was closed or merged: then the retry's own, a fresh branch
+        and a new pull request (a merged plugin is refused as one that exists), never a link
+        to the closed one with nothing pushed."""
+        if self.job.retry_of is not None:
+            first = branch_for(spec.directory_name, self.job.retry_of)
+            pull = await find_pull_request(inst, self.repo, first)
+            if pull is None or pull.get("state") == "open":
+                return first
+        return branch_for(spec.directory_name, self.job.id)
 
     async def preflight(self, ctx: JobContext) -> None:
         spec = self._spec(ctx)
-        branch = self._branch(spec)
         async with self.app.installation(self.job.installation_id) as inst:
+            branch = self.branch = await self._branch(inst, spec)
             self.base = await default_branch_head(inst, self.repo)
             text = await read_text(inst, self.repo, REPO_CONFIG_PATH, self.base.sha)
             try:
@@ -121,7 +130,7 @@ class PullRequestPublisher:
             except RepoConfigError as exc:
                 raise PhaseFailed(status.refused_config(REPO_CONFIG_PATH, exc.problems)) from exc
             folder = self._folder(spec)
-            if self.job.retry_of is not None:
+            if branch != branch_for(spec.directory_name, self.job.id):
                 await self._onto_open_pull(inst, ctx, branch, folder)
             ours = await branch_sha(inst, self.repo, branch) is not None
             if not ours and await path_exists(inst, self.repo, folder, self.base.sha):
@@ -158,10 +167,12 @@ class PullRequestPublisher:
 
     async def publish(self, ctx: JobContext) -> Published:
         spec = self._spec(ctx)
+        if not self.branch:
+            raise PhaseFailed("no branch: the preflight did not run")
         plan = PullRequestPlan(
             repo=self.repo,
             base=self.base,
-            branch=self._branch(spec),
+            branch=self.branch,
             folder=self._folder(spec),
             files=signed_files(ctx),
             title=status.pull_request_title(spec.name),

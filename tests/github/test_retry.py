@@ -135,3 +135,44 @@ async def test_a_retry_onto_a_branch_changed_outside_the_plugin_is_refused(bot: 
     reason = status.revise_foreign_change(theirs, ["README.md"], FOLDER)
     tracking = bot.github.bot_comments(ISSUE)[-1]
     assert status.md(reason, 1000) in tracking.body
+
+
+async def test_a_retry_whose_pull_request_was_closed_opens_a_new_one_on_a_fresh_branch(
+    bot: Bot,
+) -> None:
+    # A maintainer closed the first pull request (say, to start over). A retry is a request
+    # for the plugin again: a new pull request, not a link to the closed one, nothing pushed.
+    first_id, branch = await failed_with_its_pull_request_open(bot)
+    first_head = bot.github.refs[branch]
+    bot.github.pulls[0].state = "closed"
+
+    await bot.comment(f"/plugin-retry {first_id[:8]}")
+    await bot.dispatch()
+    [retry] = [j for j in await bot.jobs() if j.id != first_id]
+    finished = await bot.work()
+    assert finished.state == JobState.SUCCEEDED, finished.error
+
+    fresh = f"plugin-bot/plugin-weather-{retry.id[:8]}"
+    assert [p.head for p in bot.github.pulls] == [branch, fresh]
+    assert finished.pr_url == pull_url(2)
+    assert bot.github.refs[branch] == first_head  # the closed one's branch is left alone
+    predicate = predicate_of(bot.github.files_at(fresh)[f"{FOLDER}/{MANIFEST_FILE}"])
+    assert (predicate["job"]["id"], predicate["branch"]) == (retry.id, fresh)
+    tracking = bot.github.bot_comments(ISSUE)[-1]
+    assert tracking.body.endswith(f"**Done:** the pull request is {pull_url(2)}")
+
+
+async def test_a_retry_whose_pull_request_was_merged_says_the_plugin_exists(bot: Bot) -> None:
+    first_id, branch = await failed_with_its_pull_request_open(bot)
+    bot.github.pulls[0].state, bot.github.pulls[0].merged = "closed", True
+    merged = {p: d for p, d in bot.github.files_at(branch).items() if p.startswith(FOLDER)}
+    bot.github.push(bot.github.default_branch, merged, "Merge the plugin")
+
+    await bot.comment(f"/plugin-retry {first_id[:8]}")
+    await bot.dispatch()
+    finished = await bot.work()
+    assert finished.state == JobState.FAILED
+    assert len(bot.github.pulls) == 1 and len(bot.github.calls("POST", "/pulls")) == 1
+    tracking = bot.github.bot_comments(ISSUE)[-1]
+    assert status.md(status.plugin_exists(FOLDER, "master"), 1000) in tracking.body
+    assert pull_url(1) not in tracking.body
