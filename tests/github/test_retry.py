@@ -176,3 +176,25 @@ async def test_a_retry_whose_pull_request_was_merged_says_the_plugin_exists(bot:
     tracking = bot.github.bot_comments(ISSUE)[-1]
     assert status.md(status.plugin_exists(FOLDER, "master"), 1000) in tracking.body
     assert pull_url(1) not in tracking.body
+
+
+async def test_a_second_retry_while_the_first_is_queued_is_refused(bot: Bot) -> None:
+    # Two retries of one job at once would both publish onto its branch: the second, run
+    # on the first's unfinished pull request or racing it, would build on a head that moves.
+    first_id, branch = await failed_with_its_pull_request_open(bot)
+    await bot.comment(f"/plugin-retry {first_id[:8]}")
+    await bot.dispatch()
+    [retry] = [j for j in await bot.jobs() if j.id != first_id]
+    assert retry.state == JobState.QUEUED
+
+    await bot.comment(f"/plugin-retry {first_id[:8]}")
+    await bot.dispatch()
+    assert [j.id for j in await bot.jobs() if j.id != first_id] == [retry.id]
+    assert bot.replies()[-1] == status.retry_in_progress(first_id, retry.id, "queued")
+
+    # Once it has finished (failed here), the job may be retried again.
+    claimed = await bot.claim()
+    await bot.store.finish(claimed.id, "worker-1", JobOutcome(state=JobState.FAILED, error="x"))
+    await bot.comment(f"/plugin-retry {first_id[:8]}")
+    await bot.dispatch()
+    assert len([j for j in await bot.jobs() if j.id != first_id]) == 2
