@@ -494,3 +494,50 @@ async def test_a_revision_recovered_after_its_push_writes_the_same_body_and_chec
     )
     [tracking] = github.bot_comments(PULL)
     assert "tests 1 passed, 0 failed" in tracking.body
+
+
+@pytest.mark.parametrize("how", ["on-top", "replacing"])
+async def test_a_forged_commit_keeping_the_bots_manifest_is_not_taken_for_its_push(
+    bot: Bot, tmp_path: Path, how: str
+) -> None:
+    # The revision's worker dies after its push. Before the recovery, someone with write
+    # access pushes a commit that keeps the bot's manifest and test results, changes the
+    # plugin's code, and ends its message with the job's trailer: on top of the bot's
+    # commit, or replacing it (its parent the one the bot built on). The recovered job must
+    # not take that commit for its own and pass a check on code it never tested: it revises
+    # again on top of it (others' commits on the plugin's files are built upon).
+    branch = await opened_with_model(bot)
+    await revise_comment(bot, "/plugin-revise report temperatures in Fahrenheit")
+    github = bot.github
+    [job] = [j for j in await bot.jobs() if j.kind == "revise"]
+
+    def kill_at_the_body(method: str, template: str) -> None:
+        if (method, template) == ("PATCH", "/repos/{owner}/{repo}/pulls/{pull_number}"):
+            github.on_request = None
+            raise WorkerKilled
+
+    github.on_request = kill_at_the_body
+    with pytest.raises(WorkerKilled):
+        await work_revision(bot, revise_phases(model_script(), tmp_path))
+    pushed = github.refs[branch]
+    [built_on] = github.commits[pushed]["parents"]
+    forged_message = f"Revise plugin plugin-weather\n\n{status.BOT_COMMIT_TRAILER}{job.id}"
+    evil = {f"{FOLDER}/src/index.ts": b"export default { name: 'stolen' };\n"}
+    if how == "replacing":
+        everything = dict(github.files_at(branch))
+        github.refs[branch] = built_on
+        forged = github.push(branch, {**everything, **evil}, forged_message)
+    else:
+        forged = github.push(branch, evil, forged_message)
+    assert github.commits[forged]["parents"] == [built_on if how == "replacing" else pushed]
+
+    bot.clock.now += dt.timedelta(minutes=5)
+    [recovery] = await bot.store.recover_expired()
+    assert recovery.requeued
+    finished = await work_revision(bot, revise_phases(model_script(), tmp_path))
+    assert finished.state == JobState.SUCCEEDED, finished.error
+    assert forged not in {r["head_sha"] for r in github.check_runs}
+    head = github.refs[branch]
+    assert github.commits[head]["parents"] == [forged]  # a new revision on top of it
+    [run] = [r for r in github.check_runs if r["head_sha"] == head]
+    assert run["conclusion"] == "success"
