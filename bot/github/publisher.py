@@ -16,7 +16,13 @@ from githubkit.exception import RequestFailed
 from bot import status
 from bot.github.branches import branch_for, is_branch_of
 from bot.github.client import GitHubApp, Installation
-from bot.github.data.branch import check_foreign_commits, signed_base_commit, tree_of
+from bot.github.data.branch import (
+    check_foreign_commits,
+    made_on,
+    pull_base,
+    signed_predicate,
+    tree_of,
+)
 from bot.github.data.repository import (
     BranchHead,
     RepoRef,
@@ -97,6 +103,7 @@ class PullRequestPublisher:
         # A retry whose branch has an open pull request: the commit goes on its head.
         self.onto: OnTop | None = None
         self.onto_pull = 0
+        self.onto_base = ""  # that pull request's base, from the manifest on its head
         self.branch = ""  # chosen by the preflight
 
     def _spec(self, ctx: JobContext) -> PluginSpec:
@@ -137,9 +144,11 @@ class PullRequestPublisher:
                 raise PhaseFailed(status.plugin_exists(folder, self.base.branch))
             if not ours and (url := await open_pull_of(inst, self.repo, spec.directory_name)):
                 raise PhaseFailed(status.plugin_pull_request_open(folder, url))
-        # The manifest binds what the commit is made on: the recorded base, or the head of
-        # the open pull request's branch a retry builds on.
-        ctx.result.base_commit = self.onto.head_sha if self.onto else self.base.sha
+        # The manifest binds the pull request's base (the recorded default branch's head,
+        # or the open pull request's, carried from its manifest) and the commit it is made
+        # on (that base, or the head of the open pull request's branch a retry builds on).
+        ctx.result.base_commit = self.onto_base if self.onto else self.base.sha
+        ctx.result.parent_commit = self.onto.head_sha if self.onto else self.base.sha
         ctx.result.branch = branch
         ctx.result.plugin_path = self._folder(spec)
 
@@ -158,8 +167,12 @@ class PullRequestPublisher:
             raise PhaseFailed(status.revise_no_plugin(folder))
         blob = await inst.request("GET", f"{self.repo.path}/git/blobs/{manifest_sha}")
         manifest = base64.b64decode(str(blob.get("content", "")))
-        base = signed_base_commit(manifest, ctx.tools.signing_key, self.job.repository, branch)
+        predicate = signed_predicate(manifest, ctx.tools.signing_key, self.job.repository, branch)
+        base = made_on(predicate)
+        if base is None:
+            raise PhaseFailed(status.revise_untrusted("it names no base commit"))
         await check_foreign_commits(inst, self.repo, head, base, folder)
+        self.onto_base = pull_base(predicate) or head
         prefix = folder + "/"
         previous = sorted(p.removeprefix(prefix) for p in tree if p.startswith(prefix))
         self.onto = OnTop(self.repo, branch, head, folder, tuple(previous))

@@ -26,6 +26,8 @@ from bot.github.branches import generated_plugin
 from bot.github.client import GitHubApp, Installation
 from bot.github.data.branch import (
     check_foreign_commits,
+    made_on,
+    pull_base,
     signed_base_commit,
     signed_predicate,
     tree_of,
@@ -128,7 +130,7 @@ async def pushed_by(
         return False
     commit = await inst.request("GET", f"{repo.path}/git/commits/{head}")
     parents = [str(p.get("sha")) for p in commit.get("parents", [])]
-    if parents != [predicate.get("baseCommit")]:
+    if parents != [made_on(predicate)]:
         return False
     lines = str(commit.get("message", "")).strip().splitlines()
     return bool(lines) and lines[-1].strip() == f"{status.BOT_COMMIT_TRAILER}{job_id}"
@@ -313,7 +315,10 @@ class RevisionPublisher:
         ctx.result.plugin_dir = plugin_dir
         ctx.result.files = held
         hold_configs(ctx)
-        ctx.result.base_commit = pull.sha
+        # The manifest binds the pull request's base (as the first job's did), and the
+        # head the commit goes on.
+        ctx.result.base_commit = pull_base(predicate) or pull.sha
+        ctx.result.parent_commit = pull.sha
         ctx.result.branch = pull.branch
         ctx.result.plugin_path = folder
         ctx.result.revision = Revision(

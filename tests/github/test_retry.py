@@ -61,6 +61,9 @@ async def test_a_retry_publishes_onto_the_first_jobs_branch_and_pull_request(
 ) -> None:
     first_id, branch = await failed_with_its_pull_request_open(bot)
     first_head = bot.github.refs[branch]
+    [pull_base] = bot.github.commits[first_head]["parents"]
+    # The default branch moves on meanwhile; the pull request's merge base stays.
+    bot.github.push(bot.github.default_branch, {"NEWS.md": b"news\n"}, "unrelated")
 
     await bot.comment(f"/plugin-retry {first_id[:8]}")
     await bot.dispatch()
@@ -80,8 +83,14 @@ async def test_a_retry_publishes_onto_the_first_jobs_branch_and_pull_request(
     # Its files are exactly the retry's signed set, bound to this branch.
     files = bot.github.files_at(branch)
     plugin = materialise(files, f"{FOLDER}/", tmp_path / "checkout")
+    # As verify-plugin.yml verifies it: bound to the pull request's merge base and branch.
     verified = verify_manifest(
-        plugin, load_keys(bot.keys), repository="Codertocat/Hello-World", plugin_path=FOLDER
+        plugin,
+        load_keys(bot.keys),
+        repository="Codertocat/Hello-World",
+        plugin_path=FOLDER,
+        base_commit=pull_base,
+        branch=branch,
     )
     subjects = {s["name"] for s in verified.statement["subject"]}
     assert {p.removeprefix(FOLDER + "/") for p in files if p.startswith(FOLDER)} == (
@@ -89,7 +98,7 @@ async def test_a_retry_publishes_onto_the_first_jobs_branch_and_pull_request(
     )
     predicate = predicate_of(files[f"{FOLDER}/{MANIFEST_FILE}"])
     assert (predicate["job"]["id"], predicate["branch"]) == (retry.id, branch)
-    assert predicate["baseCommit"] == first_head
+    assert (predicate["baseCommit"], predicate["parentCommit"]) == (pull_base, first_head)
     # The body is the retry's, and its check run is on the new head.
     assert f"built by plugin-bot job `{retry.id}`" in pull.body
     [run] = bot.github.check_runs
@@ -181,7 +190,7 @@ async def test_a_retry_whose_pull_request_was_merged_says_the_plugin_exists(bot:
 async def test_a_second_retry_while_the_first_is_queued_is_refused(bot: Bot) -> None:
     # Two retries of one job at once would both publish onto its branch: the second, run
     # on the first's unfinished pull request or racing it, would build on a head that moves.
-    first_id, branch = await failed_with_its_pull_request_open(bot)
+    first_id, _ = await failed_with_its_pull_request_open(bot)
     await bot.comment(f"/plugin-retry {first_id[:8]}")
     await bot.dispatch()
     [retry] = [j for j in await bot.jobs() if j.id != first_id]

@@ -144,6 +144,8 @@ async def test_a_revision_is_one_new_signed_commit_on_the_same_branch(
     branch = await opened_with_model(bot)
     github = bot.github
     first_head = github.refs[branch]
+    [pull_base] = github.commits[first_head]["parents"]
+    github.push(github.default_branch, {"NEWS.md": b"news\n"}, "unrelated")  # main moves on
     old_manifest = github.files_at(branch)[f"{FOLDER}/{MANIFEST_FILE}"]
     # Review threads: one open on the plugin, one resolved (tests/github/test_review_threads
     # covers outdated threads, pages and GraphQL errors), by someone who may write.
@@ -179,14 +181,22 @@ async def test_a_revision_is_one_new_signed_commit_on_the_same_branch(
     # Its plugin files are exactly the new signed set, and it verifies.
     files = github.files_at(branch)
     plugin = materialise(files, f"{FOLDER}/", tmp_path / "checkout")
+    # As verify-plugin.yml verifies it: bound to the pull request's merge base and branch
+    # (the head it was made on is recorded apart).
     verified = verify_manifest(
-        plugin, load_keys(bot.keys), repository="Codertocat/Hello-World", plugin_path=FOLDER
+        plugin,
+        load_keys(bot.keys),
+        repository="Codertocat/Hello-World",
+        plugin_path=FOLDER,
+        base_commit=pull_base,
+        branch=branch,
     )
     subjects = {s["name"] for s in verified.statement["subject"]}
     assert {p.removeprefix(FOLDER + "/") for p in files if p.startswith(FOLDER)} == (
         subjects | {MANIFEST_FILE}
     )
     assert files[f"{FOLDER}/src/units.ts"] == UNITS.encode()
+    assert verified.statement["predicate"]["parentCommit"] == first_head
     # The manifest records the revision: previous digest, request, requester.
     predicate = statement_of(files[f"{FOLDER}/{MANIFEST_FILE}"])["predicate"]
     assert predicate["revision"] == {
