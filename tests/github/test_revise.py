@@ -551,3 +551,25 @@ async def test_a_forged_commit_keeping_the_bots_manifest_is_not_taken_for_its_pu
     assert github.commits[head]["parents"] == [forged]  # a new revision on top of it
     [run] = [r for r in github.check_runs if r["head_sha"] == head]
     assert run["conclusion"] == "success"
+
+
+async def test_a_review_requesting_changes_on_a_forks_branch_named_like_the_bots_is_ignored(
+    bot: Bot,
+) -> None:
+    # A fork's pull request from plugin-bot/<name>-<8 hex>: no revision, and no reply either
+    # (anyone may open one and request changes on it, as often as they like).
+    branch = await opened_with_model(bot)
+    payload = webhook_example("pull_request_review", "submitted")
+    payload["review"]["state"] = "changes_requested"
+    payload["review"]["body"] = "Please report temperatures in Fahrenheit."
+    payload["pull_request"]["number"] = PULL
+    payload["pull_request"]["head"]["ref"] = branch
+    payload["pull_request"]["head"]["repo"]["full_name"] = "mallory/Hello-World"
+    bot.github.pulls[0].head_repository = "mallory/Hello-World"
+    payload["sender"]["login"] = "Codertocat"
+    answer = await bot.send(payload, event="pull_request_review")
+    assert answer.status_code == 200
+    assert answer.json() == {"ignored": "a review on a pull request that is not plugin-bot's"}
+    await bot.dispatch()
+    assert [j for j in await bot.jobs() if j.issue == PULL] == []
+    assert bot.github.bot_comments(PULL) == []
