@@ -263,6 +263,15 @@ def not_retryable(job_id: str, state: str) -> str:
     return f"Job `{job_id}` is `{state}`; only a failed or cancelled job can be retried."
 
 
+def retry_in_progress(job_id: str, running_id: str, state: str) -> str:
+    """A second retry of one job while the first is queued or running: both would publish
+    onto the same branch."""
+    return (
+        f"Job `{job_id}` is already being retried as job `{running_id}` (`{state}`); "
+        "wait for it to finish, then retry again if it fails."
+    )
+
+
 def retried(old_id: str, new_id: str) -> str:
     return f"🔁 Retrying job `{old_id}` as job `{new_id}`."
 

@@ -237,7 +237,23 @@ class Dispatcher:
             await ctx.reply(status.not_retryable(job.id, job.state))
             return "refused:not-retryable"
         first = job.retry_of or job.id  # a retry of a retry: the chain's first job
+        busy = await self._chain_busy(ctx, first)
+        if busy is not None:
+            await ctx.reply(status.retry_in_progress(job.id, busy.id, busy.state))
+            return "refused:retrying"
         return await self._admit(ctx, job.description, retry_of=first, kind=job.kind)
+
+    async def _chain_busy(self, ctx: EventContext, first: str) -> JobView | None:
+        """A queued or running job of the chain that starts at ``first`` (that job, or a
+        retry of it): a second retry now would publish onto the same branch at the same
+        time. The job this very comment made (a command handled again) does not count."""
+        mine = ctx.trigger.comment_id
+        for job in await self.desk.jobs_on_issue(ctx.trigger.repository, ctx.issue):
+            ours = mine is not None and job.comment_id == mine
+            chain = job.id == first or job.retry_of == first
+            if chain and not ours and job.state in {"queued", "running"}:
+                return job
+        return None
 
     async def _cancel(self, ctx: EventContext) -> str:
         head = await default_branch_head(ctx.inst, ctx.repo)

@@ -16,7 +16,13 @@ from githubkit.exception import RequestFailed
 from bot import status
 from bot.github.branches import branch_for, is_branch_of
 from bot.github.client import GitHubApp, Installation
-from bot.github.data.branch import check_foreign_commits, signed_base_commit, tree_of
+from bot.github.data.branch import (
+    check_foreign_commits,
+    made_on,
+    pull_base,
+    signed_predicate,
+    tree_of,
+)
 from bot.github.data.repository import (
     BranchHead,
     RepoRef,
@@ -97,6 +103,8 @@ class PullRequestPublisher:
         # A retry whose branch has an open pull request: the commit goes on its head.
         self.onto: OnTop | None = None
         self.onto_pull = 0
+        self.onto_base = ""  # that pull request's base, from the manifest on its head
+        self.branch = ""  # chosen by the preflight
 
     def _spec(self, ctx: JobContext) -> PluginSpec:
         if ctx.result.spec is None:
@@ -106,14 +114,22 @@ class PullRequestPublisher:
     def _folder(self, spec: PluginSpec) -> str:
         return f"{self.config.plugins_folder}/{spec.directory_name}"
 
-    def _branch(self, spec: PluginSpec) -> str:
-        """The job's branch; a retry's is the first job's of its chain (its pull request)."""
-        return branch_for(spec.directory_name, self.job.retry_of or self.job.id)
+    async def _branch(self, inst: Installation, spec: PluginSpec) -> str:
+        """The job's branch. A retry's is the first job's of its chain (its pull request),
+        unless that pull request was closed or merged: then the retry's own, a fresh branch
+        and a new pull request (a merged plugin is refused as one that exists), never a link
+        to the closed one with nothing pushed."""
+        if self.job.retry_of is not None:
+            first = branch_for(spec.directory_name, self.job.retry_of)
+            pull = await find_pull_request(inst, self.repo, first)
+            if pull is None or pull.get("state") == "open":
+                return first
+        return branch_for(spec.directory_name, self.job.id)
 
     async def preflight(self, ctx: JobContext) -> None:
         spec = self._spec(ctx)
-        branch = self._branch(spec)
         async with self.app.installation(self.job.installation_id) as inst:
+            branch = self.branch = await self._branch(inst, spec)
             self.base = await default_branch_head(inst, self.repo)
             text = await read_text(inst, self.repo, REPO_CONFIG_PATH, self.base.sha)
             try:
@@ -121,16 +137,18 @@ class PullRequestPublisher:
             except RepoConfigError as exc:
                 raise PhaseFailed(status.refused_config(REPO_CONFIG_PATH, exc.problems)) from exc
             folder = self._folder(spec)
-            if self.job.retry_of is not None:
+            if branch != branch_for(spec.directory_name, self.job.id):
                 await self._onto_open_pull(inst, ctx, branch, folder)
             ours = await branch_sha(inst, self.repo, branch) is not None
             if not ours and await path_exists(inst, self.repo, folder, self.base.sha):
                 raise PhaseFailed(status.plugin_exists(folder, self.base.branch))
             if not ours and (url := await open_pull_of(inst, self.repo, spec.directory_name)):
                 raise PhaseFailed(status.plugin_pull_request_open(folder, url))
-        # The manifest binds what the commit is made on: the recorded base, or the head of
-        # the open pull request's branch a retry builds on.
-        ctx.result.base_commit = self.onto.head_sha if self.onto else self.base.sha
+        # The manifest binds the pull request's base (the recorded default branch's head,
+        # or the open pull request's, carried from its manifest) and the commit it is made
+        # on (that base, or the head of the open pull request's branch a retry builds on).
+        ctx.result.base_commit = self.onto_base if self.onto else self.base.sha
+        ctx.result.parent_commit = self.onto.head_sha if self.onto else self.base.sha
         ctx.result.branch = branch
         ctx.result.plugin_path = self._folder(spec)
 
@@ -149,8 +167,12 @@ class PullRequestPublisher:
             raise PhaseFailed(status.revise_no_plugin(folder))
         blob = await inst.request("GET", f"{self.repo.path}/git/blobs/{manifest_sha}")
         manifest = base64.b64decode(str(blob.get("content", "")))
-        base = signed_base_commit(manifest, ctx.tools.signing_key, self.job.repository, branch)
+        predicate = signed_predicate(manifest, ctx.tools.signing_key, self.job.repository, branch)
+        base = made_on(predicate)
+        if base is None:
+            raise PhaseFailed(status.revise_untrusted("it names no base commit"))
         await check_foreign_commits(inst, self.repo, head, base, folder)
+        self.onto_base = pull_base(predicate) or head
         prefix = folder + "/"
         previous = sorted(p.removeprefix(prefix) for p in tree if p.startswith(prefix))
         self.onto = OnTop(self.repo, branch, head, folder, tuple(previous))
@@ -158,10 +180,12 @@ class PullRequestPublisher:
 
     async def publish(self, ctx: JobContext) -> Published:
         spec = self._spec(ctx)
+        if not self.branch:
+            raise PhaseFailed("no branch: the preflight did not run")
         plan = PullRequestPlan(
             repo=self.repo,
             base=self.base,
-            branch=self._branch(spec),
+            branch=self.branch,
             folder=self._folder(spec),
             files=signed_files(ctx),
             title=status.pull_request_title(spec.name),

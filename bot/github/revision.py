@@ -26,6 +26,8 @@ from bot.github.branches import generated_plugin
 from bot.github.client import GitHubApp, Installation
 from bot.github.data.branch import (
     check_foreign_commits,
+    made_on,
+    pull_base,
     signed_base_commit,
     signed_predicate,
     tree_of,
@@ -109,16 +111,41 @@ async def pull_head(inst: Installation, repo: RepoRef, number: int) -> PullHead 
 
 
 async def pushed_by(
-    inst: Installation, repo: RepoRef, head: str, predicate: Mapping[str, Any], job_id: str
+    inst: Installation,
+    repo: RepoRef,
+    head: str,
+    predicate: Mapping[str, Any],
+    job_id: str,
+    files: Mapping[str, bytes],
 ) -> bool:
     """Whether ``head`` is this job's own revision commit (its worker died after the push):
-    the commit says so in its trailer, and the signed manifest it holds names this job."""
+    the signed manifest it holds names this job, the commit is on the one the manifest says
+    it was made on, its plugin files are exactly the signed ones, and its trailer says so.
+    A trailer and a copied manifest are no proof on their own: anyone who may push can
+    write both onto a commit whose code the bot never tested."""
     job = predicate.get("job")
     if not isinstance(job, dict) or job.get("id") != job_id or not predicate.get("revision"):
         return False
+    if not holds_the_signed_set(files):
+        return False
     commit = await inst.request("GET", f"{repo.path}/git/commits/{head}")
+    parents = [str(p.get("sha")) for p in commit.get("parents", [])]
+    if parents != [made_on(predicate)]:
+        return False
     lines = str(commit.get("message", "")).strip().splitlines()
     return bool(lines) and lines[-1].strip() == f"{status.BOT_COMMIT_TRAILER}{job_id}"
+
+
+def holds_the_signed_set(files: Mapping[str, bytes]) -> bool:
+    """Whether the plugin's files are exactly the subjects of its manifest (already checked
+    to be the bot's), each with the signed digest, and the manifest."""
+    statement = json.loads(base64.b64decode(json.loads(files[MANIFEST_FILE])["payload"]))
+    digests = {str(s["name"]): str(s["digest"]["sha256"]) for s in statement["subject"]}
+    return set(files) - {MANIFEST_FILE} == set(digests) and all(
+        hashlib.sha256(data).hexdigest() == digests[name]
+        for name, data in files.items()
+        if name != MANIFEST_FILE
+    )
 
 
 async def download_plugin(
@@ -257,7 +284,7 @@ class RevisionPublisher:
             predicate = signed_predicate(
                 manifest, ctx.tools.signing_key, self.job.repository, pull.branch
             )
-            if await pushed_by(inst, self.repo, pull.sha, predicate, self.job.id):
+            if await pushed_by(inst, self.repo, pull.sha, predicate, self.job.id, files):
                 raise AlreadyPublished(
                     await self._finish_pushed(inst, ctx, pull, folder, files, predicate)
                 )
@@ -288,7 +315,10 @@ class RevisionPublisher:
         ctx.result.plugin_dir = plugin_dir
         ctx.result.files = held
         hold_configs(ctx)
-        ctx.result.base_commit = pull.sha
+        # The manifest binds the pull request's base (as the first job's did), and the
+        # head the commit goes on.
+        ctx.result.base_commit = pull_base(predicate) or pull.sha
+        ctx.result.parent_commit = pull.sha
         ctx.result.branch = pull.branch
         ctx.result.plugin_path = folder
         ctx.result.revision = Revision(

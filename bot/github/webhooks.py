@@ -213,8 +213,13 @@ def review_trigger(headers: DeliveryHeaders, payload: Mapping[str, Any]) -> Trig
     """A review requesting changes: see :func:`review_command`."""
     review, pull = payload["review"], payload["pull_request"]
     body = _text(review.get("body"))
-    head = _text((pull.get("head") or {}).get("ref"))
-    command = review_command(body, generated_plugin(head) is not None)
+    head = pull.get("head") or {}
+    # A fork's pull request may be named like the bot's branch; it is never the bot's.
+    from_here = _text((head.get("repo") or {}).get("full_name")) == _text(
+        payload["repository"].get("full_name")
+    )
+    ours = from_here and generated_plugin(_text(head.get("ref"))) is not None
+    command = review_command(body, ours)
     if isinstance(command, str):
         return command
     sender = payload["sender"]

@@ -226,7 +226,12 @@ class JobResult:
     """What the phases produced, in the order they produce it."""
 
     spec: PluginSpec | None = None
-    base_commit: str | None = None  # what the publisher starts from (set in preflight)
+    # The pull request's base: the default branch's commit it starts from, which is what
+    # verify-plugin.yml binds a manifest to (its merge base). Set in preflight.
+    base_commit: str | None = None
+    # The commit the bot's commit goes on: the base for a new pull request, the head for a
+    # revision or a retry onto an open one (None: the base).
+    parent_commit: str | None = None
     branch: str | None = None
     plugin_path: str | None = None  # its folder in the target repository (set in preflight)
     plugin_dir: Path | None = None

@@ -35,6 +35,7 @@ def predicate_for(ctx: JobContext) -> dict[str, Any]:
         "requester": origin.requester,
         "delivery": origin.delivery_id,
         "baseCommit": ctx.result.base_commit,
+        "parentCommit": ctx.result.parent_commit or ctx.result.base_commit,
         "branch": ctx.result.branch,
         "plugin": {
             "name": spec.name,

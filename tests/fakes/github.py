@@ -167,6 +167,8 @@ class PullRequest:
     labels: list[str] = field(default_factory=list)
     reviewers: list[str] = field(default_factory=list)
     head_repository: str | None = None  # a fork's owner/name; None: this repository
+    state: str = "open"  # "closed" (a merged one too: see ``merged``)
+    merged: bool = False
 
 
 @dataclass
@@ -680,6 +682,7 @@ class FakeGitHub:
         item["base"]["ref"] = pull.base
         item["base"]["repo"]["full_name"] = f"{self.owner}/{self.repo}"
         item["head"]["repo"]["full_name"] = pull.head_repository or f"{self.owner}/{self.repo}"
+        item["state"], item["merged"] = pull.state, pull.merged
         return item
 
     def _list_pulls(self, request: httpx.Request, p: dict[str, str], body: Any) -> tuple[int, Any]:
@@ -689,7 +692,8 @@ class FakeGitHub:
         return 200, [self._pull_json(x, template, "GET", 200) for x in found]
 
     def _create_pull(self, request: httpx.Request, p: dict[str, str], body: Any) -> tuple[int, Any]:
-        if any(x.head == body["head"] for x in self.pulls):
+        # GitHub refuses a second open pull request from a branch; a closed one is history.
+        if any(x.head == body["head"] and x.state == "open" for x in self.pulls):
             return 422, {"message": "A pull request already exists"}
         if body["head"] not in self.refs:
             return 422, {"message": "head does not exist"}

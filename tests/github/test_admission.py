@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from githubkit.exception import RequestFailed
 
 from bot.jobs.store import Command, JobOutcome, JobState
 from tests.github import test_end_to_end as e2e
@@ -203,3 +204,20 @@ async def test_a_retry_command_handled_again_after_a_crash_makes_one_retry(
     [retry] = [j for j in jobs if j.id != failed.id]
     assert (await stored_command(bot, 2)).outcome == f"accepted:{retry.id}"
     assert not any("only a failed or cancelled job can be retried" in b for b in bot.replies())
+
+
+@pytest.mark.parametrize("answer", [403, 500])
+async def test_min_permission_read_fails_closed_when_the_collaborator_check_fails(
+    bot: e2e.Bot, answer: int
+) -> None:
+    # GitHub refuses or breaks on the collaborator check (a rate limit, an outage): the
+    # commenter is never taken for a collaborator; nothing starts.
+    bot.github.set_base_files(READ_MAY_CREATE)
+    bot.github.collaborators["Codertocat"] = "read"
+    bot.github.fail("GET", "/repos/{owner}/{repo}/collaborators/{username}", answer, times=50)
+    await bot.comment()
+    with pytest.raises(RequestFailed):  # the command stays, for the dispatcher's next try
+        await bot.dispatch()
+    await e2e.no_job_no_pull(bot)
+    command = await stored_command(bot, 1)
+    assert command.outcome is None or not command.outcome.startswith(("accepted", "queued"))

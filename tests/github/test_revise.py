@@ -144,6 +144,8 @@ async def test_a_revision_is_one_new_signed_commit_on_the_same_branch(
     branch = await opened_with_model(bot)
     github = bot.github
     first_head = github.refs[branch]
+    [pull_base] = github.commits[first_head]["parents"]
+    github.push(github.default_branch, {"NEWS.md": b"news\n"}, "unrelated")  # main moves on
     old_manifest = github.files_at(branch)[f"{FOLDER}/{MANIFEST_FILE}"]
     # Review threads: one open on the plugin, one resolved (tests/github/test_review_threads
     # covers outdated threads, pages and GraphQL errors), by someone who may write.
@@ -179,14 +181,22 @@ async def test_a_revision_is_one_new_signed_commit_on_the_same_branch(
     # Its plugin files are exactly the new signed set, and it verifies.
     files = github.files_at(branch)
     plugin = materialise(files, f"{FOLDER}/", tmp_path / "checkout")
+    # As verify-plugin.yml verifies it: bound to the pull request's merge base and branch
+    # (the head it was made on is recorded apart).
     verified = verify_manifest(
-        plugin, load_keys(bot.keys), repository="Codertocat/Hello-World", plugin_path=FOLDER
+        plugin,
+        load_keys(bot.keys),
+        repository="Codertocat/Hello-World",
+        plugin_path=FOLDER,
+        base_commit=pull_base,
+        branch=branch,
     )
     subjects = {s["name"] for s in verified.statement["subject"]}
     assert {p.removeprefix(FOLDER + "/") for p in files if p.startswith(FOLDER)} == (
         subjects | {MANIFEST_FILE}
     )
     assert files[f"{FOLDER}/src/units.ts"] == UNITS.encode()
+    assert verified.statement["predicate"]["parentCommit"] == first_head
     # The manifest records the revision: previous digest, request, requester.
     predicate = statement_of(files[f"{FOLDER}/{MANIFEST_FILE}"])["predicate"]
     assert predicate["revision"] == {
@@ -494,3 +504,72 @@ async def test_a_revision_recovered_after_its_push_writes_the_same_body_and_chec
     )
     [tracking] = github.bot_comments(PULL)
     assert "tests 1 passed, 0 failed" in tracking.body
+
+
+@pytest.mark.parametrize("how", ["on-top", "replacing"])
+async def test_a_forged_commit_keeping_the_bots_manifest_is_not_taken_for_its_push(
+    bot: Bot, tmp_path: Path, how: str
+) -> None:
+    # The revision's worker dies after its push. Before the recovery, someone with write
+    # access pushes a commit that keeps the bot's manifest and test results, changes the
+    # plugin's code, and ends its message with the job's trailer: on top of the bot's
+    # commit, or replacing it (its parent the one the bot built on). The recovered job must
+    # not take that commit for its own and pass a check on code it never tested: it revises
+    # again on top of it (others' commits on the plugin's files are built upon).
+    branch = await opened_with_model(bot)
+    await revise_comment(bot, "/plugin-revise report temperatures in Fahrenheit")
+    github = bot.github
+    [job] = [j for j in await bot.jobs() if j.kind == "revise"]
+
+    def kill_at_the_body(method: str, template: str) -> None:
+        if (method, template) == ("PATCH", "/repos/{owner}/{repo}/pulls/{pull_number}"):
+            github.on_request = None
+            raise WorkerKilled
+
+    github.on_request = kill_at_the_body
+    with pytest.raises(WorkerKilled):
+        await work_revision(bot, revise_phases(model_script(), tmp_path))
+    pushed = github.refs[branch]
+    [built_on] = github.commits[pushed]["parents"]
+    forged_message = f"Revise plugin plugin-weather\n\n{status.BOT_COMMIT_TRAILER}{job.id}"
+    evil = {f"{FOLDER}/src/index.ts": b"export default { name: 'stolen' };\n"}
+    if how == "replacing":
+        everything = dict(github.files_at(branch))
+        github.refs[branch] = built_on
+        forged = github.push(branch, {**everything, **evil}, forged_message)
+    else:
+        forged = github.push(branch, evil, forged_message)
+    assert github.commits[forged]["parents"] == [built_on if how == "replacing" else pushed]
+
+    bot.clock.now += dt.timedelta(minutes=5)
+    [recovery] = await bot.store.recover_expired()
+    assert recovery.requeued
+    finished = await work_revision(bot, revise_phases(model_script(), tmp_path))
+    assert finished.state == JobState.SUCCEEDED, finished.error
+    assert forged not in {r["head_sha"] for r in github.check_runs}
+    head = github.refs[branch]
+    assert github.commits[head]["parents"] == [forged]  # a new revision on top of it
+    [run] = [r for r in github.check_runs if r["head_sha"] == head]
+    assert run["conclusion"] == "success"
+
+
+async def test_a_review_requesting_changes_on_a_forks_branch_named_like_the_bots_is_ignored(
+    bot: Bot,
+) -> None:
+    # A fork's pull request from plugin-bot/<name>-<8 hex>: no revision, and no reply either
+    # (anyone may open one and request changes on it, as often as they like).
+    branch = await opened_with_model(bot)
+    payload = webhook_example("pull_request_review", "submitted")
+    payload["review"]["state"] = "changes_requested"
+    payload["review"]["body"] = "Please report temperatures in Fahrenheit."
+    payload["pull_request"]["number"] = PULL
+    payload["pull_request"]["head"]["ref"] = branch
+    payload["pull_request"]["head"]["repo"]["full_name"] = "mallory/Hello-World"
+    bot.github.pulls[0].head_repository = "mallory/Hello-World"
+    payload["sender"]["login"] = "Codertocat"
+    answer = await bot.send(payload, event="pull_request_review")
+    assert answer.status_code == 200
+    assert answer.json() == {"ignored": "a review on a pull request that is not plugin-bot's"}
+    await bot.dispatch()
+    assert [j for j in await bot.jobs() if j.issue == PULL] == []
+    assert bot.github.bot_comments(PULL) == []

@@ -8,10 +8,17 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from alembic import command
+from sqlalchemy import Connection, inspect, text
 
 from bot.jobs.limits import JobLimits, RateLimited
-from bot.jobs.migrations import SchemaMismatch, require_current, schema_status, upgrade
+from bot.jobs.migrations import (
+    SchemaMismatch,
+    _config,
+    require_current,
+    schema_status,
+    upgrade,
+)
 from bot.jobs.queue import EmbeddedQueue
 from bot.jobs.store import (
     Accepted,
@@ -213,3 +220,29 @@ async def test_a_command_submitted_again_gets_its_job_back_never_a_second(store:
     # Another comment is another job (here over the hourly limit of 1).
     other = Origin(installation_id=1, repository="o/r", issue=4, comment_id=78, requester="a")
     assert isinstance(await store.submit(NewJob("x", other), limits), RateLimited)
+
+
+async def test_migration_0004_keeps_existing_jobs_both_ways(store: Store) -> None:
+    # A database with jobs from before retry_of: down to 0003 the column goes and the rows
+    # stay; up again they read with no retry link, and a new retry records its own.
+    origin = Origin(installation_id=1, repository="o/r", requester="alice")
+    old = await store.submit(NewJob("before 0004", origin), JobLimits())
+    assert isinstance(old, Accepted)
+
+    def downgrade_to_0003(connection: Connection) -> set[str]:
+        command.downgrade(_config(connection), "0003")
+        return {column["name"] for column in inspect(connection).get_columns("jobs")}
+
+    async with store.engine.begin() as conn:
+        columns = await conn.run_sync(downgrade_to_0003)
+        count = (await conn.execute(text("SELECT count(*) FROM jobs"))).scalar_one()
+    assert "retry_of" not in columns and count == 1
+    assert (await schema_status(store)).current == "0003"
+
+    assert (await upgrade(store)).state == "current"
+    job = await store.get_job(old.job_id)
+    assert job is not None and job.retry_of is None and job.description == "before 0004"
+    retry = await store.submit(NewJob("again", origin, retry_of=old.job_id), JobLimits())
+    assert isinstance(retry, Accepted)
+    again = await store.get_job(retry.job_id)
+    assert again is not None and again.retry_of == old.job_id

@@ -53,10 +53,28 @@ def signed_base_commit(
     says: signed by this bot's key, for this repository and this branch. Nothing a person
     can write into a commit message or a manifest they made decides where the bot's own
     work begins."""
-    base = signed_predicate(manifest, key, repository, branch).get("baseCommit")
-    if not isinstance(base, str) or not base:
+    base = made_on(signed_predicate(manifest, key, repository, branch))
+    if base is None:
         raise PhaseFailed(status.revise_untrusted("it names no base commit"))
     return base
+
+
+def made_on(predicate: Mapping[str, Any]) -> str | None:
+    """The commit the signed commit was made on: ``parentCommit``; a manifest signed before
+    that was recorded says it in ``baseCommit``."""
+    value = predicate.get("parentCommit", predicate.get("baseCommit"))
+    return value if isinstance(value, str) and value else None
+
+
+def pull_base(predicate: Mapping[str, Any]) -> str | None:
+    """The pull request's base (the default branch's commit it starts from, the merge base
+    verify-plugin.yml binds a manifest to), carried from the manifest a revision or a retry
+    builds on; None when that manifest does not say it (a revision signed before
+    ``parentCommit`` was recorded, whose ``baseCommit`` was its parent)."""
+    base = predicate.get("baseCommit")
+    if not isinstance(base, str) or not base:
+        return None
+    return base if "parentCommit" in predicate or not predicate.get("revision") else None
 
 
 def signed_predicate(
