@@ -138,6 +138,27 @@ async def test_second_plugin_installs_from_the_cache_without_npm(
     assert install.key == first.ctx.result.install.key  # type: ignore[union-attr]
 
 
+async def test_a_parameter_named_like_a_word_of_the_action_passes_its_own_tests(
+    jobs: Runner, tmp_path: Path
+) -> None:
+    # BAN_USER (user, reason): the sample request "Ban user: user alice, reason demo" once
+    # read user "user" from the text, and the plugin failed its own tests.
+    made = await jobs.create(
+        "A moderation plugin with an evaluator that flags toxic messages and an action "
+        "BAN_USER (user, reason)",
+        out=tmp_path,
+    )
+    assert made.ok, made.ctx.failed_phase
+    results = made.ctx.result.test_results
+    assert results is not None and results.failed == 0 and results.passed == results.total
+    plugin = exported(made)
+    assert plugin is not None
+    action = (plugin / "src" / "actions" / "ban-user.ts").read_text()
+    assert 'SAMPLE_REQUEST = "Ban user: user alice, reason demo"' in action
+    in_runtime = (plugin / "__tests__" / "integration.test.ts").read_text()
+    assert 'toContain("user: \\"alice\\"")' in in_runtime
+
+
 async def test_check_reruns_a_plugin_directory_without_changing_it(
     jobs: Runner, tmp_path: Path
 ) -> None:

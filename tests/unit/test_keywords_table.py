@@ -152,6 +152,24 @@ TABLE: tuple[Row, ...] = (
         env=("TWITTER_API_KEY", "TWITTER_API_SECRET"),
     ),
     Row(
+        "Add an action SEND_TIP (takes an amount and a recipient) and a provider for wallet "
+        "balance, and an evaluator that records tipping requests",
+        "plugin-tipping",
+        {"SendTip": (("amount", N), ("recipient", S))},
+        ("WalletBalanceProvider",),
+        evaluators=("RecordTippingRequestsEvaluator",),
+    ),
+    Row(
+        "A travel plugin with an action BOOK_FLIGHT that takes a city and a date",
+        "plugin-travel",
+        {"BookFlight": (("city", S), ("date", S))},
+    ),
+    Row(
+        "A travel plugin with an action BOOK_HOTEL (takes a city and a date)",
+        "plugin-travel",
+        {"BookHotel": (("city", S), ("date", S))},
+    ),
+    Row(
         "A calculator plugin with an action CALCULATE that takes an expression",
         "plugin-calculator",
         {"Calculate": (("expression", S),)},
@@ -291,6 +309,44 @@ def test_every_component_has_its_own_description() -> None:
         named = [c for _, c in spec.components()]
         if len(named) > 1:
             assert len({c.description for c in named}) == len(named), row.text
+
+
+DESCRIBED: tuple[tuple[str, str, str], ...] = (
+    # (description, component, its expected description)
+    (
+        "A crypto price plugin: an action GET_TOKEN_PRICE that takes a symbol, and a price alert "
+        "service that watches prices",
+        "GetTokenPrice",
+        "Get the token price.",
+    ),
+    (
+        "Add a reminder plugin: an action SET_REMINDER that takes a message "
+        "and a number of minutes, "
+        "and a scheduler service that sends due reminders",
+        "SetReminder",
+        "Set the reminder.",
+    ),
+    (
+        "Add an action SEND_TIP (takes an amount and a recipient) and a provider for wallet "
+        "balance, and an evaluator that records tipping requests",
+        "SendTip",
+        "Send the tip.",
+    ),
+    (
+        "A GitHub plugin: an action to create an issue in a repository, an action to comment on a "
+        "pull request, and a provider for the repository's open issues. Needs a GITHUB_TOKEN.",
+        "RepositoryOpenIssuesProvider",
+        "Provides the repository's open issues.",
+    ),
+)
+
+
+@pytest.mark.parametrize(("text", "component", "expected"), DESCRIBED)
+def test_component_description_says_what_it_does(text: str, component: str, expected: str) -> None:
+    """An action's description is what it does, not its parameter clause ("Takes a symbol.")."""
+    spec = spec_from_prose(text, None)
+    described = {c.name: c.description for _, c in spec.components()}
+    assert described[component] == expected
 
 
 def test_no_api_key_required_makes_no_variable() -> None:

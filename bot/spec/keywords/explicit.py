@@ -404,6 +404,8 @@ def _parenthesised(toks: Sequence[str], start: int) -> tuple[list[NamedParam], i
                 written = toks[k].lower()
         elif low in TYPE_WORDS and current:
             written = low
+        elif low in TAKES and not current:
+            pass  # "(takes an amount and a recipient)": the verb names no parameter
         elif is_word(tok) and low not in PARAM_FILLERS and len(current) < MAX_PARAM_WORDS:
             current.append(low)
         k += 1
@@ -515,7 +517,12 @@ def _clause_text(toks: Sequence[str]) -> str:
         words = words[1:]
     text = ""
     for tok in words:
-        if (not is_word(tok) and tok not in '("`') or (text.endswith(("(",)) and is_word(tok)):
+        possessive = tok.lower() == "s" and text.endswith("'")  # "the repository's"
+        if (
+            (not is_word(tok) and tok not in '("`')
+            or (text.endswith(("(",)) and is_word(tok))
+            or possessive
+        ):
             text += tok
         else:
             text += (" " if text else "") + tok

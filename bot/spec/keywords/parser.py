@@ -1238,6 +1238,10 @@ def _build_named(named: list[explicit.Mention], topic: list[str]) -> dict[str, A
             what = "Provides " + mention.clause[:1].lower() + mention.clause[1:]
         if mention.params:
             what = re.sub(r"\s*\([^)]*\)", "", what)  # the parameters are listed apart
+            if what.split(" ", 1)[0].lower() in explicit.TAKES:
+                what = ""  # "Takes a symbol." says what it needs, not what it does
+        if not what and mention.kind == "action":
+            what = _action_phrase(words(name))
         described = _sentence_case(what) or _sentence_case(" ".join(words(name)))
         entry: dict[str, Any] = {"name": name, "description": described}
         params = _named_parameters(mention.params)
@@ -1256,6 +1260,13 @@ def _build_named(named: list[explicit.Mention], topic: list[str]) -> dict[str, A
     limits = {"action": MAX_ACTIONS, "provider": MAX_PROVIDERS}
     limits |= {"service": MAX_SERVICES, "evaluator": MAX_EVALUATORS}
     return {f"{kind}s": items[: limits[kind]] for kind, items in lists.items()}
+
+
+def _action_phrase(parts: Sequence[str]) -> str:
+    """GetTokenPrice -> "Get the token price": the action described by its name."""
+    if len(parts) < 2:
+        return " ".join(parts)
+    return " ".join([parts[0], "the", *parts[1:]])
 
 
 def _named_parameters(params: list[explicit.NamedParam]) -> list[dict[str, Any]]:

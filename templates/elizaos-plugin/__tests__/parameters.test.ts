@@ -46,6 +46,35 @@ describe('parameters from the message text', () => {
     });
   });
 
+  it('reads a parameter named like a word of the request before it', () => {
+    const BAN: readonly ParameterSpec[] = [
+      { name: 'user', type: 'string', required: true, description: 'The user.' },
+      { name: 'reason', type: 'string', required: true, description: 'The reason.' },
+    ];
+    expect(parametersFromText(BAN, 'Ban user: user alice, reason demo')).toEqual({
+      user: 'alice',
+      reason: 'demo',
+    });
+  });
+
+  it('reads a text value up to the next parameter, a number or the end', () => {
+    const REMINDER: readonly ParameterSpec[] = [
+      { name: 'message', type: 'string', required: true, description: 'The message.' },
+      { name: 'minutes', type: 'number', required: true, description: 'The minutes.' },
+    ];
+    expect(
+      parametersFromText(REMINDER, 'set a reminder with the message call mom in 10 minutes'),
+    ).toEqual({ message: 'call mom', minutes: 10 });
+    expect(parametersFromText(REMINDER, 'remind me: message buy some milk minutes 15')).toEqual({
+      message: 'buy some milk',
+      minutes: 15,
+    });
+    expect(parametersFromText(FORECAST, 'forecast: city New York, days 3')).toEqual({
+      city: 'New York',
+      days: 3,
+    });
+  });
+
   it('reads nothing from a text that states nothing', () => {
     expect(parametersFromText(TIP, 'send a tip')).toEqual({});
   });

@@ -77,7 +77,9 @@ function escapeRegExp(text: string): string {
 const VALUE_PATTERN: Record<ParameterType, string> = {
   number: '(-?\\d+(?:\\.\\d+)?)',
   boolean: '(true|false|yes|no|on|off)',
-  string: '(?:"([^"]+)"|\'([^\']+)\'|([^\\s,;.!?]+))',
+  // Unquoted, the words up to a punctuation mark; `phraseValue` cuts them at the next
+  // parameter, number or end of the phrase.
+  string: '(?:"([^"]+)"|\'([^\']+)\'|([^\\s,;.!?][^,;.!?]*))',
 };
 // Words after which the rest of a sentence names the one thing asked about ("for Paris").
 // The greedy `^.*` makes it the last cue word of the text.
@@ -96,21 +98,40 @@ export function parametersFromText(
   text: string,
 ): Record<string, ParameterValue> {
   const values: Record<string, ParameterValue> = {};
+  const labels = specs.map((spec) => parameterLabel(spec.name).split(' '));
   let rest = text;
   for (const spec of specs) {
     const label = escapeRegExp(parameterLabel(spec.name)).replace(/ /g, '[\\s_-]*');
+    // The value is read in a lookahead, so that a label written as another's value does
+    // not hide the real mention: in "Ban user: user alice" both "user: user alice" and
+    // "user alice" are candidates.
     const pattern = new RegExp(
-      '\\b' + label + '\\s*(?:[:=]|\\bis\\b|\\bof\\b|\\bas\\b)?\\s*' + VALUE_PATTERN[spec.type],
+      '\\b' + label + '\\s*(?:[:=]|\\bis\\b|\\bof\\b|\\bas\\b)?\\s*(?=' +
+        VALUE_PATTERN[spec.type] + ')',
       'gi',
     );
+    const found: { start: number; end: number; value: ParameterValue }[] = [];
+    for (const m of rest.matchAll(pattern)) {
+      const groups = m.slice(1);
+      const at = groups.findIndex((group) => group !== undefined);
+      if (at < 0) {
+        continue;
+      }
+      const written = groups[at] as string;
+      const phrase = spec.type === 'string' && at === 2 ? phraseValue(written, labels) : undefined;
+      const raw = spec.type === 'string' && at === 2 ? phrase?.value : written;
+      const value = coerceParameter(spec.type, raw);
+      if (value !== undefined) {
+        // A quoted value also takes its two quotes.
+        const length = phrase?.length ?? written.length + (spec.type === 'string' ? 2 : 0);
+        found.push({ start: m.index, end: m.index + m[0].length + length, value });
+      }
+    }
     // The last mention wins: "weather for city: city Paris" names the city once, at the end.
-    const match = [...rest.matchAll(pattern)]
-      .filter((m) => coerceParameter(spec.type, m.slice(1).find((g) => g !== undefined)) !== undefined)
-      .at(-1);
-    if (match) {
-      const raw = match.slice(1).find((group) => group !== undefined);
-      values[spec.name] = coerceParameter(spec.type, raw) as ParameterValue;
-      rest = rest.slice(0, match.index) + ' ' + rest.slice(match.index + match[0].length);
+    const last = found.at(-1);
+    if (last) {
+      values[spec.name] = last.value;
+      rest = rest.slice(0, last.start) + ' ' + rest.slice(last.end);
     }
   }
   const numbers = rest.match(NUMBER) ?? [];
@@ -131,6 +152,41 @@ export function parametersFromText(
     }
   }
   return values;
+}
+
+// Words a phrase does not end with: "call mom in 10 minutes" -> "call mom".
+const TRAILING = /^(?:for|in|to|at|about|on|from|with|of|and|or|by|after|the|a|an)$/i;
+
+/**
+ * The words of an unquoted string value, up to the next parameter's label, a number or the
+ * end, without a trailing cue word, and how much of `written` they take; undefined when no
+ * word is left ("user: user alice" starts with a label, so the value is the later "alice").
+ */
+function phraseValue(
+  written: string,
+  labels: readonly (readonly string[])[],
+): { value: string; length: number } | undefined {
+  const words = [...written.matchAll(/\S+/g)];
+  let kept = 0;
+  while (kept < words.length) {
+    const word = (words[kept] as RegExpMatchArray)[0];
+    const startsLabel = labels.some((label) =>
+      label.every((part, j) => (words[kept + j]?.[0] ?? '').toLowerCase() === part),
+    );
+    if (startsLabel || /^-?\d+(?:\.\d+)?$/.test(word)) {
+      break;
+    }
+    kept += 1;
+  }
+  while (kept > 0 && TRAILING.test((words[kept - 1] as RegExpMatchArray)[0])) {
+    kept -= 1;
+  }
+  if (kept === 0) {
+    return undefined;
+  }
+  const lastWord = words[kept - 1] as RegExpMatchArray;
+  const length = (lastWord.index ?? 0) + lastWord[0].length;
+  return { value: written.slice(0, length), length };
 }
 
 function extractionPrompt(specs: readonly ParameterSpec[], text: string): string {
