@@ -13,8 +13,10 @@
 // (@elizaos/core and @elizaos/plugin-sql are imported there once, before any test code) and
 // nothing of a round's own: every round evaluates the plugin's sources and tests afresh,
 // every test file runs, and what a round left on globalThis, in the plain objects on it
-// (plugin-sql's registry of database clients) or in process.env is taken back before the
-// next. The final round of a job never comes from here: it is the cold commands.
+// (plugin-sql's registry of database clients), in process.env, on the builtins' and the
+// preloaded packages' exports (their own properties and prototypes), the timers it set, its
+// process listeners and process.exitCode are taken back before the next. The final round
+// of a job never comes from here: it is the cold commands.
 //
 //   node warm-checker.mjs SOCKET VITEST_CONFIG REPORT_FILE
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
