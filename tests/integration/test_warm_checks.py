@@ -350,3 +350,75 @@ async def test_a_test_file_added_between_warm_rounds_runs_and_a_fixed_one_passes
     assert fixed.passed and fixed.tests_total == first.tests_total + 1
     assert fixed.summary == cold.summary
     assert warm_ctx.warm is not None and warm_ctx.warm.fallbacks == []
+
+
+# Round 1 leaves state where restoring globals, plain registries and process.env does not
+# reach: builtin prototypes, @elizaos/core's exports (a module of node_modules the kept
+# thread imported once), a timer still running, a process listener, process.exitCode.
+PATCHES = """// @ts-nocheck
+import { it } from 'vitest';
+import * as core from '@elizaos/core';
+it('patches what the thread keeps', () => {
+  Object.defineProperty(Array.prototype, 'leftOver', { value: 'round 1', configurable: true });
+  Object.defineProperty(Object.prototype, 'leftOverToo', { value: 'round 1', configurable: true });
+  core.AgentRuntime.prototype.leftOver = 'round 1';
+  core.ModelType.LEFT_OVER = 'round 1';
+  setInterval(() => { globalThis.fromTimer = 'round 1'; }, 5);
+  process.on('leftOver', () => undefined);
+  process.exitCode = 7;
+});
+"""
+# Round 2 passes only where that state survived; a cold round fails every test.
+NEEDS_PATCHES = """// @ts-nocheck
+import { it, expect } from 'vitest';
+import * as core from '@elizaos/core';
+it('sees the patched Array.prototype', () => { expect([].leftOver).toBe('round 1'); });
+it('sees the patched Object.prototype', () => { expect({}.leftOverToo).toBe('round 1'); });
+it('sees the patched core class', () => {
+  expect(core.AgentRuntime.prototype.leftOver).toBe('round 1');
+});
+it('sees the patched core object', () => { expect(core.ModelType.LEFT_OVER).toBe('round 1'); });
+it('sees the timer of the last round', async () => {
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  expect(globalThis.fromTimer).toBe('round 1');
+});
+it('sees the listener of the last round', () => {
+  expect(process.listenerCount('leftOver')).toBe(1);
+});
+it('sees the exit code of the last round', () => { expect(process.exitCode).toBe(7); });
+"""
+
+
+async def test_patched_builtins_core_exports_timers_and_listeners_do_not_reach_the_next_round(
+    warm_ctx: JobContext, cold_ctx: JobContext
+) -> None:
+    first, cold = await both(warm_ctx, cold_ctx)
+    for ctx in (warm_ctx, cold_ctx):
+        ctx.require_files().write("__tests__/patches.test.ts", PATCHES.encode())
+    patched, cold = await both(warm_ctx, cold_ctx)
+    assert patched.tests_total == cold.tests_total == first.tests_total + 1
+    for ctx in (warm_ctx, cold_ctx):
+        ctx.require_files().write("__tests__/patches.test.ts", NEEDS_PATCHES.encode())
+    needs, cold = await both(warm_ctx, cold_ctx)
+    assert not needs.passed and not cold.passed
+    for name in (
+        "patched Array.prototype",
+        "patched Object.prototype",
+        "patched core class",
+        "patched core object",
+        "timer of the last round",
+        "listener of the last round",
+        "exit code of the last round",
+    ):
+        assert f"sees the {name}" in needs.summary, needs.summary
+    assert needs.summary == cold.summary
+    assert needs.tests_total == cold.tests_total == first.tests_total + 7
+
+    # A test file deleted between rounds does not run any more, warm as cold.
+    for ctx in (warm_ctx, cold_ctx):
+        ctx.require_files().remove("__tests__/patches.test.ts")
+    gone, cold = await both(warm_ctx, cold_ctx)
+    assert gone.passed and cold.passed, (gone.summary, cold.summary)
+    assert gone.tests_total == cold.tests_total == first.tests_total
+    assert gone.summary == cold.summary
+    assert warm_ctx.warm is not None and warm_ctx.warm.fallbacks == []

@@ -13,8 +13,10 @@
 // (@elizaos/core and @elizaos/plugin-sql are imported there once, before any test code) and
 // nothing of a round's own: every round evaluates the plugin's sources and tests afresh,
 // every test file runs, and what a round left on globalThis, in the plain objects on it
-// (plugin-sql's registry of database clients) or in process.env is taken back before the
-// next. The final round of a job never comes from here: it is the cold commands.
+// (plugin-sql's registry of database clients), in process.env, on the builtins' and the
+// preloaded packages' exports (their own properties and prototypes), the timers it set, its
+// process listeners and process.exitCode are taken back before the next. The final round
+// of a job never comes from here: it is the cold commands.
 //
 //   node warm-checker.mjs SOCKET VITEST_CONFIG REPORT_FILE
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -220,13 +222,43 @@ import { init, runBaseTests, setupEnvironment } from ${JSON.stringify(vitestWork
 
 // Imported once per thread, before any test code, so that they are part of the baseline.
 const parent = pathToFileURL(${JSON.stringify(path.join(root, 'package.json'))}).href;
+const preloaded = [];
 for (const name of ${JSON.stringify(PRELOAD)}) {
   try {
-    await import(import.meta.resolve(name, parent));
+    preloaded.push(await import(import.meta.resolve(name, parent)));
   } catch {
     // not a dependency of this plugin: its tests import what they need
   }
 }
+
+// Timers a round sets are recorded (the global functions and node:timers' are wrapped before
+// the baseline below) and cleared after it: in a cold run they end with the thread.
+import { createRequire as requireFrom } from 'node:module';
+const timersModule = requireFrom(parent)('node:timers');
+const liveTimers = new Set();
+for (const [set, clear] of [['setTimeout', 'clearTimeout'], ['setInterval', 'clearInterval'],
+  ['setImmediate', 'clearImmediate']]) {
+  const original = globalThis[set];
+  const originalClear = globalThis[clear];
+  const wrapped = function (...args) {
+    const handle = original.apply(this, args);
+    liveTimers.add([handle, originalClear]);
+    return handle;
+  };
+  Object.defineProperty(wrapped, 'name', { value: set });
+  for (const key of Reflect.ownKeys(original)) {
+    if (!Reflect.ownKeys(wrapped).includes(key)) {
+      Object.defineProperty(wrapped, key, Object.getOwnPropertyDescriptor(original, key));
+    }
+  }
+  globalThis[set] = wrapped;
+  timersModule[set] = wrapped;
+}
+(await import('node:module')).syncBuiltinESMExports();
+const clearTimers = () => {
+  for (const entry of liveTimers) entry[1](entry[0]);
+  liveTimers.clear();
+};
 
 // What a round may change and the next must not see: globals, the own keys of plain
 // objects on globalThis (registries such as plugin-sql's client singletons), process.env.
@@ -242,6 +274,45 @@ for (const key of Reflect.ownKeys(globalThis)) {
   }
 }
 const env = { ...process.env };
+const exitCode = process.exitCode;
+
+// What the thread keeps and a round could patch without touching a global: the builtins
+// (constructors, their prototypes, the intrinsics behind them) and the exports of the
+// packages imported above (their classes' prototypes, their plain objects). Each one's own
+// properties, prototype and extensibility are put back after a round like the globals.
+const kept = new Map(); // object -> { keys: Map(key -> descriptor), proto, extensible }
+const keep = (value) => {
+  if (value === null || (typeof value !== 'object' && typeof value !== 'function')) return;
+  if (kept.has(value) || plainKeys.has(value) || value === process || value === globalThis) return;
+  const keys = new Map();
+  for (const key of Reflect.ownKeys(value)) keys.set(key, Object.getOwnPropertyDescriptor(value, key));
+  kept.set(value, { keys, proto: Object.getPrototypeOf(value), extensible: Object.isExtensible(value) });
+  if (typeof value === 'function' && typeof keys.get('prototype')?.value === 'object') {
+    keep(keys.get('prototype').value);
+  }
+  keep(Object.getPrototypeOf(value));
+};
+for (const [key, descriptor] of baseline) {
+  if ('value' in descriptor && key !== 'console') keep(descriptor.value);
+}
+const anIterator = (function* () {})();
+for (const intrinsic of [
+  [][Symbol.iterator](), new Map().entries(), new Set().values(), ''[Symbol.iterator](),
+  anIterator, (async function* () {})(), function* () {}, async function () {},
+  async function* () {}, /./g[Symbol.matchAll](''),
+]) {
+  keep(Object.getPrototypeOf(intrinsic));
+}
+for (const namespace of preloaded) {
+  for (const key of Reflect.ownKeys(namespace)) keep(namespace[key]);
+}
+const same = (a, b) =>
+  a !== undefined && b !== undefined && Object.is(a.value, b.value) && a.get === b.get &&
+  a.set === b.set && a.writable === b.writable && a.enumerable === b.enumerable &&
+  a.configurable === b.configurable;
+// Listeners on process before any test: a round's own are taken off after it.
+const processListeners = new Map();
+for (const event of process.eventNames()) processListeners.set(event, new Set(process.rawListeners(event)));
 // Vitest's own, set up once per thread (its console, its globals): kept.
 const vitestOwned = (key) => key === 'console' || (typeof key === 'string' && key.startsWith('__vitest'));
 
@@ -269,6 +340,26 @@ function restore() {
       if (!keys.has(key)) attempt(() => Reflect.deleteProperty(object, key));
     }
   }
+  for (const [object, { keys, proto, extensible }] of kept) {
+    if (Object.isExtensible(object) !== extensible) attempt(() => { throw new TypeError('frozen'); });
+    if (Object.getPrototypeOf(object) !== proto) attempt(() => Reflect.setPrototypeOf(object, proto));
+    for (const key of Reflect.ownKeys(object)) {
+      if (!keys.has(key)) attempt(() => Reflect.deleteProperty(object, key));
+    }
+    for (const [key, descriptor] of keys) {
+      if (!same(Object.getOwnPropertyDescriptor(object, key), descriptor)) {
+        attempt(() => Reflect.defineProperty(object, key, descriptor));
+      }
+    }
+  }
+  for (const event of process.eventNames()) {
+    const before = processListeners.get(event) ?? new Set();
+    for (const listener of process.rawListeners(event)) {
+      if (!before.has(listener)) process.removeListener(event, listener);
+    }
+  }
+  process.exitCode = exitCode;
+  clearTimers();
   attempt(() => {
     for (const key of Object.keys(process.env)) {
       if (!(key in env)) delete process.env[key];
@@ -422,8 +513,16 @@ async function testPass() {
     keptThread = undefined;
     await thread.terminate();
   }
+  // run.testModules is every module the Vitest instance knows: a test file deleted (or
+  // renamed) since an earlier round is still there, with that round's result. Only this
+  // round's files count, and each of them must have run.
+  const ids = new Set(specs.map((spec) => spec.moduleId));
+  const modules = run.testModules.filter((m) => ids.has(m.moduleId));
   const failed =
-    run.testModules.some((m) => !m.ok()) || run.unhandledErrors.length > 0 || specs.length === 0;
+    modules.length !== ids.size ||
+    modules.some((m) => !m.ok()) ||
+    run.unhandledErrors.length > 0 ||
+    specs.length === 0;
   return { exitCode: failed ? 1 : 0, output: testOutput.take() };
 }
 
