@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from githubkit.exception import RequestFailed
@@ -90,6 +91,32 @@ async def check_run_after_opening(
     except RequestFailed as exc:
         return (status.pull_request_step_refused("check run", exc.response.status_code),)
     return ()
+
+
+async def publish_on_top(
+    inst: Installation,
+    ctx: JobContext,
+    onto: OnTop,
+    files: Mapping[str, bytes],
+    message: str,
+    pull_number: int,
+    pull_fields: dict[str, Any],
+    command: str,
+) -> Published:
+    """One commit on the open pull request's head (a revision, or a retry onto it): the
+    branch moved without force, the pull request's ``pull_fields`` updated and a check run
+    for the new commit. Someone's push meanwhile fails the job, naming ``command``."""
+    sha = await commit_on_top(inst, onto, files, message)
+    try:
+        await fast_forward(inst, onto, sha)
+    except BranchMoved:
+        raise PhaseFailed(status.branch_moved(onto.branch, command)) from None
+    pull = await inst.create("PATCH", f"{onto.repo.path}/pulls/{pull_number}", pull_fields)
+    report = report_for(ctx, sha, onto.folder, None)
+    notes = await check_run_after_opening(inst, onto.repo, report)
+    return Published(
+        location=onto.folder, url=str(pull["html_url"]), branch=onto.branch, commit=sha, notes=notes
+    )
 
 
 class PullRequestPublisher:
@@ -224,22 +251,13 @@ class PullRequestPublisher:
         """A retry onto its open pull request: one commit on the head it checked, the
         branch moved without force, the body and a check run for the new commit."""
         async with self.app.installation(self.job.installation_id) as inst:
-            sha = await commit_on_top(inst, onto, plan.files, plan.commit_message)
-            try:
-                await fast_forward(inst, onto, sha)
-            except BranchMoved:
-                raise PhaseFailed(status.branch_moved(onto.branch, "/plugin-retry")) from None
-            pull = await inst.create(
-                "PATCH",
-                f"{self.repo.path}/pulls/{self.onto_pull}",
+            return await publish_on_top(
+                inst,
+                ctx,
+                onto,
+                plan.files,
+                plan.commit_message,
+                self.onto_pull,
                 {"title": plan.title, "body": plan.body},
+                "/plugin-retry",
             )
-            report = report_for(ctx, sha, plan.folder, None)
-            notes = await check_run_after_opening(inst, self.repo, report)
-        return Published(
-            location=plan.folder,
-            url=str(pull["html_url"]),
-            branch=onto.branch,
-            commit=sha,
-            notes=notes,
-        )

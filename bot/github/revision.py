@@ -45,9 +45,9 @@ from bot.github.data.review_threads import (
     review_threads,
 )
 from bot.github.operations.checks import post_check_run, report_for
-from bot.github.operations.pull_request import BranchMoved, OnTop, commit_on_top, fast_forward
+from bot.github.operations.pull_request import OnTop
 from bot.github.ports import JobView
-from bot.github.publisher import check_run_after_opening, signed_files
+from bot.github.publisher import check_run_after_opening, publish_on_top, signed_files
 from bot.github.pull_view import MadeWith, made_by_job, pull_request_view
 from bot.github.validation.config import RepoConfigError, parse_repo_config
 from bot.github.validation.permissions import effective_permission, rank
@@ -410,24 +410,17 @@ class RevisionPublisher:
                 revision.folder,
                 revision.previous_files,
             )
-            sha = await commit_on_top(inst, on_top, signed_files(ctx), message)
-            try:
-                await fast_forward(inst, on_top, sha)
-            except BranchMoved:
-                raise PhaseFailed(status.branch_moved(revision.branch, "/plugin-revise")) from None
             body = status.pull_request_body(self._view(ctx, revision))
-            pull = await inst.create(
-                "PATCH", f"{self.repo.path}/pulls/{revision.pull_number}", {"body": body}
+            return await publish_on_top(
+                inst,
+                ctx,
+                on_top,
+                signed_files(ctx),
+                message,
+                revision.pull_number,
+                {"body": body},
+                "/plugin-revise",
             )
-            report = report_for(ctx, sha, revision.folder, None)
-            notes = await check_run_after_opening(inst, self.repo, report)
-        return Published(
-            location=revision.folder,
-            url=str(pull["html_url"]),
-            branch=revision.branch,
-            commit=sha,
-            notes=notes,
-        )
 
     async def report_failure(self, ctx: JobContext, reason: str) -> None:
         """A failed revision: a failed check on the head it was asked for, with the reason."""
