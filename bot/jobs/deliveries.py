@@ -276,9 +276,9 @@ def _bind(conn: Connection, column: Any, value: Any) -> Any:
 
 
 def _insert_sql(conn: Connection, table: str, columns: list[str], rows: int) -> str:
+    """SQLite's multi-row INSERT (qmark markers); PostgreSQL's batch is ``_PG_STORE``."""
     quote = conn.dialect.identifier_preparer.quote
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    one = "(" + ", ".join([mark] * len(columns)) + ")"
+    one = "(" + ", ".join(["?"] * len(columns)) + ")"
     names = ", ".join(quote(c) for c in columns)
     # Names from our own tables (bot/jobs/tables.py), quoted; every value is a parameter.
     return f"INSERT INTO {quote(table)} ({names}) VALUES " + ", ".join([one] * rows)  # noqa: S608
