@@ -246,11 +246,14 @@ def _unnest(columns: dict[str, str], alias: str) -> str:
     return f"unnest({arrays}) AS {alias} ({', '.join(columns)})"
 
 
-# Names from our own tables (bot/jobs/tables.py); every value is a parameter.
+# Names from our own tables (bot/jobs/tables.py); every value is a parameter. The rows go
+# in by delivery id (ORDER BY), so two writers (two processes on one database) whose
+# batches share ids take those rows' locks in the same order: one waits for the other's
+# commit and skips what it stored, where opposite orders deadlocked and failed a batch.
 _PG_STORE = (
     f"WITH new AS (INSERT INTO deliveries ({', '.join(_PG_DELIVERY_COLUMNS)}, received_at) "  # noqa: S608
     f"SELECT d.*, %s::timestamp FROM {_unnest(_PG_DELIVERY_COLUMNS, 'd')} "
-    "ON CONFLICT (delivery_id) DO NOTHING RETURNING delivery_id), "
+    "ORDER BY d.delivery_id ON CONFLICT (delivery_id) DO NOTHING RETURNING delivery_id), "
     f"cmd AS (INSERT INTO commands ({', '.join(_PG_COMMAND_COLUMNS)}, created_at, state) "
     f"SELECT c.*, %s::timestamp, 'pending' FROM {_unnest(_PG_COMMAND_COLUMNS, 'c')} "
     "WHERE c.delivery_id IN (SELECT delivery_id FROM new)) "

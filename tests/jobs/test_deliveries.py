@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.jobs.migrations import upgrade
+from bot.jobs.records import DeliveryIn
 from bot.jobs.store import CommandIn, Store
 from bot.jobs.tables import commands, deliveries
 from bot.settings import Settings
@@ -215,3 +216,35 @@ async def _survives_a_dropped_connection(store: Store) -> None:
     assert await record(store, "d-2")
     assert store._deliveries._conn is not held
     assert sorted(await stored(store)) == ["d-1", "d-2"]
+
+
+async def test_two_postgres_writers_with_overlapping_batches_never_deadlock(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """Two processes (web servers behind one balancer, or `serve` beside a web-only one)
+    write to one database; GitHub's redeliveries can put one delivery id in both at once.
+    Batches holding the same ids in opposite orders used to take their row locks in
+    opposite orders: PostgreSQL broke the deadlock by failing one batch, which answered
+    503 to every request in it. Each id is now stored exactly once, with no error."""
+    first = Store.from_settings(job_settings(tmp_path, pg_url))
+    await upgrade(first)
+    second = Store.from_settings(job_settings(tmp_path, pg_url))
+    try:
+        for round_ in range(8):
+            ids = [f"r{round_}-{i:04d}" for i in range(6000)]
+            batch = [
+                DeliveryIn(d, "issue_comment", "created", 3, "o/r", command(f"/create-plugin {d}"))
+                for d in ids
+            ]
+            answers = await asyncio.gather(
+                first._deliveries.write(batch), second._deliveries.write(batch[::-1])
+            )
+            new_first = {d for d, new in zip(ids, answers[0], strict=True) if new}
+            new_second = {d for d, new in zip(ids[::-1], answers[1], strict=True) if new}
+            assert not new_first & new_second
+            assert new_first | new_second == set(ids)
+        rows = await stored(first)
+        assert len(rows) == 8 * 6000
+    finally:
+        await first.close()
+        await second.close()
