@@ -221,11 +221,11 @@ async def _survives_a_dropped_connection(store: Store) -> None:
 async def test_two_postgres_writers_with_overlapping_batches_never_deadlock(
     pg_url: str, tmp_path: Path
 ) -> None:
-    """Two processes (web servers behind one balancer, or `serve` beside a web-only one)
-    write to one database; GitHub's redeliveries can put one delivery id in both at once.
-    Batches holding the same ids in opposite orders used to take their row locks in
-    opposite orders: PostgreSQL broke the deadlock by failing one batch, which answered
-    503 to every request in it. Each id is now stored exactly once, with no error."""
+    """Two processes write to one database (two `serve` processes behind one balancer, or
+    old and new during a rolling upgrade); redeliveries can put one delivery id in both."""
+    # Batches holding the same ids in opposite orders used to take their row locks in
+    # opposite orders: PostgreSQL broke the deadlock by failing one batch, which answered
+    # 503 to every request in it. Each id is now stored exactly once, with no error.
     first = Store.from_settings(job_settings(tmp_path, pg_url))
     await upgrade(first)
     second = Store.from_settings(job_settings(tmp_path, pg_url))
